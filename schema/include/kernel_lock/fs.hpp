@@ -1,0 +1,29 @@
+// Small file helpers with the project's durability contract.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+namespace kernel_lock {
+
+// Reads a whole file. Throws Error(io) naming the path on failure,
+// Error(not_found) when it does not exist.
+std::string read_file(const std::filesystem::path& path);
+
+// Writes `bytes` to `path` atomically: a temp file in the same directory,
+// fsync, rename over the target, fsync of the directory. On any failure the
+// target is unchanged and the temp file removed; throws Error(io).
+void write_file_atomic(const std::filesystem::path& path, std::string_view bytes);
+
+// Like write_file_atomic, but leaves the file (and its mtime) untouched when it
+// already holds exactly `bytes`. Returns true when it wrote.
+bool write_file_if_changed(const std::filesystem::path& path, std::string_view bytes);
+
+// Unique temp path next to `target` ("<target>.tmp-<pid>-<random>").
+std::filesystem::path temp_path_for(const std::filesystem::path& target);
+
+// fsyncs a directory (after a rename into it). Throws Error(io).
+void fsync_directory(const std::filesystem::path& dir);
+
+}  // namespace kernel_lock

@@ -1,0 +1,116 @@
+#include "kernel_lock/fs.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "kernel_lock/error.hpp"
+
+namespace kernel_lock {
+namespace {
+
+Error io_error(const std::string& what, const std::filesystem::path& path, int err) {
+  return Error(ErrorCode::io, what + " " + path.string() + ": " + std::strerror(err));
+}
+
+// Owns a POSIX file descriptor.
+class UniqueFd {
+ public:
+  explicit UniqueFd(int fd) noexcept : fd_(fd) {}
+  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  UniqueFd& operator=(UniqueFd&& other) noexcept {
+    if (this != &other) {
+      reset();
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  ~UniqueFd() { reset(); }
+  int get() const noexcept { return fd_; }
+  void reset() noexcept {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_;
+};
+
+}  // namespace
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    int err = errno;
+    if (!std::filesystem::exists(path)) throw Error(ErrorCode::not_found, "no such file: " + path.string());
+    throw io_error("cannot open", path, err);
+  }
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  if (in.bad()) throw io_error("cannot read", path, errno);
+  return std::move(buffer).str();
+}
+
+std::filesystem::path temp_path_for(const std::filesystem::path& target) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::ostringstream name;
+  name << target.filename().string() << ".tmp-" << ::getpid() << "-" << std::hex << rng();
+  return target.parent_path() / name.str();
+}
+
+void fsync_directory(const std::filesystem::path& dir) {
+  auto path = dir.empty() ? std::filesystem::path(".") : dir;
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() < 0) throw io_error("cannot open directory", path, errno);
+  if (::fsync(fd.get()) != 0 && errno != EINVAL) throw io_error("cannot fsync directory", path, errno);
+}
+
+void write_file_atomic(const std::filesystem::path& path, std::string_view bytes) {
+  const auto tmp = temp_path_for(path);
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (fd.get() < 0) throw io_error("cannot create", tmp, errno);
+  auto fail = [&](const char* what) {
+    int err = errno;
+    fd.reset();
+    ::unlink(tmp.c_str());
+    throw io_error(what, tmp, err);
+  };
+  const char* data = bytes.data();
+  size_t left = bytes.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd.get(), data, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      fail("cannot write");
+    }
+    data += n;
+    left -= static_cast<size_t>(n);
+  }
+  if (::fsync(fd.get()) != 0) fail("cannot fsync");
+  fd.reset();
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    throw io_error("cannot rename into place", path, err);
+  }
+  fsync_directory(path.parent_path());
+}
+
+bool write_file_if_changed(const std::filesystem::path& path, std::string_view bytes) {
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(path, ec) && std::filesystem::file_size(path, ec) == bytes.size() &&
+      read_file(path) == bytes) {
+    return false;
+  }
+  write_file_atomic(path, bytes);
+  return true;
+}
+
+}  // namespace kernel_lock
