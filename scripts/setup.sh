@@ -12,7 +12,7 @@ apt_packages=(
   build-essential cmake ninja-build pkg-config git python3 python3-venv
   nlohmann-json3-dev libyaml-cpp-dev libtomlplusplus-dev libssl-dev
   libcurl4-openssl-dev libarchive-dev libzstd-dev zstd libcli11-dev doctest-dev
-  libcpp-httplib-dev clang libclang-rt-dev nginx-light ccache
+  libcpp-httplib-dev clang libclang-rt-dev nginx-light ccache python3-dev
 )
 missing=()
 for p in "${apt_packages[@]}"; do
@@ -35,6 +35,10 @@ req="$here/python-requirements.txt"
 key="$( (cat "$req"; python3 --version) | sha256sum | cut -c1-16)"
 cache_root="${KERNEL_LOCK_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kernel-lock}"
 pyenv="$cache_root/pyenv-$key"
+mkdir -p "$cache_root"
+# One creator at a time: concurrent setups wait for the first and reuse its result.
+exec 9>"$cache_root/.setup.lock"
+flock 9
 if [ ! -f "$pyenv/.complete" ]; then
   echo "setup: creating Python environment $pyenv (torch, huggingface_hub, kernels); this downloads ~3 GB once" >&2
   rm -rf "$pyenv.tmp"

@@ -17,5 +17,8 @@ struct CliContext {
 
 // One line per command; the implementing file is cmd_<name>.cpp.
 void add_hash_command(CLI::App& app, CliContext& ctx);
+void add_variants_command(CLI::App& app, CliContext& ctx);
+void add_serve_command(CLI::App& app, CliContext& ctx);
+void add_hub_command(CLI::App& app, CliContext& ctx);
 
 }  // namespace kernel_lock::cli

@@ -59,6 +59,9 @@ int main(int argc, char** argv) {
   app.add_flag("-q,--quiet", ctx.quiet, "Print only errors");
 
   cli::add_hash_command(app, ctx);
+  cli::add_variants_command(app, ctx);
+  cli::add_serve_command(app, ctx);
+  cli::add_hub_command(app, ctx);
 
   if (argc > 1 && argv[1][0] != '-') {
     std::string_view typed = argv[1];

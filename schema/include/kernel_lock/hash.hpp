@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -80,5 +81,57 @@ bool is_hashed_variant_path(std::string_view relative_path) noexcept;
 // path, then sha256 over (path bytes + raw digest bytes) of each. Skipped paths
 // (see is_hashed_variant_path) are ignored. Throws on a malformed digest.
 std::string git_lfs_concat_hash(std::vector<VariantFileDigest> files);
+
+// ---- Many files at once ---------------------------------------------------
+// Worker count for the parallel APIs: 0 means std::thread::hardware_concurrency().
+
+// digest_file_both for every path, on up to `threads` threads; results are in
+// the order of `paths`. If any file fails, throws the error of the first failing
+// path in `paths` order (after all workers stopped).
+std::vector<FileDigests> digest_files(const std::vector<std::filesystem::path>& paths, unsigned threads = 0);
+
+// One digest of one kind per file (cheaper than digest_files when only one kind
+// is needed); same ordering and error contract as digest_files.
+struct FileDigestRequest {
+  std::filesystem::path path;
+  DigestKind kind = DigestKind::lfs_sha256;
+};
+std::vector<std::string> digest_files_hex(const std::vector<FileDigestRequest>& files, unsigned threads = 0);
+
+// ---- A variant directory on disk -----------------------------------------
+// Chooses, for one file of a variant directory, which digest the Hub uses for it.
+// `relative_path` is '/'-separated below the variant directory; `file` is the path on disk.
+using DigestKindChooser = std::function<DigestKind(std::string_view relative_path, const std::filesystem::path& file)>;
+
+// LFS (sha256) for files whose relative path or basename matches any of the
+// fnmatch(3) globs (no FNM_PATHNAME: '*' also crosses '/'), git blob sha1 otherwise.
+DigestKindChooser lfs_glob_chooser(std::vector<std::string> lfs_globs);
+
+// For HF cache snapshots: the kind comes from the name of the blob that the
+// file's symlink points at (40 hex -> git_sha1, 64 hex -> lfs_sha256), as the
+// Python loader does. Throws Error(invalid_input) naming the file when it is not
+// such a link. hash_variant_directory also checks the content against that name
+// (Error(integrity) on mismatch) when this chooser is used via `verify_blob_names`.
+DigestKind digest_kind_from_cache_link(const std::filesystem::path& file);
+
+struct VariantFileRecord {
+  std::string path;         // relative to the variant directory, '/'-separated
+  DigestKind kind = DigestKind::git_sha1;
+  std::string digest_hex;   // of the content, in `kind`
+  std::uint64_t size = 0;
+};
+struct VariantDirectoryDigest {
+  std::string hash;                      // git_lfs_concat, "sha256-<64hex>"
+  std::vector<VariantFileRecord> files;  // hashed files, sorted bytewise by path
+};
+
+// Walks `dir` (regular files and symlinks to regular files; skipped paths per
+// is_hashed_variant_path are not read), digests the files in parallel and returns
+// the git_lfs_concat hash with the per-file records. Symlinks to directories,
+// broken links and special files throw Error (invalid_input / not_found) naming
+// the path. When `verify_blob_names` is set, every file must be an HF cache link
+// whose blob name equals its computed digest (Error(integrity) otherwise).
+VariantDirectoryDigest hash_variant_directory(const std::filesystem::path& dir, const DigestKindChooser& choose,
+                                              unsigned threads = 0, bool verify_blob_names = false);
 
 }  // namespace kernel_lock

@@ -72,4 +72,29 @@ bool write_lockfile(const std::filesystem::path& path, const Lockfile& lock);
 // Error(not_found) naming both and suggesting `kernel-lock resolve`.
 std::filesystem::path find_lockfile(const std::filesystem::path& dir);
 
+// The two on-disk shapes parse_lockfile accepts (docs/formats.md):
+//   variants:   [{"repo_id", "sha", "variants", ...}]  ours, and Python `kernels lock`
+//               up to the 0.17 development line (the SPEC format; what format_lockfile writes);
+//   dependency: [{"dependency": {"repo-id", "version"|"revision"}, "lock": {"commit"}}]
+//               written by the released Python kernels 0.17.2, which reads only this shape.
+// A lock read from the dependency shape has no variants; its requirement holds
+// {"version": N} or {"revision": "..."}.
+enum class LockfileShape { variants, dependency };
+// Shape of a parsed JSON text (an empty array counts as `variants`). Throws like parse_lockfile.
+LockfileShape detect_lockfile_shape(std::string_view text, std::string_view source = "kernel.lock");
+
+// Exactly the bytes the Python kernels 0.17.2 `KernelLocks.to_json()` (and so
+// `kernels lock`) produces for these kernels: the dependency shape, sorted by
+// repo_id, 2-space indent, raw UTF-8, no trailing newline. The dependency is
+// taken from `requirement` ("version" N, else "revision"); without one it is
+// {"revision": sha}. Variants, files and our extra keys have no place in it.
+std::string format_python_lockfile(const Lockfile& lock);
+
+// "org/name" as the Hub accepts it: two parts of 1-96 chars from [A-Za-z0-9._-],
+// each starting and ending with a letter or digit, without "--" or "..".
+bool is_valid_repo_id(std::string_view repo_id) noexcept;
+// A relative '/'-separated path inside a variant: non-empty components, no ".",
+// "..", backslash, NUL or leading '/'.
+bool is_safe_relative_path(std::string_view path) noexcept;
+
 }  // namespace kernel_lock

@@ -50,6 +50,8 @@ struct Environment {
   std::string arch = "x86_64";
   std::string os = "linux";
   std::optional<Version2> tvm_ffi;      // tvm-ffi version when present
+  std::optional<Version2> macos;        // macOS product version (darwin only): Metal arch
+                                        // variants need >= 26.0, as in Python `kernels`
 
   // The machine this code runs on, with torch/backend versions supplied by the caller.
   static Environment host(Version2 torch, std::string backend, std::optional<Version2> backend_version);
@@ -83,10 +85,22 @@ struct VariantFilter {
   std::vector<std::string> os;
   bool empty() const noexcept { return torch.empty() && cuda.empty() && arch.empty() && os.empty(); }
 };
-// True when a fleet described by `filter` could use `variant`: torch variants of a
-// listed torch version, stable-ABI variants at or below one, noarch always;
-// CUDA variants of a listed CUDA version (x.z fits x.y when z <= y), non-CUDA
-// backends kept unless the filter lists only CUDA versions... see variant.cpp for the rules.
+// True when a fleet described by `filter` could use `variant`. Each non-empty list
+// must be satisfied by one of its entries:
+//  - torch ("2.11"): torch variants of a listed version; stable-ABI variants at or
+//    below a listed version; tvm-ffi and noarch variants always.
+//  - cuda ("13.0"): CUDA variants fitting a listed version (same major, variant minor
+//    <= listed minor); CPU arch variants kept; other accelerators (rocm, xpu, cann,
+//    metal, tpu, neuron) dropped; noarch kept only for cuda, cpu and universal.
+//  - arch / os: arch variants with a listed CPU / OS; noarch always.
+// Throws Error(invalid_input) for a malformed version in the filter.
 bool matches_filter(const Variant& variant, const VariantFilter& filter);
+
+// "2.11" -> {2, 11}; throws Error(invalid_input) naming `what` otherwise.
+Version2 parse_version2(std::string_view text, std::string_view what = "version");
+// The backend version of an arch variant split as Python `kernels` does
+// (cu130 -> 13.0, cu126 -> 12.6, xpu20253 -> 2025.3, rocm71 -> 7.1); none when the
+// backend has no version (cpu, metal, ...) or for noarch variants.
+std::optional<Version2> backend_version2(const Variant& variant);
 
 }  // namespace kernel_lock

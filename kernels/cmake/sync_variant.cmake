@@ -1,0 +1,33 @@
+cmake_minimum_required(VERSION 3.21)
+# cmake -DVARIANT_DIR=<dir> -DCOPIES="<src>=<rel>|..." -DKEEP="<file>|..." -P sync_variant.cmake
+# Makes VARIANT_DIR hold exactly the KEEP files (already built there) and the
+# COPIES (copied if different): every other file, e.g. a .so left over from an
+# earlier build id, or __pycache__, is removed, so the variant's bytes (and its
+# git_lfs_concat hash) depend only on the current sources.
+string(REPLACE "|" ";" copies "${COPIES}")
+string(REPLACE "|" ";" keep "${KEEP}")
+set(expected ${keep})
+foreach(c ${copies})
+  string(FIND "${c}" "=" eq REVERSE)
+  string(SUBSTRING "${c}" 0 ${eq} from)
+  math(EXPR after "${eq} + 1")
+  string(SUBSTRING "${c}" ${after} -1 rel)
+  file(COPY_FILE "${from}" "${VARIANT_DIR}/${rel}" ONLY_IF_DIFFERENT)
+  list(APPEND expected "${rel}")
+endforeach()
+file(GLOB_RECURSE present RELATIVE "${VARIANT_DIR}" LIST_DIRECTORIES false "${VARIANT_DIR}/*")
+foreach(f ${present})
+  if(NOT f IN_LIST expected)
+    file(REMOVE "${VARIANT_DIR}/${f}")
+  endif()
+endforeach()
+file(GLOB_RECURSE dirs RELATIVE "${VARIANT_DIR}" LIST_DIRECTORIES true "${VARIANT_DIR}/*")
+list(SORT dirs ORDER DESCENDING)
+foreach(d ${dirs})
+  if(IS_DIRECTORY "${VARIANT_DIR}/${d}")
+    file(GLOB entries "${VARIANT_DIR}/${d}/*")
+    if(NOT entries)
+      file(REMOVE "${VARIANT_DIR}/${d}")
+    endif()
+  endif()
+endforeach()

@@ -1,0 +1,623 @@
+// The libtorch side of the loader: environment detection, dlopen of the sealed
+// kernel, op discovery and calls through the dispatcher (see loader.hpp).
+#include "kernel_lock/loader.hpp"
+
+#include <dlfcn.h>
+#include <fcntl.h>
+
+#include <ATen/Context.h>
+#include <ATen/Version.h>
+#include <ATen/core/function_schema.h>
+#include <ATen/detail/CUDAHooksInterface.h>
+#include <torch/headeronly/version.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "kernel_lock/error.hpp"
+#include "kernel_lock/hf_cache.hpp"
+
+namespace fs = std::filesystem;
+
+namespace kernel_lock {
+
+// ---------------------------------------------------------------------------
+// Environment
+
+namespace {
+
+struct TorchFacts {
+  Version2 torch;
+  std::string torch_source;  // "runtime" or "compile-time"
+  bool cxx11_abi = true;
+  std::optional<Version2> cuda;  // torch's CUDA runtime version, when built with CUDA
+  bool cuda_usable = false;      // a CUDA device and driver are there
+};
+
+std::optional<Version2> parse_version2(std::string_view text) {
+  Version2 v;
+  auto dot = text.find('.');
+  if (dot == std::string_view::npos || dot == 0) return std::nullopt;
+  try {
+    v.major = std::stoi(std::string(text.substr(0, dot)));
+    v.minor = std::stoi(std::string(text.substr(dot + 1)));
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  return v;
+}
+
+const TorchFacts& torch_facts() {
+  static const TorchFacts facts = [] {
+    TorchFacts f;
+    f.torch = Version2{TORCH_VERSION_MAJOR, TORCH_VERSION_MINOR};
+    f.torch_source = "compile-time";
+    // The loaded libtorch's build settings carry "TORCH_VERSION=2.11.0" and its CXX_FLAGS.
+    try {
+      std::string config = at::show_config();
+      static const std::regex version_re("TORCH_VERSION=([0-9]+\\.[0-9]+)");
+      std::smatch m;
+      if (std::regex_search(config, m, version_re)) {
+        if (auto v = parse_version2(m[1].str())) {
+          f.torch = *v;
+          f.torch_source = "runtime";
+        }
+      }
+    } catch (const std::exception&) {
+    }
+#if defined(_GLIBCXX_USE_CXX11_ABI)
+    f.cxx11_abi = _GLIBCXX_USE_CXX11_ABI != 0;
+#endif
+    try {
+      std::string flags = at::get_cxx_flags();
+      if (flags.find("_GLIBCXX_USE_CXX11_ABI=0") != std::string::npos) f.cxx11_abi = false;
+      if (flags.find("_GLIBCXX_USE_CXX11_ABI=1") != std::string::npos) f.cxx11_abi = true;
+    } catch (const std::exception&) {
+    }
+    try {
+      const auto& hooks = at::detail::getCUDAHooks();
+      if (hooks.hasCUDART()) {
+        long v = hooks.versionCUDART();  // e.g. 13000 for 13.0
+        if (v > 0) f.cuda = Version2{static_cast<int>(v / 1000), static_cast<int>((v % 1000) / 10)};
+        f.cuda_usable = at::globalContext().hasCUDA();
+      }
+    } catch (const std::exception&) {
+      // No CUDA in this libtorch: CPU only.
+    }
+    return f;
+  }();
+  return facts;
+}
+
+std::string version_text(const Version2& v) { return std::to_string(v.major) + "." + std::to_string(v.minor); }
+
+std::string facts_note() {
+  const auto& f = torch_facts();
+  std::string note = "libtorch " + version_text(f.torch) + " (" + f.torch_source + ")";
+  if (f.cuda) {
+    note += ", built with CUDA " + version_text(*f.cuda);
+    note += f.cuda_usable ? " (device available)" : " (no usable CUDA device/driver: CPU variants only)";
+  } else {
+    note += ", CPU-only build";
+  }
+  return note;
+}
+
+}  // namespace
+
+Environment detect_environment() {
+  const auto& f = torch_facts();
+  Environment env = Environment::host(f.torch, f.cuda_usable ? "cuda" : "cpu",
+                                      f.cuda_usable ? f.cuda : std::nullopt);
+  env.cxx11_abi = f.cxx11_abi;
+  return env;
+}
+
+Environment environment_for(const LoadOptions& options) {
+  Environment env = options.environment ? *options.environment : detect_environment();
+  if (options.backend) {
+    const auto& f = torch_facts();
+    if (*options.backend == "cpu") {
+      env.backend = "cpu";
+      env.backend_version.reset();
+    } else if (*options.backend == "cuda" && (options.environment ? env.backend == "cuda" : f.cuda.has_value())) {
+      env.backend = "cuda";
+      if (!options.environment) env.backend_version = f.cuda;
+    } else if (options.environment && *options.backend == env.backend) {
+      // already that backend
+    } else {
+      throw Error(ErrorCode::usage,
+                  "backend '" + *options.backend + "' is not supported by this process (" + facts_note() +
+                      "); supported: cpu" + (f.cuda ? std::string(", cuda") : std::string()));
+    }
+  }
+  return env;
+}
+
+std::vector<std::string> select_variants_for(const std::vector<std::string>& names, const LoadOptions& options,
+                                             std::string_view what) {
+  Environment env = environment_for(options);
+  if (options.variant) {
+    if (std::find(names.begin(), names.end(), *options.variant) == names.end()) {
+      std::string list;
+      for (const auto& n : names) list += "\n  " + n;
+      throw Error(ErrorCode::not_found,
+                  std::string(what) + ": requested variant " + *options.variant + " is not available; variants:" + list);
+    }
+    if (!options.ignore_fit) {
+      auto parsed = try_parse_variant(*options.variant);
+      auto fit = parsed ? check_fit(*parsed, env) : VariantFit{false, "not a variant name"};
+      if (!fit.fits)
+        throw Error(ErrorCode::unsupported, std::string(what) + ": requested variant " + *options.variant +
+                                                " does not fit this process (" + describe(env) + "): " + fit.reason);
+    }
+    return {*options.variant};
+  }
+  auto selection = select_variants(names, env);
+  if (selection.ranked.empty()) {
+    std::string detail = selection.explain_no_match(env);
+    if (!options.environment) detail += "\n(detected: " + facts_note() + ")";
+    throw Error(ErrorCode::unsupported, std::string(what) + ": no variant fits this process:\n" + detail,
+                "lock a variant for this torch/CUDA/arch (`kernel-lock resolve --torch/--cuda`), or pass "
+                "LoadOptions::backend = \"cpu\" to use a CPU variant");
+  }
+  return selection.ranked;
+}
+
+// ---------------------------------------------------------------------------
+// Loaded libraries (process-wide; never unloaded)
+
+namespace {
+
+struct LoadedLibrary {
+  std::string ns;
+  std::string so_path;    // relative path of the .so in its variant
+  std::string so_digest;  // digest of the loaded bytes
+  SealedFile so;          // kept open: /proc/self/fd/N must not be reused while loaded
+  void* handle = nullptr;
+  std::vector<OpInfo> ops;
+};
+
+std::mutex& load_mutex() {
+  static std::mutex m;
+  return m;
+}
+std::map<std::string, std::shared_ptr<LoadedLibrary>>& loaded_by_ns() {
+  static auto* m = new std::map<std::string, std::shared_ptr<LoadedLibrary>>();  // never destroyed
+  return *m;
+}
+
+bool valid_ns(std::string_view ns) {
+  if (ns.empty() || (std::isdigit(static_cast<unsigned char>(ns[0])) != 0)) return false;
+  return std::all_of(ns.begin(), ns.end(),
+                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_'; });
+}
+
+std::string so_stem(std::string_view file) {
+  auto slash = file.rfind('/');
+  std::string name(slash == std::string_view::npos ? file : file.substr(slash + 1));
+  for (std::string_view suffix : {".abi3.so", ".so"}) {
+    if (name.size() > suffix.size() && name.ends_with(suffix)) {
+      name.resize(name.size() - suffix.size());
+      // "_x.cpython-311-x86_64-linux-gnu" style: keep the part before the first dot
+      if (auto dot = name.find('.'); dot != std::string::npos) name.resize(dot);
+      return name;
+    }
+  }
+  return {};
+}
+
+struct KernelFiles {
+  std::string ns;
+  const SealedVariantFile* so = nullptr;
+};
+
+// Finds the namespace (metadata.json id, else `torch.ops.<ns>` in _ops.py, else
+// the .so stem) and the .so to load, in the flat or the older nested layout.
+KernelFiles identify(const SealedVariant& v) {
+  KernelFiles out;
+  std::vector<const SealedVariantFile*> sos;
+  const SealedVariantFile* ops_py = nullptr;
+  const SealedVariantFile* metadata = nullptr;
+  for (const auto& f : v.files) {
+    auto depth = std::count(f.path.begin(), f.path.end(), '/');
+    if (depth > 1) continue;
+    std::string_view name = f.path;
+    if (auto s = name.rfind('/'); s != std::string_view::npos) name = name.substr(s + 1);
+    if (!so_stem(f.path).empty()) sos.push_back(&f);
+    if (name == "_ops.py" && (ops_py == nullptr || depth == 0)) ops_py = &f;
+    if (name == "metadata.json" && (metadata == nullptr || depth == 0)) metadata = &f;
+  }
+  if (metadata) {
+    try {
+      auto j = nlohmann::json::parse(metadata->content.read());
+      if (j.is_object() && j.contains("id") && j["id"].is_string()) out.ns = j["id"].get<std::string>();
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(ErrorCode::invalid_input, "variant " + v.variant + ": metadata.json is not valid JSON: " + e.what());
+    }
+  }
+  if (out.ns.empty() && ops_py) {
+    static const std::regex ops_re("torch\\.ops\\.([A-Za-z_][A-Za-z0-9_]*)");
+    std::string text = ops_py->content.read();
+    std::smatch m;
+    if (std::regex_search(text, m, ops_re)) out.ns = m[1].str();
+  }
+  if (sos.empty())
+    throw Error(ErrorCode::unsupported,
+                "variant " + v.variant + " has no shared object (.so): noarch/Python-only kernels cannot be "
+                "loaded without Python");
+  if (!out.ns.empty()) {
+    for (const auto* f : sos)
+      if (so_stem(f->path) == out.ns) out.so = f;
+  }
+  if (!out.so) {
+    if (sos.size() != 1) {
+      std::string list;
+      for (const auto* f : sos) list += " " + f->path;
+      throw Error(ErrorCode::invalid_input, "variant " + v.variant + ": cannot tell which shared object to load (namespace '" +
+                                                out.ns + "'):" + list);
+    }
+    out.so = sos.front();
+  }
+  if (out.ns.empty()) out.ns = so_stem(out.so->path);
+  if (!valid_ns(out.ns))
+    throw Error(ErrorCode::invalid_input, "variant " + v.variant + ": op namespace '" + out.ns + "' is not an identifier");
+  return out;
+}
+
+std::string self_library_dir() {
+  Dl_info info{};
+  if (::dladdr(reinterpret_cast<void*>(&detect_environment), &info) != 0 && info.dli_fname != nullptr)
+    return fs::path(info.dli_fname).parent_path().string();
+  return {};
+}
+
+// Makes PyModule_Create2 resolvable for the kernel's -z now binding: present
+// already when libpython is loaded; otherwise the shim library is loaded with
+// RTLD_GLOBAL (once, for the life of the process).
+void ensure_python_stub(const LoadOptions& options) {
+  if (::dlsym(RTLD_DEFAULT, "PyModule_Create2") != nullptr) return;
+  fs::path shim;
+  if (options.pyshim) {
+    shim = *options.pyshim;
+  } else if (const char* env = std::getenv("KERNEL_LOCK_PYSHIM"); env != nullptr && *env != '\0') {
+    shim = env;
+  } else {
+    shim = fs::path(self_library_dir()) / KERNEL_LOCK_PYSHIM_NAME;
+  }
+  void* handle = ::dlopen(shim.c_str(), RTLD_NOW | RTLD_GLOBAL);
+  if (handle == nullptr) {
+    const char* err = ::dlerror();
+    throw Error(ErrorCode::io,
+                "cannot load the PyModule_Create2 shim " + shim.string() + ": " + (err ? err : "unknown error"),
+                "install " KERNEL_LOCK_PYSHIM_NAME " next to the loader library, or set KERNEL_LOCK_PYSHIM");
+  }
+  if (::dlsym(RTLD_DEFAULT, "PyModule_Create2") == nullptr)
+    throw Error(ErrorCode::generic, "the shim " + shim.string() + " does not export PyModule_Create2");
+}
+
+std::set<std::string> op_names_in(const std::vector<c10::OperatorName>& names, const std::string& ns) {
+  std::set<std::string> out;
+  const std::string prefix = ns + "::";
+  for (const auto& n : names)
+    if (n.name.starts_with(prefix)) out.insert(n.name + (n.overload_name.empty() ? "" : "." + n.overload_name));
+  return out;
+}
+
+std::vector<OpInfo> describe_ops(const std::string& ns) {
+  auto& dispatcher = c10::Dispatcher::singleton();
+  std::vector<OpInfo> ops;
+  const std::string prefix = ns + "::";
+  for (const auto& n : dispatcher.getAllOpNames()) {
+    if (!n.name.starts_with(prefix)) continue;
+    OpInfo info;
+    info.qualified_name = n.name;
+    info.name = n.name.substr(prefix.size());
+    info.overload = n.overload_name;
+    if (auto h = dispatcher.findOp(n); h && h->hasSchema()) info.schema = c10::toString(h->schema());
+    ops.push_back(std::move(info));
+  }
+  std::sort(ops.begin(), ops.end(), [](const OpInfo& a, const OpInfo& b) {
+    return std::tie(a.name, a.overload) < std::tie(b.name, b.overload);
+  });
+  return ops;
+}
+
+std::shared_ptr<LoadedLibrary> load_library(const KernelFiles& k, const LoadOptions& options) {
+  std::lock_guard<std::mutex> guard(load_mutex());
+  auto& registry = loaded_by_ns();
+  if (auto it = registry.find(k.ns); it != registry.end()) {
+    if (it->second->so_digest == k.so->digest) return it->second;  // same bytes: already loaded
+    throw Error(ErrorCode::unsupported,
+                "op namespace " + k.ns + " is already loaded in this process from different bytes (" +
+                    it->second->so_digest + ", now " + k.so->digest + "); one process cannot hold both",
+                "two versions of a kernel load side by side only when their namespaces differ");
+  }
+  auto& dispatcher = c10::Dispatcher::singleton();
+  auto before_names = dispatcher.getAllOpNames();
+  if (!op_names_in(before_names, k.ns).empty())
+    throw Error(ErrorCode::unsupported, "op namespace " + k.ns +
+                                            " is already registered in this process by something else (another "
+                                            "loader, or Python); refusing to load a second copy");
+  ensure_python_stub(options);
+
+  auto lib = std::make_shared<LoadedLibrary>();
+  lib->ns = k.ns;
+  lib->so_path = k.so->path;
+  lib->so_digest = k.so->digest;
+  // Our own sealed copy of the .so: the loader keeps it alive with the library.
+  lib->so = SealedFile(::fcntl(k.so->content.fd(), F_DUPFD_CLOEXEC, 0), k.so->content.size());
+  if (!lib->so.valid()) throw Error(ErrorCode::io, "dup of the sealed " + k.so->path + " failed");
+  std::string path = lib->so.proc_path();
+  ::dlerror();
+  lib->handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (lib->handle == nullptr) {
+    const char* err = ::dlerror();
+    std::string text = err ? err : "unknown error";
+    std::string hint;
+    if (text.find("undefined symbol: Py") != std::string::npos || text.find("undefined symbol: _Py") != std::string::npos)
+      hint = "the kernel uses Python C-API functions beyond PyModule_Create2; it needs Python to load";
+    else if (text.find("undefined symbol") != std::string::npos)
+      hint = "the kernel was built against a different libtorch; lock a variant for this torch version";
+    throw Error(ErrorCode::unsupported, "dlopen of " + k.so->path + " (sealed copy of " + k.so->source.string() +
+                                            ") failed: " + text, hint);
+  }
+  auto after_names = dispatcher.getAllOpNames();
+  std::set<std::string> before_set;
+  for (const auto& n : before_names) before_set.insert(n.name + "." + n.overload_name);
+  std::set<std::string> other_new;
+  for (const auto& n : after_names)
+    if (!before_set.count(n.name + "." + n.overload_name) && !n.name.starts_with(k.ns + "::")) other_new.insert(n.name);
+  lib->ops = describe_ops(k.ns);
+  if (lib->ops.empty()) {
+    std::string also;
+    for (const auto& n : other_new) also += " " + n;
+    throw Error(ErrorCode::not_found,
+                "loaded " + k.so->path + " but it registered no ops under namespace " + k.ns +
+                    (also.empty() ? std::string(" (nor any other)") : "; it registered:" + also),
+                "stable-ABI, tvm-ffi and noarch kernels are not dispatcher op libraries");
+  }
+  registry.emplace(k.ns, lib);
+  return lib;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Kernel
+
+struct Kernel::State {
+  std::string repo_id;
+  std::string sha;
+  std::string variant;
+  std::string variant_hash;
+  Trust trust = Trust::local;
+  fs::path directory;
+  std::shared_ptr<LoadedLibrary> lib;
+};
+
+const std::string& Kernel::repo_id() const noexcept { return state_->repo_id; }
+const std::string& Kernel::sha() const noexcept { return state_->sha; }
+const std::string& Kernel::variant() const noexcept { return state_->variant; }
+const std::string& Kernel::ns() const noexcept { return state_->lib->ns; }
+const std::string& Kernel::variant_hash() const noexcept { return state_->variant_hash; }
+Trust Kernel::trust() const noexcept { return state_->trust; }
+const fs::path& Kernel::directory() const noexcept { return state_->directory; }
+const std::vector<OpInfo>& Kernel::ops() const noexcept { return state_->lib->ops; }
+
+bool Kernel::has_op(std::string_view name, std::string_view overload) const {
+  return std::any_of(ops().begin(), ops().end(),
+                     [&](const OpInfo& o) { return o.name == name && o.overload == overload; });
+}
+
+c10::OperatorHandle Kernel::op(std::string_view name, std::string_view overload) const {
+  c10::OperatorName full(ns() + "::" + std::string(name), std::string(overload));
+  if (auto h = c10::Dispatcher::singleton().findSchema(full)) return *h;
+  std::string list;
+  for (const auto& o : ops()) list += "\n  " + (o.schema.empty() ? o.qualified_name : o.schema);
+  throw Error(ErrorCode::not_found, "kernel " + (repo_id().empty() ? directory().string() : repo_id()) + " (" + ns() +
+                                        ") has no op " + std::string(name) +
+                                        (overload.empty() ? "" : "." + std::string(overload)) + "; its ops:" + list);
+}
+
+std::vector<c10::IValue> Kernel::call_boxed(std::string_view name, std::vector<c10::IValue> args,
+                                            std::string_view overload) const {
+  auto handle = op(name, overload);
+  const auto& arguments = handle.schema().arguments();
+  if (args.size() > arguments.size())
+    throw Error(ErrorCode::usage, ns() + "::" + std::string(name) + " takes " + std::to_string(arguments.size()) +
+                                      " arguments, " + std::to_string(args.size()) + " given");
+  for (std::size_t i = args.size(); i < arguments.size(); ++i) {
+    if (!arguments[i].default_value())
+      throw Error(ErrorCode::usage, ns() + "::" + std::string(name) + ": missing argument '" + arguments[i].name() +
+                                        "' (" + c10::toString(handle.schema()) + ")");
+    args.push_back(*arguments[i].default_value());
+  }
+  torch::jit::Stack stack(std::make_move_iterator(args.begin()), std::make_move_iterator(args.end()));
+  handle.callBoxed(&stack);
+  return std::vector<c10::IValue>(std::make_move_iterator(stack.begin()), std::make_move_iterator(stack.end()));
+}
+
+// ---------------------------------------------------------------------------
+// Load functions
+
+namespace {
+
+Kernel load_sealed(SealedVariant sealed, std::string repo_id, std::string sha, const LoadOptions& options) {
+  auto files = identify(sealed);
+  auto lib = load_library(files, options);
+  auto state = std::make_shared<Kernel::State>();
+  state->repo_id = std::move(repo_id);
+  state->sha = std::move(sha);
+  state->variant = sealed.variant;
+  state->variant_hash = sealed.variant_hash;
+  state->trust = sealed.trust;
+  state->directory = sealed.directory;
+  state->lib = std::move(lib);
+  return Kernel(std::move(state));
+}
+
+fs::path cache_dir_for(const LoadOptions& options) { return options.cache_dir ? *options.cache_dir : kernels_cache_dir(); }
+
+bool env_true(const char* name) {
+  const char* v = std::getenv(name);
+  if (v == nullptr) return false;
+  std::string s(v);
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  return s == "1" || s == "ON" || s == "YES" || s == "TRUE";
+}
+
+bool offline_for(const LoadOptions& options) {
+  if (options.offline) return *options.offline;
+  return env_true("HF_HUB_OFFLINE") || env_true("TRANSFORMERS_OFFLINE");
+}
+
+const LockedKernel& find_locked(const Lockfile& lock, std::string_view repo_id, const fs::path& path) {
+  if (const auto* k = lock.find(repo_id)) {
+    if (k->variants.empty())
+      throw Error(ErrorCode::invalid_input, std::string(repo_id) + " in " + path.string() + " locks no variants");
+    return *k;
+  }
+  std::string list;
+  for (const auto& k : lock.kernels) list += "\n  " + k.repo_id;
+  throw Error(ErrorCode::not_found,
+              std::string(repo_id) + " is not in " + path.string() + (list.empty() ? " (it is empty)" : "; it locks:" + list),
+              "add it to kernels.yaml and run `kernel-lock resolve`");
+}
+
+Kernel load_from_lock(std::string_view repo_id, const fs::path& lock_path, const LoadOptions& options, bool may_fetch) {
+  return with_context("loading " + std::string(repo_id) + " (lock " + lock_path.string() + ")", [&] {
+    Lockfile lock = read_lockfile(lock_path);
+    const LockedKernel& locked = find_locked(lock, repo_id, lock_path);
+    std::vector<std::string> names;
+    for (const auto& [name, _] : locked.variants) names.push_back(name);
+    auto ranked = select_variants_for(names, options, "locked variants of " + locked.repo_id);
+    const std::string& variant = ranked.front();
+    const LockedVariant& locked_variant = locked.variants.at(variant);
+    const std::string repo_type = locked.repo_type.value_or("kernel");
+    const fs::path cache = cache_dir_for(options);
+    const auto repo = cache_repo_paths(cache, repo_type, locked.repo_id);
+    const fs::path dir = repo.snapshot(locked.sha) / "build" / variant;
+    std::error_code ec;
+    if (!fs::exists(fs::symlink_status(dir, ec))) {
+      std::string install_hint =
+          "run `kernel-lock install <bundle>` (bundle made with `kernel-lock bundle` from the same lock), or "
+          "`kernel-lock install` on a connected node; the cache is " + cache.string();
+      if (!may_fetch)
+        throw Error(ErrorCode::not_found,
+                    "variant " + variant + " of " + locked.repo_id + " at " + locked.sha + " is not in the cache (" +
+                        dir.string() + "); load_kernel never downloads",
+                    install_hint);
+      if (offline_for(options))
+        throw Error(ErrorCode::not_found,
+                    "variant " + variant + " of " + locked.repo_id + " at " + locked.sha +
+                        " is not in the cache and offline mode is on (HF_HUB_OFFLINE)",
+                    install_hint);
+      if (!options.fetcher)
+        throw Error(ErrorCode::not_found,
+                    "variant " + variant + " of " + locked.repo_id + " at " + locked.sha +
+                        " is not in the cache and no Fetcher was given to download it",
+                    install_hint);
+      FetchRequest request{locked.repo_id, repo_type, locked.sha, variant, &locked_variant, cache};
+      with_context("fetching " + variant, [&] { options.fetcher->fetch(request); }, ErrorCode::network);
+    }
+    auto sealed = read_locked_variant(repo, locked.sha, variant, locked_variant);
+    return load_sealed(std::move(sealed), locked.repo_id, locked.sha, options);
+  });
+}
+
+struct CachedRevision {
+  CacheRepoPaths repo;
+  std::string sha;
+  std::vector<std::string> variants;
+};
+
+std::string ref_name(const KernelRef& ref) {
+  if (ref.version.has_value() == ref.revision.has_value())
+    throw Error(ErrorCode::usage, "give exactly one of version or revision");
+  return ref.version ? "v" + std::to_string(*ref.version) : *ref.revision;
+}
+
+// kernels--org--name first, then the older models--org--name (as Python does offline).
+CachedRevision find_cached(std::string_view repo_id, const KernelRef& ref, const LoadOptions& options) {
+  const std::string name = ref_name(ref);
+  const fs::path cache = cache_dir_for(options);
+  for (std::string_view type : {"kernel", "model"}) {
+    auto repo = cache_repo_paths(cache, type, repo_id);
+    if (auto sha = resolve_cached_revision(repo, name))
+      return CachedRevision{repo, *sha, list_variant_dirs(repo.snapshot(*sha) / "build")};
+  }
+  throw Error(ErrorCode::not_found,
+              std::string(repo_id) + " at " + name + " is not in the cache " + cache.string() +
+                  " (no refs/" + name + " or snapshot)",
+              "this C++ loader reads the cache only: install the kernel with `kernel-lock install`, then prefer "
+              "load_kernel with a lock");
+}
+
+}  // namespace
+
+Kernel load_kernel(std::string_view repo_id, const fs::path& lockfile, const LoadOptions& options) {
+  fs::path path = locate_lockfile(lockfile);
+  return load_from_lock(repo_id, path, options, false);
+}
+
+Kernel get_locked_kernel(std::string_view repo_id, const LoadOptions& options) {
+  fs::path path = locate_lockfile(options.lockfile);
+  return load_from_lock(repo_id, path, options, true);
+}
+
+Kernel get_kernel(std::string_view repo_id, const KernelRef& ref, const LoadOptions& options) {
+  return with_context("loading " + std::string(repo_id) + " (UNPINNED: cache refs, no lock)", [&] {
+    auto cached = find_cached(repo_id, ref, options);
+    auto ranked = select_variants_for(cached.variants, options, std::string(repo_id) + " at " + cached.sha);
+    auto sealed = read_cached_variant(cached.repo, cached.sha, ranked.front());
+    return load_sealed(std::move(sealed), std::string(repo_id), cached.sha, options);
+  });
+}
+
+bool has_kernel(std::string_view repo_id, const KernelRef& ref, const LoadOptions& options) {
+  try {
+    auto cached = find_cached(repo_id, ref, options);
+    return !select_variants_for(cached.variants, options, repo_id).empty();
+  } catch (const Error& e) {
+    if (e.code() == ErrorCode::not_found || e.code() == ErrorCode::unsupported) return false;
+    throw;
+  }
+}
+
+Kernel get_local_kernel(const fs::path& path, const LoadOptions& options) {
+  return with_context("loading local kernel " + path.string(), [&] {
+    std::optional<fs::path> variant_dir;
+    std::string tried;
+    for (const fs::path& base : {path, path / "build"}) {
+      std::vector<std::string> names;
+      for (auto& n : list_variant_dirs(base))
+        if (try_parse_variant(n)) names.push_back(n);
+      if (names.empty()) continue;
+      try {
+        variant_dir = base / select_variants_for(names, options, base.string()).front();
+        break;
+      } catch (const Error& e) {
+        if (e.code() != ErrorCode::unsupported) throw;
+        tried += std::string("\n") + e.message();
+      }
+    }
+    std::error_code ec;
+    if (!variant_dir && fs::is_regular_file(path / "metadata.json", ec)) variant_dir = path;
+    if (!variant_dir)
+      throw Error(ErrorCode::not_found,
+                  "no build variant for this process in " + path.string() + " or its build/ directory, and no "
+                  "metadata.json there" + tried);
+    auto sealed = read_local_variant(*variant_dir);
+    return load_sealed(std::move(sealed), "", "", options);
+  });
+}
+
+}  // namespace kernel_lock

@@ -1,0 +1,357 @@
+#include "kernel_lock/cache_writer.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <random>
+#include <sstream>
+#include <utility>
+
+#include "kernel_lock/error.hpp"
+#include "kernel_lock/fs.hpp"
+
+namespace kernel_lock {
+namespace fs = std::filesystem;
+namespace {
+
+Error io_error(const std::string& what, const fs::path& path, int err) {
+  return Error(ErrorCode::io, what + " " + path.string() + ": " + std::strerror(err));
+}
+
+bool is_lower_hex(std::string_view text) {
+  for (char c : text)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return !text.empty();
+}
+
+std::string random_suffix() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::ostringstream out;
+  out << ::getpid() << "-" << std::hex << rng();
+  return out.str();
+}
+
+// Owns one POSIX file descriptor.
+class Fd {
+ public:
+  explicit Fd(int fd = -1) noexcept : fd_(fd) {}
+  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  Fd& operator=(Fd&& o) noexcept {
+    if (this != &o) {
+      reset();
+      fd_ = std::exchange(o.fd_, -1);
+    }
+    return *this;
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() { reset(); }
+  int get() const noexcept { return fd_; }
+  int release() noexcept { return std::exchange(fd_, -1); }
+  void reset() noexcept {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_;
+};
+
+// Copies `from` to a new file `to` (O_EXCL) and fsyncs it.
+void copy_file_synced(const fs::path& from, const fs::path& to) {
+  Fd in(::open(from.c_str(), O_RDONLY | O_CLOEXEC));
+  if (in.get() < 0) throw io_error("cannot open", from, errno);
+  Fd out(::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (out.get() < 0) throw io_error("cannot create", to, errno);
+  std::vector<char> buffer(1 << 20);
+  for (;;) {
+    ssize_t n = ::read(in.get(), buffer.data(), buffer.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw io_error("cannot read", from, errno);
+    }
+    if (n == 0) break;
+    for (ssize_t done = 0; done < n;) {
+      ssize_t w = ::write(out.get(), buffer.data() + done, static_cast<size_t>(n - done));
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        int err = errno;
+        ::unlink(to.c_str());
+        throw io_error("cannot write", to, err);
+      }
+      done += w;
+    }
+  }
+  if (::fsync(out.get()) != 0) {
+    int err = errno;
+    ::unlink(to.c_str());
+    throw io_error("cannot fsync", to, err);
+  }
+}
+
+// All symlinks below `dir`: relative path -> link target. Regular files map to "".
+std::map<std::string, std::string> read_link_tree(const fs::path& dir) {
+  std::map<std::string, std::string> out;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    const auto& entry = *it;
+    std::error_code sec;
+    if (entry.is_symlink(sec)) {
+      out[fs::relative(entry.path(), dir).generic_string()] = fs::read_symlink(entry.path(), sec).string();
+    } else if (!entry.is_directory(sec)) {
+      out[fs::relative(entry.path(), dir).generic_string()] = "";
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- validation
+
+void check_repo_id(std::string_view repo_id, std::string_view what) {
+  auto fail = [&](const std::string& why) {
+    throw Error(ErrorCode::invalid_input,
+                std::string(what) + ": invalid repo id '" + std::string(repo_id) + "': " + why);
+  };
+  if (repo_id.empty() || repo_id.size() > 200) fail("empty or too long");
+  auto slash = repo_id.find('/');
+  if (slash == std::string_view::npos || repo_id.find('/', slash + 1) != std::string_view::npos)
+    fail("expected 'org/name'");
+  for (std::string_view part : {repo_id.substr(0, slash), repo_id.substr(slash + 1)}) {
+    if (part.empty() || part.size() > 96) fail("empty or over-long component");
+    for (char c : part) {
+      bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                c == '_' || c == '.';
+      if (!ok) fail("character outside [A-Za-z0-9._-]");
+    }
+    if (part == "." || part.front() == '-' || part.front() == '.' || part.back() == '-' || part.back() == '.')
+      fail("component starts or ends with '-' or '.'");
+  }
+  if (repo_id.find("--") != std::string_view::npos || repo_id.find("..") != std::string_view::npos)
+    fail("'--' and '..' are not allowed");
+}
+
+void check_commit_sha(std::string_view sha, std::string_view what) {
+  if (sha.size() != 40 || !is_lower_hex(sha))
+    throw Error(ErrorCode::invalid_input,
+                std::string(what) + ": expected a 40-hex commit sha, got '" + std::string(sha.substr(0, 80)) + "'");
+}
+
+void check_blob_digest(std::string_view digest, std::string_view what) {
+  if ((digest.size() != 40 && digest.size() != 64) || !is_lower_hex(digest))
+    throw Error(ErrorCode::invalid_input, std::string(what) + ": expected a 40- or 64-hex digest, got '" +
+                                              std::string(digest.substr(0, 80)) + "'");
+}
+
+void check_relative_path(std::string_view path, std::string_view what) {
+  auto fail = [&](const std::string& why) {
+    throw Error(ErrorCode::invalid_input,
+                std::string(what) + ": unsafe path '" + std::string(path.substr(0, 200)) + "': " + why);
+  };
+  if (path.empty()) fail("empty");
+  if (path.size() > 4096) fail("too long");
+  if (path.front() == '/') fail("absolute path");
+  if (path.find('\0') != std::string_view::npos) fail("NUL byte");
+  if (path.find('\\') != std::string_view::npos) fail("backslash");
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    std::size_t end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    std::string_view part = path.substr(start, end - start);
+    if (part.empty()) fail("empty component");
+    if (part == "." || part == "..") fail("'.' or '..' component (path traversal)");
+    start = end + 1;
+  }
+}
+
+std::string snapshot_link_target(std::string_view path, std::string_view digest) {
+  std::string target = "../../";
+  for (char c : path)
+    if (c == '/') target += "../";
+  target += "blobs/";
+  target += digest;
+  return target;
+}
+
+fs::path cache_lock_path(const fs::path& cache_dir, std::string_view repo_folder, std::string_view name) {
+  return cache_dir / ".locks" / std::string(repo_folder) / (std::string(name) + ".lock");
+}
+
+// ---------------------------------------------------------------- CacheFileLock
+
+CacheFileLock CacheFileLock::acquire(const fs::path& lock_path) {
+  std::error_code ec;
+  fs::create_directories(lock_path.parent_path(), ec);
+  if (ec) throw Error(ErrorCode::io, "cannot create " + lock_path.parent_path().string() + ": " + ec.message());
+  for (;;) {
+    Fd fd(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0664));
+    if (fd.get() < 0) throw io_error("cannot open lock file", lock_path, errno);
+    while (::flock(fd.get(), LOCK_EX) != 0) {
+      if (errno != EINTR) throw io_error("cannot lock", lock_path, errno);
+    }
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) throw io_error("cannot stat lock file", lock_path, errno);
+    if (st.st_nlink == 0) continue;  // unlinked by a releasing older filelock: retry on the new inode
+    return CacheFileLock(fd.release());
+  }
+}
+
+CacheFileLock::CacheFileLock(CacheFileLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+
+CacheFileLock& CacheFileLock::operator=(CacheFileLock&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) {
+      ::flock(fd_, LOCK_UN);
+      ::close(fd_);
+    }
+    fd_ = std::exchange(other.fd_, -1);
+  }
+  return *this;
+}
+
+CacheFileLock::~CacheFileLock() {
+  if (fd_ >= 0) {
+    ::flock(fd_, LOCK_UN);
+    ::close(fd_);
+  }
+}
+
+// ---------------------------------------------------------------- CacheWriter
+
+CacheWriter::CacheWriter(fs::path cache_dir) : cache_dir_(std::move(cache_dir)) {}
+
+CacheWriter::~CacheWriter() {
+  if (staging_) {
+    std::error_code ec;
+    fs::remove_all(*staging_, ec);
+  }
+}
+
+const fs::path& CacheWriter::staging_dir() {
+  if (staging_) return *staging_;
+  const fs::path base = cache_dir_ / ".kernel-lock-staging";
+  std::error_code ec;
+  fs::create_directories(base, ec);
+  if (ec) throw Error(ErrorCode::io, "cannot create " + base.string() + ": " + ec.message());
+  // Remove leftovers of processes that no longer run (named "<pid>-<random>").
+  for (auto it = fs::directory_iterator(base, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    auto dash = name.find('-');
+    if (dash == std::string::npos || dash == 0) continue;
+    pid_t pid = 0;
+    try {
+      pid = static_cast<pid_t>(std::stol(name.substr(0, dash)));
+    } catch (...) {
+      continue;
+    }
+    if (pid > 0 && pid != ::getpid() && ::kill(pid, 0) != 0 && errno == ESRCH) {
+      std::error_code rec;
+      fs::remove_all(it->path(), rec);
+    }
+  }
+  fs::path dir = base / random_suffix();
+  if (::mkdir(dir.c_str(), 0700) != 0) throw io_error("cannot create staging directory", dir, errno);
+  staging_ = dir;
+  return *staging_;
+}
+
+void CacheWriter::commit_blob(std::string_view repo_folder, std::string_view digest, const fs::path& staged) {
+  check_blob_digest(digest, "blob");
+  const fs::path blobs = cache_dir_ / std::string(repo_folder) / "blobs";
+  std::error_code ec;
+  fs::create_directories(blobs, ec);
+  if (ec) throw Error(ErrorCode::io, "cannot create " + blobs.string() + ": " + ec.message());
+  const fs::path blob = blobs / std::string(digest);
+  auto lock = CacheFileLock::acquire(cache_lock_path(cache_dir_, repo_folder, digest));
+  const fs::path tmp = blobs / (std::string(digest) + "." + random_suffix() + ".incomplete");
+  if (::link(staged.c_str(), tmp.c_str()) != 0) {
+    copy_file_synced(staged, tmp);
+  }
+  if (::rename(tmp.c_str(), blob.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    throw io_error("cannot rename blob into place", blob, err);
+  }
+}
+
+bool CacheWriter::install_snapshot_dir(std::string_view repo_folder, std::string_view sha, std::string_view dir,
+                                       const std::vector<SnapshotFile>& files) {
+  check_commit_sha(sha, "snapshot");
+  check_relative_path(dir, "snapshot directory");
+  const fs::path root = cache_dir_ / std::string(repo_folder);
+  const fs::path target = root / "snapshots" / std::string(sha) / std::string(dir);
+  const std::string prefix = std::string(dir) + "/";
+
+  std::map<std::string, std::string> wanted;
+  for (const auto& f : files) {
+    check_relative_path(f.path, "snapshot file");
+    check_blob_digest(f.digest, "snapshot file " + f.path);
+    if (!std::string_view(f.path).starts_with(prefix))
+      throw Error(ErrorCode::invalid_input, "snapshot file " + f.path + " is not below " + std::string(dir));
+    std::error_code ec;
+    if (!fs::is_regular_file(root / "blobs" / f.digest, ec))
+      throw Error(ErrorCode::io, "refusing to link " + f.path + ": blob " + f.digest + " is not in the cache");
+    wanted[f.path.substr(prefix.size())] = snapshot_link_target(f.path, f.digest);
+  }
+
+  auto lock = CacheFileLock::acquire(cache_lock_path(cache_dir_, repo_folder, "kernel-lock-snapshot-" + std::string(sha)));
+  std::error_code ec;
+  if (fs::is_directory(target, ec) && read_link_tree(target) == wanted) return false;
+
+  const fs::path stage = staging_dir() / ("snapshot-" + random_suffix());
+  for (const auto& [rel, link] : wanted) {
+    fs::path p = stage / rel;
+    fs::create_directories(p.parent_path(), ec);
+    if (ec) throw Error(ErrorCode::io, "cannot create " + p.parent_path().string() + ": " + ec.message());
+    if (::symlink(link.c_str(), p.c_str()) != 0) throw io_error("cannot create symlink", p, errno);
+  }
+  if (wanted.empty()) fs::create_directories(stage, ec);
+  fsync_directory(stage);
+
+  fs::create_directories(target.parent_path(), ec);
+  if (ec) throw Error(ErrorCode::io, "cannot create " + target.parent_path().string() + ": " + ec.message());
+  if (::rename(stage.c_str(), target.c_str()) != 0) {
+    int err = errno;
+    if (err != EEXIST && err != ENOTEMPTY) {
+      fs::remove_all(stage, ec);
+      throw io_error("cannot move snapshot directory into place", target, err);
+    }
+    // Swap atomically with the existing (differing) directory, then drop the old one.
+    long rc = ::syscall(SYS_renameat2, AT_FDCWD, stage.c_str(), AT_FDCWD, target.c_str(), 2 /* RENAME_EXCHANGE */);
+    if (rc != 0) {
+      const fs::path old = staging_dir() / ("old-" + random_suffix());
+      if (::rename(target.c_str(), old.c_str()) != 0 || ::rename(stage.c_str(), target.c_str()) != 0) {
+        int e2 = errno;
+        fs::remove_all(stage, ec);
+        throw io_error("cannot replace snapshot directory", target, e2);
+      }
+      fs::remove_all(old, ec);
+    } else {
+      fs::remove_all(stage, ec);
+    }
+  }
+  fsync_directory(target.parent_path());
+  return true;
+}
+
+void CacheWriter::write_ref(std::string_view repo_folder, std::string_view name, std::string_view sha) {
+  check_relative_path(name, "ref name");
+  check_commit_sha(sha, "ref " + std::string(name));
+  const fs::path path = cache_dir_ / std::string(repo_folder) / "refs" / std::string(name);
+  std::error_code ec;
+  fs::create_directories(path.parent_path(), ec);
+  if (ec) throw Error(ErrorCode::io, "cannot create " + path.parent_path().string() + ": " + ec.message());
+  write_file_if_changed(path, sha);
+}
+
+}  // namespace kernel_lock
