@@ -12,12 +12,13 @@
 #include <torch/headeronly/version.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <map>
 #include <mutex>
 #include <regex>
 #include <set>
-#include <sstream>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -164,7 +165,8 @@ std::vector<std::string> select_variants_for(const std::vector<std::string>& nam
   if (selection.ranked.empty()) {
     std::string detail = selection.explain_no_match(env);
     if (!options.environment) detail += "\n(detected: " + facts_note() + ")";
-    throw Error(ErrorCode::unsupported, std::string(what) + ": no variant fits this process:\n" + detail,
+    throw Error(ErrorCode::unsupported,
+                std::string(what) + ": no variant fits this process (" + describe(env) + "):\n" + detail,
                 "lock a variant for this torch/CUDA/arch (`kernel-lock resolve --torch/--cuda`), or pass "
                 "LoadOptions::backend = \"cpu\" to use a CPU variant");
   }
@@ -174,16 +176,22 @@ std::vector<std::string> select_variants_for(const std::vector<std::string>& nam
 // ---------------------------------------------------------------------------
 // Loaded libraries (process-wide; never unloaded)
 
-namespace {
+namespace detail {
 
 struct LoadedLibrary {
   std::string ns;
   std::string so_path;    // relative path of the .so in its variant
-  std::string so_digest;  // digest of the loaded bytes
+  std::string so_sha256;  // sha256 of the loaded bytes (identity of the binary)
   SealedFile so;          // kept open: /proc/self/fd/N must not be reused while loaded
   void* handle = nullptr;
   std::vector<OpInfo> ops;
 };
+
+}  // namespace detail
+
+namespace {
+
+using detail::LoadedLibrary;
 
 std::mutex& load_mutex() {
   static std::mutex m;
@@ -333,11 +341,13 @@ std::vector<OpInfo> describe_ops(const std::string& ns) {
 std::shared_ptr<LoadedLibrary> load_library(const KernelFiles& k, const LoadOptions& options) {
   std::lock_guard<std::mutex> guard(load_mutex());
   auto& registry = loaded_by_ns();
+  const std::string so_sha256 =
+      k.so->kind == DigestKind::lfs_sha256 ? k.so->digest : sha256_hex(k.so->content.read());
   if (auto it = registry.find(k.ns); it != registry.end()) {
-    if (it->second->so_digest == k.so->digest) return it->second;  // same bytes: already loaded
+    if (it->second->so_sha256 == so_sha256) return it->second;  // same bytes: already loaded
     throw Error(ErrorCode::unsupported,
-                "op namespace " + k.ns + " is already loaded in this process from different bytes (" +
-                    it->second->so_digest + ", now " + k.so->digest + "); one process cannot hold both",
+                "op namespace " + k.ns + " is already loaded in this process from different bytes (sha256 " +
+                    it->second->so_sha256 + ", now " + so_sha256 + "); one process cannot hold both",
                 "two versions of a kernel load side by side only when their namespaces differ");
   }
   auto& dispatcher = c10::Dispatcher::singleton();
@@ -351,7 +361,7 @@ std::shared_ptr<LoadedLibrary> load_library(const KernelFiles& k, const LoadOpti
   auto lib = std::make_shared<LoadedLibrary>();
   lib->ns = k.ns;
   lib->so_path = k.so->path;
-  lib->so_digest = k.so->digest;
+  lib->so_sha256 = so_sha256;
   // Our own sealed copy of the .so: the loader keeps it alive with the library.
   lib->so = SealedFile(::fcntl(k.so->content.fd(), F_DUPFD_CLOEXEC, 0), k.so->content.size());
   if (!lib->so.valid()) throw Error(ErrorCode::io, "dup of the sealed " + k.so->path + " failed");
@@ -400,7 +410,7 @@ struct Kernel::State {
   std::string variant_hash;
   Trust trust = Trust::local;
   fs::path directory;
-  std::shared_ptr<LoadedLibrary> lib;
+  std::shared_ptr<detail::LoadedLibrary> lib;
 };
 
 const std::string& Kernel::repo_id() const noexcept { return state_->repo_id; }

@@ -17,8 +17,13 @@ struct CliContext {
 
 // One line per command; the implementing file is cmd_<name>.cpp.
 void add_hash_command(CLI::App& app, CliContext& ctx);
+void add_bundle_command(CLI::App& app, CliContext& ctx);
+void add_install_command(CLI::App& app, CliContext& ctx);
+void add_verify_command(CLI::App& app, CliContext& ctx);
 void add_variants_command(CLI::App& app, CliContext& ctx);
 void add_serve_command(CLI::App& app, CliContext& ctx);
 void add_hub_command(CLI::App& app, CliContext& ctx);
+void add_lock_fmt_command(CLI::App& app, CliContext& ctx);
+void add_resolve_command(CLI::App& app, CliContext& ctx);
 
 }  // namespace kernel_lock::cli

@@ -59,9 +59,14 @@ int main(int argc, char** argv) {
   app.add_flag("-q,--quiet", ctx.quiet, "Print only errors");
 
   cli::add_hash_command(app, ctx);
+  cli::add_bundle_command(app, ctx);
+  cli::add_install_command(app, ctx);
+  cli::add_verify_command(app, ctx);
   cli::add_variants_command(app, ctx);
   cli::add_serve_command(app, ctx);
   cli::add_hub_command(app, ctx);
+  cli::add_lock_fmt_command(app, ctx);
+  cli::add_resolve_command(app, ctx);
 
   if (argc > 1 && argv[1][0] != '-') {
     std::string_view typed = argv[1];

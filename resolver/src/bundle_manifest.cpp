@@ -245,6 +245,7 @@ void check_manifest_against_lock(const BundleManifest& manifest, const Lockfile&
                   "bundle holds " + k.repo_id + " at " + k.sha + ", the lock pins " + locked->sha,
                   "bundle again from this lock");
     const LockedKernel* embedded = manifest.lock.find(k.repo_id);
+    if (locked->variants.empty()) continue;  // a commit-only (dependency-shape) lock pins the sha alone
     for (const auto& v : k.variants) {
       auto lv = locked->variants.find(v);
       if (lv == locked->variants.end())

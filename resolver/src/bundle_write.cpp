@@ -94,7 +94,6 @@ std::string hash_of(const std::vector<BundleFile>& files, const std::string& var
 BundleSummary write_bundle(const Lockfile& lock, const fs::path& output, const BundleOptions& opt) {
   BundleSummary summary;
   BundleManifest manifest;
-  manifest.lock = lock;
   std::optional<HubClient> client;
   auto hub = [&]() -> HubClient& {
     if (!client) client.emplace(*opt.hub);
@@ -106,9 +105,51 @@ BundleSummary write_bundle(const Lockfile& lock, const fs::path& output, const B
   std::map<std::string, fs::path> sources;  // digest -> verified file to pack
   std::vector<DownloadRequest> downloads;
   const fs::path parts = output.parent_path() / (output.filename().string() + ".parts");
-  auto sorted = lock.kernels;
-  std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.repo_id < b.repo_id; });
-  for (const auto& kernel : sorted) {
+  // Kernels locked without variants (the Python 0.17.2 dependency shape pins
+  // only the commit): every variant under build/ at that commit is taken, and
+  // the manifest's embedded lock records the hashes they have there.
+  Lockfile completed = lock;
+  std::sort(completed.kernels.begin(), completed.kernels.end(),
+            [](const auto& a, const auto& b) { return a.repo_id < b.repo_id; });
+  for (auto& kernel : completed.kernels) {
+    if (!kernel.variants.empty()) continue;
+    with_context("listing the variants of " + kernel.repo_id + " at " + kernel.sha, [&] {
+      const std::string repo_type = kernel.repo_type.value_or("kernel");
+      const RepoRef ref{kernel.repo_id, parse_repo_type(repo_type)};
+      const auto repo = cache_repo_paths(cache_for(opt, repo_type), repo_type, kernel.repo_id);
+      std::vector<std::string> names;
+      if (opt.hub) {
+        for (const auto& e : hub().list_tree(ref, kernel.sha, "build", false))
+          if (e.is_directory) names.push_back(e.path.substr(e.path.rfind('/') + 1));
+      } else {
+        std::error_code ec;
+        for (auto it = fs::directory_iterator(repo.snapshot(kernel.sha) / "build", ec); !ec && it != fs::directory_iterator();
+             it.increment(ec))
+          if (it->is_directory()) names.push_back(it->path().filename().string());
+      }
+      for (const auto& name : names) {
+        if (!opt.filter.empty()) {
+          auto parsed = try_parse_variant(name);
+          if (!parsed || !matches_filter(*parsed, opt.filter)) continue;
+        }
+        std::vector<BundleFile> files;
+        if (auto cached = cached_variant_files(repo, kernel.sha, name); cached && !opt.hub) {
+          files = std::move(*cached);
+        } else {
+          for (const auto& e : hub().list_tree(ref, kernel.sha, "build/" + name, true)) {
+            if (e.is_directory) continue;
+            if (!is_hashed_variant_path(e.path.substr(std::min(e.path.size(), name.size() + 7)))) continue;
+            files.push_back(BundleFile{e.path, e.digest(), e.digest_kind(), e.size});
+          }
+        }
+        LockedVariant v;
+        v.hash = hash_of(files, name);
+        kernel.variants[name] = std::move(v);
+      }
+    });
+  }
+  manifest.lock = completed;
+  for (const auto& kernel : completed.kernels) {
     with_context("bundling " + kernel.repo_id, [&] {
       const std::string repo_type = kernel.repo_type.value_or("kernel");
       const RepoRef ref{kernel.repo_id, parse_repo_type(repo_type)};

@@ -144,7 +144,7 @@ void verify_variant(const LockedKernel& kernel, const std::string& name, const L
         problem(ProblemKind::altered_file, prefix + rel, d.blob, actual.digest);
     }
   }
-  if (report.problems.size() == before) {
+  if (report.problems.size() == before && !locked.hash.empty()) {
     std::string hash = git_lfs_concat_hash(actual_digests);
     if (hash != locked.hash) problem(ProblemKind::hash_mismatch, "", locked.hash, hash);
   }
@@ -159,6 +159,23 @@ VerifyReport verify_cache(const Lockfile& lock, const std::optional<fs::path>& c
     const std::string type = kernel.repo_type.value_or("kernel");
     const fs::path cache = cache_dir ? *cache_dir : (type == "model" ? hf_hub_cache_dir() : kernels_cache_dir());
     const auto repo = cache_repo_paths(cache, type, kernel.repo_id);
+    if (kernel.variants.empty()) {
+      // Commit-only lock (Python 0.17.2 dependency shape): every cached variant
+      // of the locked commit must match the blobs its links name.
+      std::error_code ec;
+      std::size_t found = 0;
+      for (auto it = fs::directory_iterator(repo.snapshot(kernel.sha) / "build", ec);
+           !ec && it != fs::directory_iterator(); it.increment(ec)) {
+        const std::string name = it->path().filename().string();
+        if (!it->is_directory() || !selected(name, options)) continue;
+        ++report.variants;
+        ++found;
+        verify_variant(kernel, name, LockedVariant{"", "git_lfs_concat", {}}, it->path(), report);
+      }
+      if (found == 0)
+        report.problems.push_back(VerifyProblem{ProblemKind::missing_variant, kernel.repo_id, "(any)", "", "", ""});
+      continue;
+    }
     for (const auto& [name, locked] : kernel.variants) {
       if (!selected(name, options)) continue;
       ++report.variants;
@@ -186,6 +203,8 @@ VerifyReport verify_bundle(const Lockfile& lock, const fs::path& bundle, const V
     const BundleKernel* bk = nullptr;
     for (const auto& k : m.kernels)
       if (k.repo_id == kernel.repo_id) bk = &k;
+    if (kernel.variants.empty() && (!bk || bk->variants.empty()))
+      report.problems.push_back(VerifyProblem{ProblemKind::missing_variant, kernel.repo_id, "(any)", "", "", ""});
     for (const auto& [name, locked] : kernel.variants) {
       if (!selected(name, options)) continue;
       ++report.variants;

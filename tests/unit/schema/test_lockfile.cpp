@@ -94,7 +94,7 @@ TEST_CASE("our extra keys (repo_type, requirement, files) and unknown keys round
   REQUIRE(cu.files.size() == 5);
   CHECK(cu.files[1].path == "_activation_cuda_0a1b2c3.abi3.so");
   CHECK(cu.files[1].kind == DigestKind::lfs_sha256);
-  CHECK(cu.files[1].size == 24);
+  CHECK(cu.files[1].size == 23);
   CHECK(cu.files[1].digest.size() == 64);
   CHECK(cu.files[0].kind == DigestKind::git_sha1);
   CHECK(cu.files[3].path == "layers/__init__.py");

@@ -200,7 +200,8 @@ TEST_CASE("requirements.schema.json names exactly the keys kernels.yaml accepts"
   req.repo_type = "kernel";
   req.filter = {{"2.11"}, {"13.0"}, {"x86_64"}, {"linux"}};
   std::set<std::string> emitted;
-  for (const auto& [key, unused] : req.to_json().items()) emitted.insert(key);
+  const auto json = req.to_json();
+  for (const auto& [key, unused] : json.items()) emitted.insert(key);
   CHECK(names(defs.at("kernel_fields")) == emitted);
   auto with_repo = emitted;
   with_repo.insert("repo-id");

@@ -134,9 +134,10 @@ TEST_CASE("malformed names are refused with a reason") {
                           "torch2-cpu-x86_64-linux", "tvm-ffi1-cpu-x86_64-linux", "tvm-ffi-cpu-x86_64-linux",
                           "tvm-01-cpu-x86_64-linux", "torch-stable-abi-cu130-x86_64-linux",
                           "torch-stable-abi210-x86_64-linux", "foo-cpu", "cpu", "torch-../evil", "torch-a/b",
-                          "torch211-cu130--linux", "torch-cuda-", "torch211-cu1234567890-x86_64-linux",
+                          "torch211-cu130--linux", "torch-cuda-", "torch211-cu123456789012-x86_64-linux",
                           "torch211-cxx11-cu130-x86_64-linux\n"}) {
-    CAPTURE(bad);
+    const std::string name = bad;
+    CAPTURE(name);
     CHECK_FALSE(try_parse_variant(bad).has_value());
     try {
       parse_variant(bad);

@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""Time from "load the kernel" to "first op call returned", three ways, on the
+same kernel variant in the same HF cache, each in fresh processes:
+
+  * C++ kernel_lock::load_kernel (lock lookup, variant selection, read + verify
+    every file into sealed memory, dlopen from the memfd, op discovery)
+  * C++ plain dlopen(RTLD_NOW) of the same .so + dispatcher lookup (no checks)
+  * Python kernels.load_kernel(repo, lockfile=...) (offline, from the cache)
+
+Usage: loader_bench.py --build-dir BUILD [--variant-dir DIR] [--runs N]
+DIR is a built CPU variant (build/<variant>/ with metadata.json and the .so);
+default: <BUILD or sibling build dirs>/hub-kernels/activation/build/torch*-cpu-*,
+else the loader's test kernel. Prints a markdown table (median and min, ms).
+"""
+import argparse
+import glob
+import hashlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO_ID = "kernels-community/bench-kernel"
+SHA = "b" * 40
+
+
+def git_blob_sha1(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def find_variant_dir(build_dir: Path) -> Path | None:
+    roots = [build_dir] + sorted(p for p in build_dir.parent.glob("build*") if p != build_dir)
+    for root in roots:
+        hits = sorted(glob.glob(str(root / "hub-kernels" / "activation" / "build" / "torch*-cpu-*")))
+        if hits:
+            return Path(hits[-1])
+    return None
+
+
+def test_kernel_variant(build_dir: Path, work: Path, torch_mm: str) -> Path:
+    ns = "_kl_test_cpu_a1b2c3d"
+    so = build_dir / "loader" / "testkernels" / "v1" / f"{ns}.abi3.so"
+    d = work / "src" / f"torch{torch_mm}-cxx11-cpu-x86_64-linux"
+    d.mkdir(parents=True)
+    shutil.copy(so, d / so.name)
+    (d / "_ops.py").write_text(f"import torch\nfrom . import {ns}\nops = torch.ops.{ns}\n")
+    (d / "__init__.py").write_text(
+        "from ._ops import ops\n\ndef gelu_fast(out, x):\n    ops.gelu_fast(out, x)\n    return out\n")
+    (d / "metadata.json").write_text(json.dumps({
+        "name": "kl-test", "id": ns, "version": 1, "license": "Apache-2.0", "python-depends": [],
+        "kernel-depends": [], "backend": {"type": "cpu"}}, indent=2))
+    return d
+
+
+def install(variant_dir: Path, cache: Path) -> tuple[str, Path]:
+    """Writes the variant into an HF cache layout; returns (variant, .so path in the cache)."""
+    repo = cache / ("kernels--" + REPO_ID.replace("/", "--"))
+    variant = variant_dir.name
+    pairs = []
+    so_path = None
+    for f in sorted(p for p in variant_dir.rglob("*") if p.is_file()):
+        rel = f.relative_to(variant_dir).as_posix()
+        if rel.endswith(".pyc") or "__pycache__" in rel.split("/"):
+            continue
+        data = f.read_bytes()
+        digest = hashlib.sha256(data).hexdigest() if rel.endswith(".so") else git_blob_sha1(data)
+        blob = repo / "blobs" / digest
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        blob.write_bytes(data)
+        link = repo / "snapshots" / SHA / "build" / variant / rel
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(os.path.relpath(blob, link.parent))
+        pairs.append((rel.encode(), digest))
+        if rel.endswith(".so"):
+            so_path = blob
+    h = hashlib.sha256()
+    for path, digest in sorted(pairs):
+        h.update(path)
+        h.update(bytes.fromhex(digest))
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / "v1").write_text(SHA)
+    lock = [{"repo_id": REPO_ID, "sha": SHA,
+             "variants": {variant: {"hash": "sha256-" + h.hexdigest(), "hash_type": "git_lfs_concat"}}}]
+    (cache.parent / "kernels.lock").write_text(json.dumps(lock, indent=2) + "\n")
+    return variant, so_path
+
+
+PY_SNIPPET = r"""
+import json, sys, time, warnings
+warnings.filterwarnings("ignore")
+import logging; logging.disable(logging.WARNING)
+import torch, kernels
+from pathlib import Path
+x = torch.randn(16, 1024); out = torch.empty_like(x)
+t0 = time.perf_counter()
+mod = kernels.load_kernel(sys.argv[1], lockfile=Path(sys.argv[2]), backend="cpu")
+t1 = time.perf_counter()
+getattr(torch.ops, sys.argv[3]).gelu_fast(out, x)
+t2 = time.perf_counter()
+print(json.dumps({"load_ms": (t1-t0)*1e3, "first_call_ms": (t2-t1)*1e3, "total_ms": (t2-t0)*1e3}))
+"""
+
+
+def run(cmd, env):
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"{cmd[:2]} failed ({r.returncode}): {r.stderr.strip()[-2000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build-dir", type=Path, required=True)
+    ap.add_argument("--variant-dir", type=Path)
+    ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--python", default=sys.executable)
+    args = ap.parse_args()
+    build = args.build_dir.resolve()
+    bench_bin = build / "bench" / "loader_bench"
+
+    import torch  # only for the version tag of the test kernel variant
+    torch_mm = "".join(torch.__version__.split("+")[0].split(".")[:2])
+
+    with tempfile.TemporaryDirectory(prefix="kl-bench-") as tmp:
+        work = Path(tmp)
+        variant_dir = args.variant_dir or find_variant_dir(build)
+        kind = "activation (our CPU build)" if variant_dir else "loader test kernel"
+        if variant_dir is None:
+            variant_dir = test_kernel_variant(build, work, torch_mm)
+        cache = work / "hub"
+        variant, so_path = install(variant_dir, cache)
+        lock = work / "kernels.lock"
+        ns = json.loads((variant_dir / "metadata.json").read_text())["id"]
+        env = dict(os.environ, HF_HUB_CACHE=str(cache), KERNELS_CACHE=str(cache), HF_HUB_OFFLINE="1")
+        env.pop("KERNEL_LOCK_FILE", None)
+
+        methods = {
+            "C++ kernel_lock::load_kernel (verify + sealed memfd + dlopen)":
+                [str(bench_bin), "load_kernel", str(lock), REPO_ID, "gelu_fast"],
+            "C++ plain dlopen of the same .so (no checks)":
+                [str(bench_bin), "dlopen", str(so_path), ns, "gelu_fast"],
+            "Python kernels.load_kernel (offline, lockfile)":
+                [args.python, "-c", PY_SNIPPET, REPO_ID, str(lock), ns],
+        }
+        results = {name: [] for name in methods}
+        for _ in range(args.runs):  # interleaved, so drift hits every method alike
+            for name, cmd in methods.items():
+                results[name].append(run(cmd, env))
+
+        so_size = so_path.stat().st_size
+    print(f"Kernel: {kind}, variant `{variant}`, .so {so_size / 1e6:.2f} MB; "
+          f"{args.runs} fresh processes per method, op `gelu_fast` on a 16x1024 fp32 CPU tensor; ms.")
+    print()
+    print("| method | load median | load min | first call median | load + first call median | min |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, rs in results.items():
+        load = [r["load_ms"] for r in rs]
+        call = [r["first_call_ms"] for r in rs]
+        total = [r["total_ms"] for r in rs]
+        print(f"| {name} | {statistics.median(load):.2f} | {min(load):.2f} | {statistics.median(call):.2f} | "
+              f"{statistics.median(total):.2f} | {min(total):.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

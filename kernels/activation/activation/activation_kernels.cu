@@ -1,0 +1,144 @@
+// CUDA activation kernels: grid-stride loops, float32 math, one rounding to
+// the output type; 128-bit loads/stores when every pointer (and, for gated
+// ops, every row half) is 16-byte aligned, scalar code otherwise.
+#include "activation_kernels.h"
+#include "cuda_utils.cuh"
+
+namespace activation {
+namespace {
+
+using kernel_lock_cuda::from_float;
+using kernel_lock_cuda::Pack;
+using kernel_lock_cuda::to_float;
+
+constexpr int kThreads = 256;
+
+template <typename T, Act A, bool kVec>
+__global__ void elementwise_kernel(T* __restrict__ out, const T* __restrict__ in, int64_t n) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  const int64_t tid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  int64_t done = 0;
+  if constexpr (kVec) {
+    constexpr int V = Pack<T>::kSize;
+    const int64_t packs = n / V;
+    const Pack<T>* pin = reinterpret_cast<const Pack<T>*>(in);
+    Pack<T>* pout = reinterpret_cast<Pack<T>*>(out);
+    for (int64_t i = tid; i < packs; i += stride) {
+      const Pack<T> x = pin[i];
+      Pack<T> y;
+#pragma unroll
+      for (int k = 0; k < V; ++k) y.v[k] = from_float<T>(apply<A>(to_float(x.v[k])));
+      pout[i] = y;
+    }
+    done = packs * V;
+  }
+  for (int64_t i = done + tid; i < n; i += stride) {
+    out[i] = from_float<T>(apply<A>(to_float(in[i])));
+  }
+}
+
+template <typename T, Act A, bool kVec>
+__global__ void gated_kernel(T* __restrict__ out, const T* __restrict__ in, int64_t rows,
+                             int64_t d) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  const int64_t tid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if constexpr (kVec) {
+    constexpr int V = Pack<T>::kSize;
+    const int64_t dv = d / V;  // d % V == 0 when kVec
+    const Pack<T>* pin = reinterpret_cast<const Pack<T>*>(in);
+    Pack<T>* pout = reinterpret_cast<Pack<T>*>(out);
+    const int64_t total = rows * dv;
+    for (int64_t j = tid; j < total; j += stride) {
+      const int64_t r = j / dv;
+      const int64_t c = j - r * dv;
+      const Pack<T> x = pin[r * 2 * dv + c];
+      const Pack<T> g = pin[r * 2 * dv + dv + c];
+      Pack<T> y;
+#pragma unroll
+      for (int k = 0; k < V; ++k) {
+        y.v[k] = from_float<T>(apply<A>(to_float(x.v[k])) * to_float(g.v[k]));
+      }
+      pout[j] = y;
+    }
+  } else {
+    const int64_t total = rows * d;
+    for (int64_t j = tid; j < total; j += stride) {
+      const int64_t r = j / d;
+      const int64_t c = j - r * d;
+      out[j] = from_float<T>(apply<A>(to_float(in[r * 2 * d + c])) * to_float(in[r * 2 * d + d + c]));
+    }
+  }
+}
+
+template <typename T, Act A>
+void elementwise(void* out, const void* in, int64_t n, cudaStream_t stream) {
+  T* o = static_cast<T*>(out);
+  const T* x = static_cast<const T*>(in);
+  if (kernel_lock_cuda::aligned16(o) && kernel_lock_cuda::aligned16(x)) {
+    const unsigned grid = kernel_lock_cuda::grid_for(n / Pack<T>::kSize + 1, kThreads);
+    elementwise_kernel<T, A, true><<<grid, kThreads, 0, stream>>>(o, x, n);
+  } else {
+    elementwise_kernel<T, A, false><<<kernel_lock_cuda::grid_for(n, kThreads), kThreads, 0, stream>>>(o, x, n);
+  }
+}
+
+template <typename T, Act A>
+void gated(void* out, const void* in, int64_t rows, int64_t d, cudaStream_t stream) {
+  T* o = static_cast<T*>(out);
+  const T* x = static_cast<const T*>(in);
+  if (d % Pack<T>::kSize == 0 && kernel_lock_cuda::aligned16(o) && kernel_lock_cuda::aligned16(x)) {
+    const unsigned grid = kernel_lock_cuda::grid_for(rows * (d / Pack<T>::kSize), kThreads);
+    gated_kernel<T, A, true><<<grid, kThreads, 0, stream>>>(o, x, rows, d);
+  } else {
+    gated_kernel<T, A, false><<<kernel_lock_cuda::grid_for(rows * d, kThreads), kThreads, 0, stream>>>(o, x, rows, d);
+  }
+}
+
+template <typename T>
+cudaError_t elementwise_for(Act act, void* out, const void* in, int64_t n, cudaStream_t stream) {
+  switch (act) {
+    case Act::gelu_fast: elementwise<T, Act::gelu_fast>(out, in, n, stream); break;
+    case Act::gelu_new: elementwise<T, Act::gelu_new>(out, in, n, stream); break;
+    case Act::gelu_tanh: elementwise<T, Act::gelu_tanh>(out, in, n, stream); break;
+    case Act::silu: elementwise<T, Act::silu>(out, in, n, stream); break;
+    default: return cudaErrorInvalidValue;
+  }
+  return cudaGetLastError();
+}
+
+template <typename T>
+cudaError_t gated_for(Act act, void* out, const void* in, int64_t rows, int64_t d, cudaStream_t stream) {
+  switch (act) {
+    case Act::silu: gated<T, Act::silu>(out, in, rows, d, stream); break;
+    case Act::gelu_erf: gated<T, Act::gelu_erf>(out, in, rows, d, stream); break;
+    case Act::gelu_tanh: gated<T, Act::gelu_tanh>(out, in, rows, d, stream); break;
+    default: return cudaErrorInvalidValue;
+  }
+  return cudaGetLastError();
+}
+
+}  // namespace
+
+cudaError_t launch_elementwise(Act act, DType dtype, void* out, const void* in, int64_t n,
+                               cudaStream_t stream) {
+  if (n <= 0) return cudaSuccess;
+  switch (dtype) {
+    case DType::f32: return elementwise_for<float>(act, out, in, n, stream);
+    case DType::f16: return elementwise_for<__half>(act, out, in, n, stream);
+    case DType::bf16: return elementwise_for<__nv_bfloat16>(act, out, in, n, stream);
+  }
+  return cudaErrorInvalidValue;
+}
+
+cudaError_t launch_gated(Act act, DType dtype, void* out, const void* in, int64_t rows, int64_t d,
+                         cudaStream_t stream) {
+  if (rows <= 0 || d <= 0) return cudaSuccess;
+  switch (dtype) {
+    case DType::f32: return gated_for<float>(act, out, in, rows, d, stream);
+    case DType::f16: return gated_for<__half>(act, out, in, rows, d, stream);
+    case DType::bf16: return gated_for<__nv_bfloat16>(act, out, in, rows, d, stream);
+  }
+  return cudaErrorInvalidValue;
+}
+
+}  // namespace activation

@@ -1,0 +1,53 @@
+// Device helpers for the CUDA kernels (no torch headers: nvcc only sees CUDA).
+//   Pack<T>: 16 bytes of T, for 128-bit loads and stores.
+//   to_float / from_float<T>: float32 conversions (round to nearest even).
+//   grid_for(work, threads): blocks for a grid-stride loop over `work` items,
+//   capped at a few waves of the current device.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <type_traits>
+#include <cstdint>
+
+namespace kernel_lock_cuda {
+
+template <typename T>
+struct alignas(16) Pack {
+  static constexpr int kSize = 16 / static_cast<int>(sizeof(T));
+  T v[kSize];
+};
+
+__device__ __forceinline__ float to_float(float x) { return x; }
+__device__ __forceinline__ float to_float(__half x) { return __half2float(x); }
+__device__ __forceinline__ float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
+
+template <typename T>
+__device__ __forceinline__ T from_float(float x);
+template <>
+__device__ __forceinline__ float from_float<float>(float x) { return x; }
+template <>
+__device__ __forceinline__ __half from_float<__half>(float x) { return __float2half_rn(x); }
+template <>
+__device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float x) {
+  return __float2bfloat16_rn(x);
+}
+
+inline bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
+
+inline unsigned grid_for(int64_t work, int threads) {
+  int device = 0;
+  int sms = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess || sms <= 0) {
+    sms = 128;
+  }
+  const int64_t wanted = (work + threads - 1) / threads;
+  const int64_t cap = static_cast<int64_t>(sms) * (2048 / threads) * 4;
+  return static_cast<unsigned>(std::max<int64_t>(1, std::min(wanted, cap)));
+}
+
+}  // namespace kernel_lock_cuda
