@@ -26,8 +26,9 @@
 # an undefined symbol); links only torch libraries (+ cudart for CUDA).
 #
 # Requires before inclusion: find_package(Torch); find_package(Python3
-# COMPONENTS Interpreter Development.Module); for CUDA, enable_language(CUDA)
-# and find_package(CUDAToolkit).
+# COMPONENTS Interpreter OPTIONAL_COMPONENTS Development.Module) (without
+# Python headers, registration.h declares the abi3 bits itself); for CUDA,
+# enable_language(CUDA) and find_package(CUDAToolkit).
 
 set(KERNEL_LOCK_HUB_KERNEL_DIR ${CMAKE_CURRENT_LIST_DIR})
 set(KERNEL_LOCK_CUDA_CAPABILITIES "" CACHE STRING
@@ -219,7 +220,11 @@ function(kernel_lock_add_hub_kernel)
     target_compile_definitions(${target} PRIVATE
       TORCH_EXTENSION_NAME=${ns} KERNEL_API_VERSION=${version} Py_LIMITED_API=0x03090000)
     target_include_directories(${target} PRIVATE ${includes})
-    target_include_directories(${target} SYSTEM PRIVATE ${Python3_INCLUDE_DIRS})
+    if(Python3_Development.Module_FOUND)
+      target_include_directories(${target} SYSTEM PRIVATE ${Python3_INCLUDE_DIRS})
+    else()
+      target_compile_definitions(${target} PRIVATE KERNEL_LOCK_NO_PYTHON_H)
+    endif()
     # -g0 and the prefix map keep build paths out of the binary (TORCH_CHECK
     # embeds __FILE__), so the bytes do not depend on where the tree lives.
     target_compile_options(${target} PRIVATE

@@ -9,9 +9,44 @@
 //     shared object is loaded. Built with Py_LIMITED_API, PyModule_Create is
 //     PyModule_Create2(def, 3): the only libpython symbol the .so needs, left
 //     undefined (the .so never links libpython).
+//   * Without Python headers (KERNEL_LOCK_NO_PYTHON_H, set by the builder when
+//     none are found), the few stable-ABI (abi3) declarations needed are
+//     spelled out below; their layout is fixed by CPython's stable ABI.
 #pragma once
 
+#if !defined(KERNEL_LOCK_NO_PYTHON_H)
 #include <Python.h>
+#else
+#include <cstddef>
+extern "C" {
+typedef std::ptrdiff_t Py_ssize_t;
+typedef struct _object {
+  Py_ssize_t ob_refcnt;
+  void* ob_type;
+} PyObject;
+typedef struct PyModuleDef_Base {
+  PyObject ob_base;
+  PyObject* (*m_init)(void);
+  Py_ssize_t m_index;
+  PyObject* m_copy;
+} PyModuleDef_Base;
+typedef struct PyModuleDef {
+  PyModuleDef_Base m_base;
+  const char* m_name;
+  const char* m_doc;
+  Py_ssize_t m_size;
+  void* m_methods;
+  void* m_slots;
+  void* m_traverse;
+  void* m_clear;
+  void* m_free;
+} PyModuleDef;
+PyObject* PyModule_Create2(PyModuleDef* def, int apiver);
+}
+#define PyModuleDef_HEAD_INIT {{1, nullptr}, nullptr, 0, nullptr}
+#define PyModule_Create(def) PyModule_Create2(def, 3)
+#define PyMODINIT_FUNC extern "C" __attribute__((visibility("default"))) PyObject*
+#endif
 
 #include <torch/library.h>
 

@@ -12,6 +12,7 @@
 
 #include "kernel_lock/cache_writer.hpp"
 #include "kernel_lock/error.hpp"
+#include "kernel_lock/fs.hpp"
 #include "kernel_lock/hf_cache.hpp"
 
 namespace kernel_lock {

@@ -297,16 +297,19 @@ Requirements parse_yaml_document(const YAML::Node& root, std::string_view source
   }
   if (!kernels_node) fail(std::string(source), "missing the \"kernels\" key (the kernels to lock)");
   const YAML::Node& kernels = *kernels_node;
-  std::map<std::string, std::string> where_seen;
-  auto add = [&](KernelRequirement req, const std::string& where) {
-    auto [it, inserted] = where_seen.emplace(req.repo_id, where);
-    if (!inserted) fail(where, "kernel \"" + req.repo_id + "\" is listed twice (first at " + it->second + ")");
+  std::map<std::string, YAML::Mark> first_seen;
+  auto add = [&](KernelRequirement req, const YAML::Node& node) {
+    auto [it, inserted] = first_seen.emplace(req.repo_id, node.Mark());
+    if (!inserted)
+      fail(reader.at(node), "kernel \"" + req.repo_id + "\" is listed twice (first at line " +
+                                std::to_string(it->second.line + 1) + ", column " + std::to_string(it->second.column + 1) +
+                                ")");
     out.kernels.push_back(std::move(req));
   };
   if (kernels.IsMap()) {
-    for (const auto& item : kernels) add(reader.kernel_from_map_entry(item.first, item.second), reader.at(item.first));
+    for (const auto& item : kernels) add(reader.kernel_from_map_entry(item.first, item.second), item.first);
   } else if (kernels.IsSequence()) {
-    for (const auto& item : kernels) add(reader.kernel_from_list_item(item), reader.at(item));
+    for (const auto& item : kernels) add(reader.kernel_from_list_item(item), item);
   } else if (!kernels.IsNull()) {
     fail(reader.at(kernels), "kernels: expected a map of repo id -> requirement, or a list of maps with \"repo-id\"");
   }

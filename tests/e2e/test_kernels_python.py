@@ -15,8 +15,11 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
-import torch.nn.functional as F
+
+sys.dont_write_bytecode = True  # never leave __pycache__ in the built variants
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 BUILD_DIR = Path(os.environ.get("KERNEL_LOCK_BUILD_DIR", "build"))
 SOURCE_DIR = Path(os.environ.get("KERNEL_LOCK_SOURCE_DIR", Path(__file__).resolve().parents[2]))

@@ -132,7 +132,7 @@ TEST_CASE("environment detection matches the running libtorch") {
   CHECK_THROWS_AS(environment_for(bogus), Error);
   LoadOptions fleet;
   fleet.environment = Environment::host({2, 9}, "cuda", Version2{12, 8});
-  CHECK(environment_for(fleet).torch == Version2{2, 9});
+  CHECK((environment_for(fleet).torch == Version2{2, 9}));
   CHECK(environment_for(fleet).backend == "cuda");
 }
 

@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""Benchmark of our CUDA kernels (kernels/) against PyTorch eager, torch.compile
+and the device's copy bandwidth. Prints a markdown table.
+
+    python3 bench/gpu_kernels.py BUILD_DIR [--quick] [--no-compile] [--dtypes fp16,bf16,fp32]
+
+BUILD_DIR holds hub-kernels/<name>/build/<variant>/ with a CUDA variant (see
+kernels/build_standalone.sh). Loading goes through the real Python `kernels`
+package (get_local_kernel).
+
+Method: CUDA events around `iters` back-to-back calls after warm-up; the
+median of 5 such runs, in microseconds per call. GB/s counts the bytes an
+ideal kernel moves (each input element read once, each output written once;
+rms_norm also reads the weight). "copy GB/s" is `dst.copy_(src)` moving the
+same number of bytes (half read, half written), measured the same way;
+"% copy" = our GB/s / copy GB/s. Eager is the plain PyTorch expression
+(allocating its result, as models do); compile is torch.compile of that
+expression (mode="max-autotune-no-cudagraphs" is not used: default mode).
+"""
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+sys.dont_write_bytecode = True
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def time_us(fn, iters, runs=5, warmup=3):
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    samples = []
+    for _ in range(runs):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(iters):
+            fn()
+        end.record()
+        end.synchronize()
+        samples.append(start.elapsed_time(end) * 1000.0 / iters)
+    return statistics.median(samples)
+
+
+def iters_for(nbytes):
+    # About 20 ms per run, at least 10 calls.
+    return max(10, min(2000, int(20e-3 * 2.5e12 / max(nbytes, 1))))
+
+
+_copy_cache = {}
+
+
+def copy_gbps(nbytes, iters):
+    key = nbytes
+    if key not in _copy_cache:
+        half = max(nbytes // 2, 16)
+        src = torch.empty(half, dtype=torch.uint8, device="cuda").fill_(1)
+        dst = torch.empty_like(src)
+        t = time_us(lambda: dst.copy_(src), iters)
+        _copy_cache[key] = 2 * half / (t * 1e-6) / 1e9
+    return _copy_cache[key]
+
+
+def gated_ref(act):
+    def f(x):
+        d = x.shape[-1] // 2
+        return act(x[..., :d]) * x[..., d:]
+
+    return f
+
+
+def gelu_fast_ref(x):
+    return 0.5 * x * (1.0 + torch.tanh(0.7978845608 * x * (1.0 + 0.044715 * x * x)))
+
+
+def gelu_new_ref(x):
+    return 0.5 * x * (1.0 + torch.tanh(0.7978845608 * (x + 0.044715 * torch.pow(x, 3.0))))
+
+
+def cases(quick):
+    tokens = [8, 4096] if quick else [1, 8, 256, 4096, 16384]
+    hidden = 4096 if quick else None
+    shapes = [(t, hidden or h) for t in tokens for h in ([4096, 8192] if hidden is None else [hidden])]
+    for t, h in shapes:
+        for op, ref in (
+            ("gelu_tanh", lambda x: F.gelu(x, approximate="tanh")),
+            ("gelu_fast", gelu_fast_ref),
+            ("gelu_new", gelu_new_ref),
+            ("silu", F.silu),
+        ):
+            yield "activation", op, ref, (t, h), "elementwise"
+        for op, ref in (
+            ("silu_and_mul", gated_ref(F.silu)),
+            ("gelu_and_mul", gated_ref(F.gelu)),
+            ("gelu_tanh_and_mul", gated_ref(lambda v: F.gelu(v, approximate="tanh"))),
+        ):
+            yield "activation", op, ref, (t, 2 * h), "gated"
+        yield "rmsnorm", "rms_norm", None, (t, h), "norm"
+
+
+def main(argv):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("build_dir", type=Path)
+    p.add_argument("--quick", action="store_true", help="fewer shapes")
+    p.add_argument("--no-compile", action="store_true", help="skip torch.compile")
+    p.add_argument("--dtypes", default="bf16,fp16,fp32")
+    a = p.parse_args(argv[1:])
+    if not torch.cuda.is_available():
+        print("no CUDA device", file=sys.stderr)
+        return 1
+
+    from kernels import get_local_kernel
+
+    mods = {
+        "activation": get_local_kernel(a.build_dir.resolve() / "hub-kernels" / "activation"),
+        "rmsnorm": get_local_kernel(a.build_dir.resolve() / "hub-kernels" / "rmsnorm"),
+    }
+    print(f"torch {torch.__version__}, CUDA {torch.version.cuda}, {torch.cuda.get_device_name()}; "
+          f"kernels {mods['activation'].ops.name}, {mods['rmsnorm'].ops.name}\n")
+    print("| op | dtype | input shape | ours µs | ours GB/s | copy GB/s | % copy | eager µs | compile µs | vs eager | vs compile |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    compiled = {}
+    for dname in a.dtypes.split(","):
+        dtype = DTYPES[dname]
+        for kernel, op, ref, shape, kind in cases(a.quick):
+            torch.manual_seed(0)
+            x = torch.randn(shape, dtype=dtype, device="cuda")
+            es = x.element_size()
+            if kind == "elementwise":
+                out = torch.empty_like(x)
+                ours = lambda: getattr(mods[kernel].ops, op)(out, x)  # noqa: E731
+                eager = lambda: ref(x)  # noqa: E731
+                nbytes = 2 * x.numel() * es
+            elif kind == "gated":
+                out = torch.empty(shape[:-1] + (shape[-1] // 2,), dtype=dtype, device="cuda")
+                ours = lambda: getattr(mods[kernel].ops, op)(out, x)  # noqa: E731
+                eager = lambda: ref(x)  # noqa: E731
+                nbytes = (x.numel() + out.numel()) * es
+            else:
+                w = torch.randn(shape[-1], dtype=dtype, device="cuda")
+                out = torch.empty_like(x)
+                ours = lambda: mods[kernel].ops.rms_norm(out, x, w, 1e-6)  # noqa: E731
+                ref = lambda v, w=w: F.rms_norm(v, (v.shape[-1],), w, 1e-6)  # noqa: E731
+                eager = lambda: ref(x)  # noqa: E731
+                nbytes = (2 * x.numel() + w.numel()) * es
+            iters = iters_for(nbytes)
+            t_ours = time_us(ours, iters)
+            t_eager = time_us(eager, iters)
+            t_comp = float("nan")
+            if not a.no_compile:
+                try:
+                    key = (op, dname, shape)
+                    if key not in compiled:
+                        compiled[key] = torch.compile(ref, dynamic=False)
+                    cfn = compiled[key]
+                    t_comp = time_us(lambda: cfn(x), iters)
+                except Exception as e:  # torch.compile may be unavailable (no Triton)
+                    print(f"<!-- torch.compile failed for {op}: {type(e).__name__}: {str(e)[:120]} -->")
+                    a.no_compile = True
+            gbps = nbytes / (t_ours * 1e-6) / 1e9
+            cgbps = copy_gbps(nbytes, iters)
+            comp = f"{t_comp:.1f}" if t_comp == t_comp else "n/a"
+            vs_comp = f"{t_comp / t_ours:.2f}x" if t_comp == t_comp else "n/a"
+            print(f"| {op} | {dname} | {'x'.join(map(str, shape))} | {t_ours:.1f} | {gbps:.0f} | {cgbps:.0f} | "
+                  f"{100 * gbps / cgbps:.0f}% | {t_eager:.1f} | {comp} | {t_eager / t_ours:.2f}x | {vs_comp} |")
+            sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
