@@ -22,14 +22,15 @@ if ! "$cxx" -fsanitize=fuzzer,address,undefined "$probe/p.cpp" -o "$probe/p" 2>"
   exit 77
 fi
 
+mkdir -p "$build"
 launcher=()
 command -v ccache >/dev/null 2>&1 && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
 generator=()
 command -v ninja >/dev/null 2>&1 && generator=(-G Ninja)
 CC="$cc" CXX="$cxx" cmake -S "$root" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DKERNEL_LOCK_BUILD_FUZZERS=ON -DKERNEL_LOCK_BUILD_LOADER=OFF -DKERNEL_LOCK_BUILD_KERNELS=OFF \
-  -DKERNEL_LOCK_BUILD_TESTS=OFF "${launcher[@]}" >"$build.configure.log" 2>&1 || {
-  cat "$build.configure.log" >&2
+  -DKERNEL_LOCK_BUILD_TESTS=OFF "${launcher[@]}" >"$build/configure.log" 2>&1 || {
+  cat "$build/configure.log" >&2
   exit 1
 }
 cmake --build "$build" --target fuzzers -j "$jobs"

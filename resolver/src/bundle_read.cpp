@@ -1,6 +1,11 @@
 // BundleReader: streaming, hostile-input-safe reading of a bundle archive.
+#include <condition_variable>
+#include <deque>
+#include <exception>
 #include <map>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include "bundle_internal.hpp"
 #include "kernel_lock/bundle.hpp"
@@ -67,9 +72,133 @@ std::string entry_name_problem(std::string_view name) {
   return "";
 }
 
+// Two-stage pipeline for large blobs: the reading thread decompresses while
+// one worker hashes and hands the bytes to the sink, so decompression and
+// hashing + writing overlap. Chunks are copied into 1 MiB buffers (at most
+// kDepth in flight); errors on the worker are rethrown on the reader.
+class HashPipeline {
+ public:
+  static constexpr std::size_t kBuffer = 1 << 20;
+  static constexpr std::size_t kDepth = 8;
+
+  HashPipeline() : worker_([this] { run(); }) {}
+  HashPipeline(const HashPipeline&) = delete;
+  HashPipeline& operator=(const HashPipeline&) = delete;
+  ~HashPipeline() {
+    {
+      std::lock_guard lock(m_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    worker_.join();
+  }
+
+  // Starts a blob: `fn` runs on the worker for each buffer, in order.
+  void begin(std::function<void(std::string_view)> fn) {
+    fn_ = std::move(fn);
+    current_.clear();
+  }
+  void feed(std::string_view bytes) {
+    while (!bytes.empty()) {
+      if (current_.capacity() < kBuffer) current_.reserve(kBuffer);
+      std::size_t n = std::min(bytes.size(), kBuffer - current_.size());
+      current_.insert(current_.end(), bytes.data(), bytes.data() + n);
+      bytes.remove_prefix(n);
+      if (current_.size() == kBuffer) push(false);
+    }
+  }
+  // Flushes and waits until the worker has consumed the blob; rethrows its error.
+  void end() {
+    if (!current_.empty()) {
+      try {
+        push(false);
+      } catch (...) {
+        current_.clear();  // the worker failed: the rest is not needed
+      }
+    }
+    push(true);
+    std::unique_lock lock(m_);
+    cv_.wait(lock, [&] { return done_; });
+    done_ = false;
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+  }
+
+ private:
+  // Queues the current buffer (or the end-of-blob marker). A data push throws
+  // the worker's error, if any, so the reader stops early; the marker is always
+  // queued, and the worker always drains, so end() cannot hang.
+  void push(bool marker) {
+    std::unique_lock lock(m_);
+    if (!marker && error_) {
+      auto e = error_;
+      lock.unlock();
+      std::rethrow_exception(e);
+    }
+    cv_.wait(lock, [&] { return queue_.size() < kDepth; });
+    queue_.push_back(Item{marker, marker ? std::vector<char>() : std::move(current_)});
+    if (!marker) {
+      current_ = std::vector<char>();
+      if (!spare_.empty()) {
+        current_ = std::move(spare_.back());
+        spare_.pop_back();
+        current_.clear();
+      }
+    }
+    cv_.notify_all();
+  }
+  void run() {
+    std::unique_lock lock(m_);
+    for (;;) {
+      cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stop requested
+      Item item = std::move(queue_.front());
+      queue_.pop_front();
+      cv_.notify_all();
+      if (item.marker) {
+        done_ = true;
+        skip_ = false;
+        cv_.notify_all();
+        continue;
+      }
+      lock.unlock();
+      std::exception_ptr error;
+      if (!skip_) {
+        try {
+          fn_(std::string_view(item.bytes.data(), item.bytes.size()));
+        } catch (...) {
+          error = std::current_exception();
+        }
+      }
+      lock.lock();
+      if (error) {
+        error_ = error;
+        skip_ = true;
+      }
+      if (spare_.size() < kDepth) spare_.push_back(std::move(item.bytes));
+    }
+  }
+
+  struct Item {
+    bool marker = false;
+    std::vector<char> bytes;
+  };
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::deque<Item> queue_;
+  std::vector<std::vector<char>> spare_;
+  std::vector<char> current_;
+  std::function<void(std::string_view)> fn_;
+  std::exception_ptr error_;
+  bool done_ = false;
+  bool stop_ = false;
+  bool skip_ = false;  // after an error, drain the rest of the blob unprocessed
+  std::thread worker_;
+};
+
 }  // namespace
 
 struct BundleReader::Impl {
+  std::unique_ptr<HashPipeline> pipeline;  // created for the first large blob
   fs::path path;
   BundleLimits limits;
   ArchiveRead archive;
@@ -191,10 +320,29 @@ std::optional<BundleBlob> BundleReader::next_blob(const ChunkFn& sink, std::stri
     refuse(im.path, "entry '" + name + "' declares " + std::to_string(archive_entry_size(entry)) +
                         " bytes, the manifest says " + std::to_string(it->second));
   ContentHasher hasher(digest, it->second);
-  im.read_data(it->second, name, [&](std::string_view c) {
-    hasher.update(c);
-    sink(c);
-  });
+  if (it->second >= (4u << 20)) {
+    if (!im.pipeline) im.pipeline = std::make_unique<HashPipeline>();
+    auto& pipe = *im.pipeline;
+    pipe.begin([&](std::string_view c) {
+      hasher.update(c);
+      sink(c);
+    });
+    try {
+      im.read_data(it->second, name, [&](std::string_view c) { pipe.feed(c); });
+    } catch (...) {
+      try {
+        pipe.end();  // drain the worker before the hasher/sink go out of scope
+      } catch (...) {
+      }
+      throw;
+    }
+    pipe.end();
+  } else {
+    im.read_data(it->second, name, [&](std::string_view c) {
+      hasher.update(c);
+      sink(c);
+    });
+  }
   std::string actual = hasher.finish_hex();
   if (actual_digest) {
     *actual_digest = actual;

@@ -1,6 +1,8 @@
 // open_repo_store: picks the RepoStore implementation for a path.
 #include <filesystem>
 
+#include "kernel_lock/bundle.hpp"
+#include "kernel_lock/cache_writer.hpp"
 #include "kernel_lock/error.hpp"
 #include "kernel_lock/fixture_hub.hpp"
 #include "kernel_lock/repo_store.hpp"
@@ -13,6 +15,14 @@ std::shared_ptr<RepoStore> open_repo_store(const std::filesystem::path& path) {
   if (!fs::exists(path, ec)) throw Error(ErrorCode::not_found, "nothing to serve at " + path.string() + ": no such file or directory");
   if (fs::is_directory(path, ec) && fs::exists(path / "hub.json", ec)) return open_fixture_hub_store(path);
   // Other store kinds (an HF cache directory, a bundle archive) are recognised here.
+  if (fs::is_regular_file(path, ec) && is_bundle_file(path)) return open_bundle_store(path);
+  if (fs::is_directory(path, ec)) {
+    for (const auto& entry : fs::directory_iterator(path, ec)) {
+      const auto name = entry.path().filename().string();
+      if (entry.is_directory() && (name.starts_with("kernels--") || name.starts_with("models--")))
+        return open_cache_store(path);
+    }
+  }
   throw Error(ErrorCode::invalid_input, path.string() + " is not a fixture Hub (no hub.json)",
               "build one with 'kernel-lock hub publish --hub DIR ...' or fixtures/build_fixture_hub.sh");
 }

@@ -349,8 +349,9 @@ KernelRequirement toml_kernel(std::string_view source, std::string_view repo_id,
   if (table == nullptr)
     fail(where, req.repo_id + ": expected an integer version, a tag range string or a table of fields (" +
                     known_kernel_keys() + ")");
-  for (const auto& [key_node, field_value] : *table) {
-    const std::string key(key_node.str());
+  for (const auto& entry : *table) {
+    const toml::node& field_value = entry.second;  // named, not a structured binding: lambdas capture it
+    const std::string key(entry.first.str());
     const auto field_where = toml_at(source, field_value);
     const auto field = req.repo_id + ": " + key;
     auto string_value = [&](const char* expected) {

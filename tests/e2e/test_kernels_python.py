@@ -311,3 +311,50 @@ def test_build_id_is_git_tree_id_of_kernel_folder():
             continue
         if not status.strip():
             assert head == tree
+
+
+def cuda_variant_dirs(name: str, version: int):
+    build = ROOTS[version] / name / "build"
+    return sorted(p for p in build.iterdir() if re.fullmatch(r"torch\d+-cxx11-cu\d+-\w+-linux", p.name))
+
+
+@pytest.mark.parametrize("version", [2, 1])
+@pytest.mark.parametrize("name", KERNELS)
+def test_cuda_variant_layout_and_load(name, version):
+    """When the CUDA variant was built (KERNEL_LOCK_BUILD_CUDA_KERNELS), it is
+    laid out like the CPU one and Python `kernels` picks and loads it for this
+    CUDA torch; no GPU is needed to load it and see its ops."""
+    dirs = cuda_variant_dirs(name, version)
+    if not dirs:
+        pytest.skip("CUDA variant not built")
+    assert len(dirs) == 1, dirs
+    vdir = dirs[0]
+    cuda = os.environ.get("KERNEL_LOCK_TEST_CUDA_VERSION") or torch.version.cuda
+    so = sorted(vdir.glob("*.so"))
+    assert len(so) == 1
+    ns = so[0].name[: -len(".abi3.so")]
+    assert re.fullmatch(rf"_{name}_cuda_[0-9a-f]{{7}}", ns)
+    cpu_ns = json.loads((variant_dir(name, version) / "metadata.json").read_text())["id"]
+    assert ns.split("_")[-1] == cpu_ns.split("_")[-1]  # one build id per source tree and version
+    meta = json.loads((vdir / "metadata.json").read_text())
+    assert meta["id"] == ns and meta["version"] == version
+    assert meta["backend"]["type"] == "cuda" and meta["backend"]["archs"] == sorted(set(meta["backend"]["archs"]))
+    dyn = dynamic_section(so[0])
+    assert re.search(r"\(FLAGS\)\s+.*BIND_NOW", dyn)
+    needed = re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", dyn)
+    assert any(n.startswith("libcudart.so.") for n in needed) and not [n for n in needed if "python" in n]
+    assert {s for s in dynamic_symbols(so[0], undefined=True) if s.startswith(("Py", "_Py"))} == {"PyModule_Create2"}
+    if torch.version.cuda is None or cuda is None:
+        return
+    if vdir.name.split("-")[2] != "cu" + "".join(torch.version.cuda.split(".")[:2]):
+        pytest.skip(f"{vdir.name} is not for this torch's CUDA {torch.version.cuda}")
+    mod = get_local_kernel(ROOTS[version] / name)  # backend detected: cuda
+    assert mod.ops.name == ns
+    if not torch.cuda.is_available():
+        # Only CUDA kernels are registered: CPU tensors find no kernel.
+        x = torch.randn(4, 8)
+        with pytest.raises(NotImplementedError, match="CPU"):
+            if name == "activation":
+                mod.ops.gelu_tanh(torch.empty_like(x), x)
+            else:
+                mod.ops.rms_norm(torch.empty_like(x), x, torch.ones(8), 1e-6)

@@ -231,10 +231,13 @@ import json, torch
 from kernels import get_kernel, has_kernel
 v1 = get_kernel("kernels-test/noarch-demo", version=1)
 v2 = get_kernel("kernels-test/noarch-demo", version=2)
+cpu = get_kernel("kernels-test/noarch-demo", version=2, backend="cpu")
 tag = get_kernel("kernels-test/noarch-demo", revision="v1.0.0")
 print(json.dumps({
+    "cuda_torch": torch.version.cuda is not None,
     "v1": [v1.VERSION, v1.VARIANT, v1.add_one(torch.tensor([1.0, 2.0])).tolist(), hasattr(v1, "layers")],
     "v2": [v2.VERSION, v2.VARIANT, v2.add_n(torch.tensor([1.0]), 5).tolist()],
+    "cpu": [cpu.VERSION, cpu.VARIANT],
     "tag": [tag.VERSION, hasattr(tag, "layers")],
     "has": has_kernel("kernels-test/noarch-demo", version=2),
     "file": v1.__file__,
@@ -243,17 +246,24 @@ print(json.dumps({
         env,
     )
     out = last_json(proc)
-    assert out["v1"] == ["1.1.0", "torch-cpu", [2.0, 3.0], True]
-    assert out["v2"] == ["2.0.0", "torch-cpu", [6.0]]
+    # kernels picks noarch variants by torch's backend: a CUDA build of torch
+    # takes torch-cuda, else falls back to torch-universal; a CPU torch takes torch-cpu.
+    cuda = out["cuda_torch"]
+    assert out["v1"] == ["1.1.0", "torch-universal" if cuda else "torch-cpu", [2.0, 3.0], True]
+    assert out["v2"] == ["2.0.0", "torch-cuda" if cuda else "torch-cpu", [6.0]]
+    assert out["cpu"] == ["2.0.0", "torch-cpu"]
     assert out["tag"] == ["1.0.0", False]
     assert out["has"] is True
     v1 = refs_of(fixture_hub, "kernel", "kernels-test/noarch-demo")["branches"]["v1"]
-    assert f"kernels--kernels-test--noarch-demo/snapshots/{v1}/build/torch-cpu/__init__.py" in out["file"]
+    assert f"kernels--kernels-test--noarch-demo/snapshots/{v1}/build/" in out["file"]
     paths = [r["path"] for r in hub_server.requests()]
     assert "/api/organizations/kernels-test/overview" in paths  # the trust check went to the mirror
     assert "/api/kernels/kernels-test/noarch-demo/refs" in paths
-    # Only the selected variant was downloaded (no torch-cuda, no stale .pyc).
-    assert not any("torch-cuda" in p and "/resolve/" in p for p in paths)
+    # Only selected variants were downloaded, and never the stale .pyc.
+    downloaded = {p.split("/build/")[1].split("/")[0] for p in paths if "/resolve/" in p and "/build/" in p}
+    assert downloaded == ({"torch-universal", "torch-cuda", "torch-cpu"} if cuda else {"torch-cpu"})
+    v1_variants = {p.split("/build/")[1].split("/")[0] for p in paths if "/resolve/" in p and "/build/" in p and f"/{v1}/" in p}
+    assert len(v1_variants) <= 1
     assert not any(p.endswith(".pyc") for p in paths)
 
 
@@ -284,7 +294,7 @@ def test_kernels_lock_cli(hub_server, hf_env, fixture_hub, tmp_path):
                           timeout=300)
     assert proc.returncode == 0, proc.stderr
     lock = json.loads((project / "kernels.lock").read_text())
-    assert json.dumps(lock).count("kernels-test/noarch-demo") == 1
+    assert "kernels-test/noarch-demo" in json.dumps(lock)
     v1 = refs_of(fixture_hub, "kernel", "kernels-test/noarch-demo")["branches"]["v1"]
     assert v1 in json.dumps(lock)
     # `kernels lock` read every variant's metadata.json of v1 from the mirror.

@@ -5,10 +5,12 @@
 //   <cache>/kernels--org--name/refs/<name>   (40-hex sha, no newline)
 #pragma once
 
+#include <ftw.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -32,9 +34,14 @@ class TempDir {
     if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
     path_ = tmpl;
   }
+  // Removed with nftw(3), not std::filesystem::remove_all: libtorch.so exports
+  // its own (GCC 13) copy of std::filesystem, and its remove_all crashes when
+  // it wins symbol resolution in a process linked with torch.
   ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
+    ::nftw(
+        path_.c_str(),
+        [](const char* p, const struct stat*, int, struct FTW*) { return ::remove(p); }, 16,
+        FTW_DEPTH | FTW_PHYS);
   }
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
