@@ -69,7 +69,7 @@ std::optional<std::vector<BundleFile>> cached_variant_files(const CacheRepoPaths
        it.increment(ec)) {
     std::error_code sec;
     if (it->is_directory(sec) && !it->is_symlink(sec)) continue;
-    std::string rel = fs::relative(it->path(), dir).generic_string();
+    std::string rel = it->path().lexically_relative(dir).generic_string();
     if (!is_hashed_variant_path(rel)) continue;
     if (!it->is_symlink(sec)) return std::nullopt;
     std::string digest = fs::read_symlink(it->path(), sec).filename().string();

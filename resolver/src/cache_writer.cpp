@@ -106,9 +106,9 @@ std::map<std::string, std::string> read_link_tree(const fs::path& dir) {
     const auto& entry = *it;
     std::error_code sec;
     if (entry.is_symlink(sec)) {
-      out[fs::relative(entry.path(), dir).generic_string()] = fs::read_symlink(entry.path(), sec).string();
+      out[entry.path().lexically_relative(dir).generic_string()] = fs::read_symlink(entry.path(), sec).string();
     } else if (!entry.is_directory(sec)) {
-      out[fs::relative(entry.path(), dir).generic_string()] = "";
+      out[entry.path().lexically_relative(dir).generic_string()] = "";
     }
   }
   return out;

@@ -278,7 +278,7 @@ struct HubServer::Impl {
                            {"fault", fault_name(fault)},
                            {"error_code", r.error_code},
                            {"range", req.get_header_value("Range")},
-                           {"bytes", planned},
+                           {"bytes", req.method == "HEAD" ? 0 : planned},
                            {"authorized", req.has_header("Authorization")}};
     log.write(line);
   }
@@ -301,6 +301,7 @@ HubServer::HubServer(std::shared_ptr<const RepoStore> store, HubServerOptions op
   svr.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   svr.set_payload_max_length(16u << 20);
   svr.set_keep_alive_timeout(2);
+  svr.set_keep_alive_max_count(100);
   auto handler = [impl = impl_.get()](const httplib::Request& req, httplib::Response& res) { impl->handle(req, res); };
   svr.Get(R"([\s\S]*)", handler);
   svr.Post(R"([\s\S]*)", handler);

@@ -84,7 +84,7 @@ class CacheStore final : public RepoStore {
          it.increment(ec)) {
       std::error_code sec;
       if (!it->is_regular_file(sec)) continue;
-      std::string name = fs::relative(it->path(), dir, sec).generic_string();
+      std::string name = it->path().lexically_relative(dir).generic_string();
       std::optional<std::string> sha;
       try {
         sha = read_cache_ref(CacheRepoPaths{root(repo)}, name);
@@ -130,7 +130,7 @@ class CacheStore final : public RepoStore {
       if (!link && it->is_directory(sec)) continue;
       if (!fs::exists(it->path(), sec)) continue;  // dangling: not served
       TreeEntry e;
-      e.path = fs::relative(it->path(), snap, sec).generic_string();
+      e.path = it->path().lexically_relative(snap).generic_string();
       if (!store_detail::is_valid_repo_path(e.path)) continue;
       e.size = fs::file_size(it->path(), sec);
       std::string digest;

@@ -81,7 +81,7 @@ std::map<std::string, OnDisk> list_variant_dir(const fs::path& dir) {
     std::error_code sec;
     const bool link = it->is_symlink(sec);
     if (!link && it->is_directory(sec)) continue;
-    std::string rel = fs::relative(it->path(), dir, sec).generic_string();
+    std::string rel = it->path().lexically_relative(dir).generic_string();
     if (!is_hashed_variant_path(rel)) continue;
     OnDisk d{it->path(), "", false};
     if (link) {

@@ -39,7 +39,9 @@ Fixtures and helpers:
   hf_env(server_or_url, token=None, **extra) -> dict
       An environment for subprocesses running the stock Python clients against
       the mirror: HF_ENDPOINT, HF_HUB_DISABLE_XET=1, a private HF_HOME and
-      HF_HUB_CACHE under tmp_path, telemetry off, HF_TOKEN only when given.
+      HF_HUB_CACHE under tmp_path, HF_TOKEN only when given. (Telemetry is
+      left on: with HF_HUB_DISABLE_TELEMETRY=1, kernels 0.17.2 builds a
+      User-Agent ending in "; " that httpx refuses to send.)
       huggingface_hub reads these at import time, so run clients in a
       subprocess (see run_python) rather than in the pytest process.
 
@@ -186,7 +188,6 @@ def hf_env(tmp_path):
             HF_HUB_DISABLE_XET="1",
             HF_HOME=str(home),
             HF_HUB_CACHE=str(home / "hub"),
-            HF_HUB_DISABLE_TELEMETRY="1",
             HF_HUB_DISABLE_PROGRESS_BARS="1",
             HF_HUB_DISABLE_IMPLICIT_TOKEN="1" if token is None else "0",
             HF_TOKEN_PATH=str(home / "no-token"),

@@ -12,6 +12,7 @@ import platform
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -248,8 +249,10 @@ def test_layout_metadata_and_elf(name, version):
     ns = so.name[: -len(".abi3.so")]
     pyname = name.replace("-", "_")
     assert re.fullmatch(rf"_{pyname}_cpu_[0-9a-f]{{7}}", ns), ns
-    # Exactly the flat layout: nothing else is shipped.
-    assert sorted(p.name for p in vdir.iterdir()) == sorted(["__init__.py", "_ops.py", "metadata.json", so.name])
+    # Exactly the flat layout: nothing else is shipped (__pycache__ may appear
+    # when some other process imported the variant; it is never published).
+    shipped = sorted(p.name for p in vdir.iterdir() if p.name != "__pycache__")
+    assert shipped == sorted(["__init__.py", "_ops.py", "metadata.json", so.name])
 
     raw = (vdir / "metadata.json").read_text()
     meta = json.loads(raw)
@@ -358,3 +361,64 @@ def test_cuda_variant_layout_and_load(name, version):
                 mod.ops.gelu_tanh(torch.empty_like(x), x)
             else:
                 mod.ops.rms_norm(torch.empty_like(x), x, torch.ones(8), 1e-6)
+
+
+def test_published_to_fixture_hub_and_loaded_by_get_kernel(tmp_path):
+    """fixtures/build_fixture_hub.sh publishes these builds as kernels-test/activation
+    and kernels-test/rmsnorm; `kernel-lock serve` serves them and Python
+    `kernels.get_kernel` (HF_ENDPOINT) downloads and loads each version."""
+    binary = BUILD_DIR / "resolver" / "kernel-lock"
+    script = SOURCE_DIR / "fixtures" / "build_fixture_hub.sh"
+    if not binary.exists() or not script.exists():
+        pytest.skip("needs the kernel-lock binary and fixtures/build_fixture_hub.sh")
+    hub = tmp_path / "hub"
+    env = dict(os.environ, KERNELS_BUILD=str(BUILD_DIR))
+    r = subprocess.run(["bash", str(script), str(hub), str(binary)], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    refs = json.loads((hub / "repos" / "kernel" / "kernels-test" / "activation" / "refs.json").read_text())
+    assert set(refs["branches"]) == {"main", "v1", "v2"} and set(refs["tags"]) == {"v1.0.0", "v2.0.0"}
+    port_file = tmp_path / "port"
+    server = subprocess.Popen([str(binary), "serve", str(hub), "--port-file", str(port_file)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        for _ in range(200):
+            if port_file.exists() and port_file.read_text().strip():
+                break
+            assert server.poll() is None, server.stderr.read()
+            time.sleep(0.05)
+        port = port_file.read_text().strip()
+        code = r"""
+import json, sys
+sys.dont_write_bytecode = True
+import torch, kernels
+out = {}
+for rev in ("v1", "v2", "v1.0.0"):
+    kw = {"version": int(rev[1])} if rev in ("v1", "v2") else {"revision": rev}
+    m = kernels.get_kernel("kernels-test/activation", backend="cpu", trust_remote_code=True, **kw)
+    x = torch.randn(3, 8, dtype=torch.float64).float()
+    o = torch.empty(3, 4)
+    m.silu_and_mul(o, x)
+    ok = torch.allclose(o, torch.nn.functional.silu(x[:, :4]) * x[:, 4:], rtol=1e-5, atol=1e-6)
+    n = kernels.get_kernel("kernels-test/rmsnorm", backend="cpu", trust_remote_code=True, **kw)
+    out[rev] = [m.__name__, hasattr(m, "silu"), ok, n.__name__, hasattr(n.ops, "fused_add_rms_norm")]
+print(json.dumps(out))
+"""
+        penv = dict(os.environ, HF_ENDPOINT=f"http://127.0.0.1:{port}", HF_HUB_CACHE=str(tmp_path / "cache"),
+                    HF_HUB_DISABLE_PROGRESS_BARS="1")
+        # (HF_HUB_DISABLE_TELEMETRY=1 makes huggingface_hub 2.4 send an illegal User-Agent.)
+        penv.pop("HF_HUB_OFFLINE", None)
+        r = subprocess.run([sys.executable, "-c", code], env=penv, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        got = json.loads(r.stdout.strip().splitlines()[-1])
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+    def ids(version):
+        return [json.loads((variant_dir(k, version) / "metadata.json").read_text())["id"] for k in KERNELS]
+
+    a1, n1 = ids(1)
+    a2, n2 = ids(2)
+    assert got["v1"] == [a1, False, True, n1, False]
+    assert got["v1.0.0"] == got["v1"]
+    assert got["v2"] == [a2, True, True, n2, True]

@@ -143,7 +143,7 @@ inline std::map<std::string, std::string> tree_snapshot(const fs::path& root) {
   std::map<std::string, std::string> out;
   if (!fs::exists(root)) return out;
   for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator(); ++it) {
-    std::string rel = fs::relative(it->path(), root).generic_string();
+    std::string rel = it->path().lexically_relative(root).generic_string();
     if (rel.starts_with(".locks") || rel.starts_with(".kernel-lock-staging")) continue;
     if (it->is_symlink()) {
       out[rel] = "-> " + fs::read_symlink(it->path()).string();
