@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Hashing benchmark: kernel-lock's SHA-256 file hashing vs coreutils sha256sum.
 #   bench/hash_bench.sh [BUILD_DIR]     (default: build/; builds the hash_bench target)
-# Env: BENCH_DIR (scratch space, default a temp dir; needs ~2.1 GiB), BENCH_REPEAT (3).
+# Env: BENCH_DIR (scratch space, default a temp dir; needs ~2.1 GiB), BENCH_REPEAT (3),
+#      HASH_BENCH_BIN (use this hash_bench binary instead of building one).
 # Every timing is the best of BENCH_REPEAT wall-clock runs of a whole process, page
 # cache warm (files are read once before timing), so both sides pay the same
 # start-up and read costs. Prints one markdown table.
@@ -10,8 +11,12 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${1:-$root/build}"
 repeat="${BENCH_REPEAT:-3}"
 cores="$(nproc)"
-cmake --build "$build" --target hash_bench -j2 >&2
-bench="$(find "$build" -name hash_bench -type f -perm -u+x | head -n 1)"
+if [ -n "${HASH_BENCH_BIN:-}" ]; then
+  bench="$HASH_BENCH_BIN"  # a prebuilt binary (e.g. on a machine without the build deps)
+else
+  cmake --build "$build" --target hash_bench -j2 >&2
+  bench="$(find "$build" -name hash_bench -type f -perm -u+x | head -n 1)"
+fi
 [ -x "$bench" ] || { echo "hash_bench not built in $build" >&2; exit 1; }
 
 scratch="${BENCH_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/kl-hash-bench.XXXXXX")}"

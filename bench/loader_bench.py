@@ -85,7 +85,11 @@ def install(variant_dir: Path, cache: Path) -> tuple[str, Path]:
     (repo / "refs" / "v1").write_text(SHA)
     lock = [{"repo_id": REPO_ID, "sha": SHA,
              "variants": {variant: {"hash": "sha256-" + h.hexdigest(), "hash_type": "git_lfs_concat"}}}]
-    (cache.parent / "kernels.lock").write_text(json.dumps(lock, indent=2) + "\n")
+    # kernel.lock: the hash-pinned shape our loader verifies against; kernels.lock:
+    # the only shape the released Python kernels 0.17.2 reads (commit only).
+    (cache.parent / "kernel.lock").write_text(json.dumps(lock, indent=2) + "\n")
+    py_lock = [{"dependency": {"repo-id": REPO_ID, "version": 1}, "lock": {"commit": SHA}}]
+    (cache.parent / "kernels.lock").write_text(json.dumps(py_lock, indent=2))
     return variant, so_path
 
 
@@ -133,7 +137,8 @@ def main() -> int:
             variant_dir = test_kernel_variant(build, work, torch_mm)
         cache = work / "hub"
         variant, so_path = install(variant_dir, cache)
-        lock = work / "kernels.lock"
+        lock = work / "kernel.lock"
+        py_lock = work / "kernels.lock"
         ns = json.loads((variant_dir / "metadata.json").read_text())["id"]
         env = dict(os.environ, HF_HUB_CACHE=str(cache), KERNELS_CACHE=str(cache), HF_HUB_OFFLINE="1")
         env.pop("KERNEL_LOCK_FILE", None)
@@ -144,7 +149,7 @@ def main() -> int:
             "C++ plain dlopen of the same .so (no checks)":
                 [str(bench_bin), "dlopen", str(so_path), ns, "gelu_fast"],
             "Python kernels.load_kernel (offline, lockfile)":
-                [args.python, "-c", PY_SNIPPET, REPO_ID, str(lock), ns],
+                [args.python, "-c", PY_SNIPPET, REPO_ID, str(py_lock), ns],
         }
         results = {name: [] for name in methods}
         for _ in range(args.runs):  # interleaved, so drift hits every method alike

@@ -225,11 +225,17 @@ function(kernel_lock_add_hub_kernel)
     else()
       target_compile_definitions(${target} PRIVATE KERNEL_LOCK_NO_PYTHON_H)
     endif()
-    # -g0 and the prefix map keep build paths out of the binary (TORCH_CHECK
-    # embeds __FILE__), so the bytes do not depend on where the tree lives.
+    # -g0 and the prefix maps keep host paths out of the binary (TORCH_CHECK
+    # embeds __FILE__, also in torch's inline headers), so the bytes do not
+    # depend on where the tree, the build or torch live.
+    set(prefix_maps "-ffile-prefix-map=${src}/=${HK_NAME}/" "-ffile-prefix-map=${CMAKE_BINARY_DIR}/=build/")
+    if(TORCH_INSTALL_PREFIX)
+      list(APPEND prefix_maps "-ffile-prefix-map=${TORCH_INSTALL_PREFIX}/=torch/")
+    endif()
+    list(TRANSFORM prefix_maps PREPEND "-Xcompiler=" OUTPUT_VARIABLE cuda_prefix_maps)
     target_compile_options(${target} PRIVATE
       $<$<COMPILE_LANG_AND_ID:CXX,GNU>:-fno-gnu-unique>
-      $<$<COMPILE_LANGUAGE:CXX>:-g0 -ffile-prefix-map=${src}/=${HK_NAME}/ ${cxx_flags}>)
+      $<$<COMPILE_LANGUAGE:CXX>:-g0 ${prefix_maps} ${cxx_flags}>)
     target_link_options(${target} PRIVATE -Wl,-z,now -Wl,--as-needed)
     if(COMMAND kernel_lock_set_warnings)
       kernel_lock_set_warnings(${target})
@@ -250,7 +256,7 @@ function(kernel_lock_add_hub_kernel)
         CUDA_STANDARD_REQUIRED ON CUDA_EXTENSIONS OFF)
       target_compile_definitions(${target} PRIVATE CUDA_KERNEL USE_CUDA=1)
       target_compile_options(${target} PRIVATE
-        $<$<COMPILE_LANGUAGE:CUDA>:${gencode} -Xcompiler=-fno-gnu-unique -g0 -Xcompiler=-ffile-prefix-map=${src}/=${HK_NAME}/ ${cuda_flags}>)
+        $<$<COMPILE_LANGUAGE:CUDA>:${gencode} -Xcompiler=-fno-gnu-unique -g0 ${cuda_prefix_maps} ${cuda_flags}>)
       target_link_libraries(${target} PRIVATE torch_cuda torch_cpu c10_cuda c10 CUDA::cudart)
       foreach(a ${archs})
         list(APPEND meta_args --arch "${a}")

@@ -490,11 +490,7 @@ bool offline_for(const LoadOptions& options) {
 }
 
 const LockedKernel& find_locked(const Lockfile& lock, std::string_view repo_id, const fs::path& path) {
-  if (const auto* k = lock.find(repo_id)) {
-    if (k->variants.empty())
-      throw Error(ErrorCode::invalid_input, std::string(repo_id) + " in " + path.string() + " locks no variants");
-    return *k;
-  }
+  if (const auto* k = lock.find(repo_id)) return *k;
   std::string list;
   for (const auto& k : lock.kernels) list += "\n  " + k.repo_id;
   throw Error(ErrorCode::not_found,
@@ -506,6 +502,21 @@ Kernel load_from_lock(std::string_view repo_id, const fs::path& lock_path, const
   return with_context("loading " + std::string(repo_id) + " (lock " + lock_path.string() + ")", [&] {
     Lockfile lock = read_lockfile(lock_path);
     const LockedKernel& locked = find_locked(lock, repo_id, lock_path);
+    if (locked.variants.empty()) {
+      // Python kernels 0.17.2 lock ({"dependency", "lock": {"commit"}}): it pins
+      // the commit only, no content hashes. Load that commit's best cached
+      // variant with the blob-name check; trust() says it is not hash-pinned.
+      const auto repo = cache_repo_paths(cache_dir_for(options), locked.repo_type.value_or("kernel"), locked.repo_id);
+      auto names = list_variant_dirs(repo.snapshot(locked.sha) / "build");
+      if (names.empty())
+        throw Error(ErrorCode::not_found,
+                    locked.repo_id + " at " + locked.sha + " is not in the cache (" + repo.snapshot(locked.sha).string() +
+                        "); the lock (Python kernels 0.17.2 shape) pins the commit only",
+                    "run `kernel-lock resolve` for a hash-pinned kernel.lock, then `kernel-lock install`");
+      auto ranked = select_variants_for(names, options, locked.repo_id + " at " + locked.sha);
+      auto sealed = read_cached_variant(repo, locked.sha, ranked.front());
+      return load_sealed(std::move(sealed), locked.repo_id, locked.sha, options);
+    }
     std::vector<std::string> names;
     for (const auto& [name, _] : locked.variants) names.push_back(name);
     auto ranked = select_variants_for(names, options, "locked variants of " + locked.repo_id);

@@ -27,8 +27,11 @@ namespace {
 namespace fs = std::filesystem;
 
 // Read size for file hashing: large enough that syscall overhead is negligible
-// next to SHA-256 (~2 GB/s with SHA-NI), small enough to stay in L2/L3.
-constexpr std::size_t kReadBufferSize = std::size_t{1} << 20;
+// next to SHA-256 (~1 GB/s with SHA-NI), small enough that the buffer stays in L2
+// between read() and the hash (measured: 256 KiB beats 1 MiB by ~4% on a warm
+// 1 GiB file; 32-256 KiB are equal). Not mmap: a file truncated while mapped
+// would kill the process with SIGBUS, where read() gives a clean error.
+constexpr std::size_t kReadBufferSize = std::size_t{256} << 10;
 
 // Owns one EVP_MD_CTX.
 class EvpMdCtx {

@@ -268,6 +268,25 @@ TEST_CASE("load_kernel: locked, verified, ops listed with schemas, typed and box
     fs::remove(where.lock);  // directory lookup then falls back to kernels.lock
     CHECK(load_kernel("org/kl-test", where.tmp.path(), where.options()).ns() == kNs1);
   }
+  SUBCASE("a Python kernels 0.17.2 lock (commit only) loads that commit, not hash-pinned") {
+    auto lock = where.tmp.path() / "py017.lock";
+    spit(lock, "[\n  {\n    \"dependency\": {\n      \"repo-id\": \"org/kl-test\",\n      \"version\": 1\n    },\n"
+               "    \"lock\": {\n      \"commit\": \"" + kSha1 + "\"\n    }\n  }\n]");
+    auto py = load_kernel("org/kl-test", lock, where.options());
+    CHECK(py.sha() == kSha1);
+    CHECK(py.trust() == Trust::cache_blobs);
+    CHECK_FALSE(py.pinned());
+    CHECK(py.variant_hash() == k.variant_hash());
+    // A corrupt blob is still refused by its name.
+    auto init = test_kernel_files(1)[0];
+    spit(cb->repo().blob(digest_of(init)), "tampered");
+    try {
+      load_kernel("org/kl-test", lock, where.options());
+      FAIL("no error");
+    } catch (const Error& e) {
+      CHECK(e.code() == ErrorCode::integrity);
+    }
+  }
 }
 
 TEST_CASE("get_kernel is unpinned and cache-only; has_kernel reports what the cache can serve") {

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kernel_lock/hash.hpp"
+#include "kernel_lock/hub_client.hpp"
 
 namespace kl_test {
 

@@ -12,6 +12,7 @@
 
 #include "kernel_lock/error.hpp"
 #include "kernel_lock/fixture_hub.hpp"
+#include "kernel_lock/fs.hpp"
 #include "kernel_lock/hash.hpp"
 #include "kernel_lock/repo_store.hpp"
 
@@ -316,12 +317,11 @@ TEST_CASE("a fixture Hub refuses foreign directories and detects tampered commit
 
   // Editing a file oid in the commit JSON breaks the recorded tree id.
   fs::path commit_file = tmp.path() / "hub/repos/kernel/kernels-test/demo/commits" / (r.sha + ".json");
-  std::ifstream in(commit_file);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string text = read_file(commit_file);
   auto pos = text.find("b45ef6fec89518d314f546fd6c3025367b721684");
   REQUIRE(pos != std::string::npos);
   text.replace(pos, 40, std::string(40, '1'));
-  std::ofstream(commit_file, std::ios::binary | std::ios::trunc) << text;
+  write_file_atomic(commit_file, text);
   auto fresh = open_fixture_hub_store(tmp.path() / "hub");
   CHECK_THROWS_AS(fresh->commit(kRepo, r.sha), Error);
 }
