@@ -6,7 +6,7 @@
 #include <fcntl.h>
 
 #include <ATen/Context.h>
-#include <ATen/Version.h>
+#include <caffe2/core/common.h>
 #include <ATen/core/function_schema.h>
 #include <ATen/detail/CUDAHooksInterface.h>
 #include <torch/headeronly/version.h>
@@ -39,7 +39,6 @@ struct TorchFacts {
   std::string torch_source;  // "runtime" or "compile-time"
   bool cxx11_abi = true;
   std::optional<Version2> cuda;  // torch's CUDA runtime version, when built with CUDA
-  bool cuda_usable = false;      // a CUDA device and driver are there
 };
 
 std::optional<Version2> parse_version2(std::string_view text) {
@@ -55,31 +54,28 @@ std::optional<Version2> parse_version2(std::string_view text) {
   return v;
 }
 
+// Cheap facts: the loaded libtorch's build options ("TORCH_VERSION", "CXX_FLAGS")
+// and its CUDA runtime version; no device is touched.
 const TorchFacts& torch_facts() {
   static const TorchFacts facts = [] {
     TorchFacts f;
     f.torch = Version2{TORCH_VERSION_MAJOR, TORCH_VERSION_MINOR};
     f.torch_source = "compile-time";
-    // The loaded libtorch's build settings carry "TORCH_VERSION=2.11.0" and its CXX_FLAGS.
-    try {
-      std::string config = at::show_config();
-      static const std::regex version_re("TORCH_VERSION=([0-9]+\\.[0-9]+)");
-      std::smatch m;
-      if (std::regex_search(config, m, version_re)) {
-        if (auto v = parse_version2(m[1].str())) {
-          f.torch = *v;
-          f.torch_source = "runtime";
-        }
-      }
-    } catch (const std::exception&) {
-    }
 #if defined(_GLIBCXX_USE_CXX11_ABI)
     f.cxx11_abi = _GLIBCXX_USE_CXX11_ABI != 0;
 #endif
     try {
-      std::string flags = at::get_cxx_flags();
-      if (flags.find("_GLIBCXX_USE_CXX11_ABI=0") != std::string::npos) f.cxx11_abi = false;
-      if (flags.find("_GLIBCXX_USE_CXX11_ABI=1") != std::string::npos) f.cxx11_abi = true;
+      const auto& options = caffe2::GetBuildOptions();
+      if (auto it = options.find("TORCH_VERSION"); it != options.end()) {
+        if (auto v = parse_version2(it->second)) {
+          f.torch = *v;
+          f.torch_source = "runtime";
+        }
+      }
+      if (auto it = options.find("CXX_FLAGS"); it != options.end()) {
+        if (it->second.find("_GLIBCXX_USE_CXX11_ABI=0") != std::string::npos) f.cxx11_abi = false;
+        if (it->second.find("_GLIBCXX_USE_CXX11_ABI=1") != std::string::npos) f.cxx11_abi = true;
+      }
     } catch (const std::exception&) {
     }
     try {
@@ -87,7 +83,6 @@ const TorchFacts& torch_facts() {
       if (hooks.hasCUDART()) {
         long v = hooks.versionCUDART();  // e.g. 13000 for 13.0
         if (v > 0) f.cuda = Version2{static_cast<int>(v / 1000), static_cast<int>((v % 1000) / 10)};
-        f.cuda_usable = at::globalContext().hasCUDA();
       }
     } catch (const std::exception&) {
       // No CUDA in this libtorch: CPU only.
@@ -97,6 +92,20 @@ const TorchFacts& torch_facts() {
   return facts;
 }
 
+// Whether a CUDA device and driver are usable: probed once, and only when a
+// decision needs it (it initialises the CUDA driver).
+bool cuda_usable() {
+  static const bool usable = [] {
+    if (!torch_facts().cuda) return false;
+    try {
+      return at::globalContext().hasCUDA();
+    } catch (const std::exception&) {
+      return false;
+    }
+  }();
+  return usable;
+}
+
 std::string version_text(const Version2& v) { return std::to_string(v.major) + "." + std::to_string(v.minor); }
 
 std::string facts_note() {
@@ -104,7 +113,7 @@ std::string facts_note() {
   std::string note = "libtorch " + version_text(f.torch) + " (" + f.torch_source + ")";
   if (f.cuda) {
     note += ", built with CUDA " + version_text(*f.cuda);
-    note += f.cuda_usable ? " (device available)" : " (no usable CUDA device/driver: CPU variants only)";
+    note += cuda_usable() ? " (device available)" : " (no usable CUDA device/driver: CPU variants only)";
   } else {
     note += ", CPU-only build";
   }
@@ -115,14 +124,23 @@ std::string facts_note() {
 
 Environment detect_environment() {
   const auto& f = torch_facts();
-  Environment env = Environment::host(f.torch, f.cuda_usable ? "cuda" : "cpu",
-                                      f.cuda_usable ? f.cuda : std::nullopt);
+  const bool gpu = cuda_usable();
+  Environment env = Environment::host(f.torch, gpu ? "cuda" : "cpu", gpu ? f.cuda : std::nullopt);
   env.cxx11_abi = f.cxx11_abi;
   return env;
 }
 
 Environment environment_for(const LoadOptions& options) {
-  Environment env = options.environment ? *options.environment : detect_environment();
+  Environment env;
+  if (options.environment) {
+    env = *options.environment;
+  } else if (options.backend && (*options.backend == "cpu" || *options.backend == "cuda")) {
+    // The backend is given: no device probe needed.
+    env = Environment::host(torch_facts().torch, "cpu", std::nullopt);
+    env.cxx11_abi = torch_facts().cxx11_abi;
+  } else {
+    env = detect_environment();
+  }
   if (options.backend) {
     const auto& f = torch_facts();
     if (*options.backend == "cpu") {

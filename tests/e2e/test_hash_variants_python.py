@@ -20,10 +20,10 @@
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -85,6 +85,7 @@ def legacy_kernels_dir() -> Path:
         unpacked.rename(target)
     except OSError:
         pass  # another run got there first
+    shutil.rmtree(download, ignore_errors=True)
     return target
 
 
