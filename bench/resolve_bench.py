@@ -110,7 +110,7 @@ def main() -> int:
         (project / "pyproject.toml").write_text(
             "[tool.kernels.dependencies]\n" + "".join(f'"{r}" = 1\n' for r in repos))
         env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
-        env.update(HF_HOME=str(tmp / "hf-home"), HF_HUB_DISABLE_XET="1", HF_HUB_DISABLE_TELEMETRY="1",
+        env.update(HF_HOME=str(tmp / "hf-home"), HF_HUB_DISABLE_XET="1",
                    HF_HUB_DISABLE_PROGRESS_BARS="1")
         rows = []
 

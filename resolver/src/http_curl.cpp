@@ -243,7 +243,9 @@ class CurlTransport final : public HttpTransport {
       if (!options_.no_proxy.empty()) curl_easy_setopt(h, CURLOPT_NOPROXY, options_.no_proxy.c_str());
     }
     curl_easy_setopt(h, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
-    curl_easy_setopt(h, CURLOPT_PIPEWAIT, 1L);
+    // Wait for an HTTP/2 connection to multiplex on (TLS only: plain http is HTTP/1.1 here,
+    // where waiting would serialise requests behind one connection).
+    if (t.url.starts_with("https://")) curl_easy_setopt(h, CURLOPT_PIPEWAIT, 1L);
     curl_easy_setopt(h, CURLOPT_USERAGENT, options_.user_agent.c_str());
     const long timeout_ms = std::max<long>(1, static_cast<long>(t.request.timeout.count()));
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);

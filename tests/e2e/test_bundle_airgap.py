@@ -38,7 +38,7 @@ def offline_env(cache: Path, base: dict) -> dict:
 
 def make_project(tmp_path: Path, deps: dict[str, int]) -> Path:
     proj = tmp_path / "proj"
-    proj.mkdir(exist_ok=True)
+    proj.mkdir(parents=True, exist_ok=True)
     lines = ["[tool.kernels.dependencies]"] + [f'"{k}" = {v}' for k, v in deps.items()]
     (proj / "pyproject.toml").write_text("\n".join(lines) + "\n")
     return proj
@@ -141,26 +141,49 @@ def test_tampered_bundle_is_refused(kernel_lock_bin, hub_server, hf_env, tmp_pat
     assert res.returncode != 0
 
 
-def _publish_big_kernel(kernel_lock_bin, hub: Path, src: Path) -> None:
+def _make_big_cache(cache: Path, proj: Path) -> None:
+    """A cache holding kernels-test/big (4 variants, 3 x 8 MiB LFS payloads each)
+    and the matching kernel.lock, computed here (git blob sha1 / LFS sha256,
+    git_lfs_concat variant hashes) without any server."""
+    import hashlib
+
     rng = random.Random(1234)
+    sha = "c" * 40
+    repo = cache / "kernels--kernels-test--big"
+    variants, files = {}, {}
     for variant in ("torch-cpu", "torch-universal", "torch-cuda", "torch-xpu"):
-        d = src / "build" / variant
-        d.mkdir(parents=True)
-        (d / "__init__.py").write_text(f"VARIANT = {variant!r}\n")
-        (d / "metadata.json").write_text('{"python-depends": []}\n')
+        content = {"__init__.py": f"VARIANT = {variant!r}\n".encode(), "metadata.json": b'{"python-depends": []}\n'}
         for i in range(3):
-            (d / f"payload{i}.bin").write_bytes(rng.randbytes(12 << 20))
-    kl(kernel_lock_bin, "-q", "hub", "publish", "--hub", hub, "--repo", "kernels-test/big", "--branch", "v1",
-       "--lfs", "*.bin", "--message", "big", src)
+            content[f"payload{i}.bin"] = rng.randbytes(8 << 20)
+        entries = []
+        for path, data in content.items():
+            lfs = path.endswith(".bin")
+            digest = hashlib.sha256(data).hexdigest() if lfs else hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+            (repo / "blobs").mkdir(parents=True, exist_ok=True)
+            (repo / "blobs" / digest).write_bytes(data)
+            link = repo / "snapshots" / sha / "build" / variant / path
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(f"../../../../blobs/{digest}")
+            entries.append({"path": path, "size": len(data), "digest": digest, "kind": "sha256" if lfs else "git-sha1"})
+        h = hashlib.sha256()
+        for e in sorted(entries, key=lambda e: e["path"].encode()):
+            h.update(e["path"].encode() + bytes.fromhex(e["digest"]))
+        variants[variant] = {"hash": "sha256-" + h.hexdigest(), "hash_type": "git_lfs_concat"}
+        files[variant] = sorted(entries, key=lambda e: e["path"])
+    proj.mkdir(parents=True, exist_ok=True)
+    lock = [{"repo_id": "kernels-test/big", "sha": sha, "variants": variants, "repo_type": "kernel",
+             "requirement": {"version": 1}, "files": files}]
+    (proj / "kernel.lock").write_text(json.dumps(lock, indent=2) + "\n")
 
 
-def test_kill_during_install(kernel_lock_bin, make_fixture_hub, start_hub_server, hf_env, tmp_path):
-    hub = make_fixture_hub()
-    _publish_big_kernel(kernel_lock_bin, hub, tmp_path / "big-src")
-    server = start_hub_server(hub)
-    proj, bundle, online = resolve_and_bundle(kernel_lock_bin, server, hf_env, tmp_path,
-                                              {"kernels-test/big": 1}, extra=("--level", "1"))
-    server.stop()
+def test_kill_during_install(kernel_lock_bin, tmp_path):
+    proj = tmp_path / "proj"
+    _make_big_cache(tmp_path / "src-cache", proj)
+    online = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "KERNELS_"))}
+    online["HF_HUB_OFFLINE"] = "1"
+    bundle = tmp_path / "big.tar.zst"
+    kl(kernel_lock_bin, "bundle", proj, "-o", bundle, "--offline", "--cache", tmp_path / "src-cache", "--level", "1",
+       env=online)
 
     # How long a full install takes here, to spread the kills over it.
     t0 = time.monotonic()
