@@ -53,6 +53,7 @@ struct FileDownload {
   std::optional<Hasher> hasher;
   std::uint64_t received = 0;
   std::uint64_t received_at_attempt_start = 0;
+  bool body_started = false;  // this attempt's 2xx body has delivered its first chunk
   bool overflow = false;
   bool committed = false;
   int integrity_failures = 0;
@@ -99,7 +100,16 @@ struct FileDownload {
       if (error_body.size() < 4096) error_body.append(chunk.substr(0, 4096 - error_body.size()));
       return true;
     }
-    if (status == 200 && received > 0) truncate();  // Range ignored: start again from zero
+    if (!body_started) {
+      body_started = true;
+      // A 200 to a Range request ignored the Range: start again from zero.
+      // Only the first chunk of an attempt decides this; a body arrives in
+      // many chunks and later ones append.
+      if (status == 200 && received > 0) {
+        truncate();
+        received_at_attempt_start = 0;
+      }
+    }
     if (received + chunk.size() > request->size) {
       overflow = true;
       return false;
@@ -169,6 +179,7 @@ void HubClient::download(const std::vector<DownloadRequest>& requests, const Pro
     call->build = [self, f] {
       f->open();
       f->received_at_attempt_start = f->received;
+      f->body_started = false;
       f->error_body.clear();
       HttpRequest req;
       req.url = self->resolve_url(f->request->repo, f->request->sha, f->request->path);

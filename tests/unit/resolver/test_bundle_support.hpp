@@ -162,7 +162,7 @@ struct RawEntry {
   std::string content;
   unsigned type = AE_IFREG;
   std::int64_t declared_size = -1;  // -1: content.size()
-  std::string link;                 // symlink target (AE_IFLNK) or hardlink target
+  std::string link{};               // symlink target (AE_IFLNK) or hardlink target
   bool hardlink = false;
 };
 
