@@ -53,7 +53,7 @@ step "7/8 verify the cache against the lock: kernel-lock verify"
 "$kl" verify "$work/project"
 
 step "8/8 load_kernel in a plain C++ libtorch process and compare with PyTorch"
-"$build/examples/load_kernel/load_kernel_example" "$work/project/kernel.lock" kernels-test/activation
+"$build/examples/load_kernel/load_kernel_example" "$work/project/kernel.lock" kernels-test/activation kernels-test/rmsnorm
 
 echo
 echo "demo finished: all steps passed (work dir: $work)"
