@@ -95,16 +95,19 @@ void Scheduler::run() {
       if (it == running_.end()) continue;
       auto call = std::move(it->second);
       running_.erase(it);
-      handle(std::move(call), std::move(response));
-      if (error_) break;
+      // Once a call failed, the rest of this batch is only drained: breaking
+      // out here would leave finished ids in running_ that the transport no
+      // longer knows, and the drain below would spin on them forever.
+      if (!error_) handle(std::move(call), std::move(response));
     }
   }
   if (error_) {
     // Drain what is still in flight (its sinks write into state the calls own).
     ready_.clear();
     delayed_.clear();
-    while (!running_.empty())
+    while (!running_.empty() && transport_.in_flight() > 0)
       for (auto& [id, response] : transport_.poll(std::chrono::milliseconds(100))) running_.erase(id);
+    running_.clear();
     auto e = std::exchange(error_, nullptr);
     std::rethrow_exception(e);
   }
