@@ -14,37 +14,14 @@
 #include <system_error>
 
 #include "kernel_lock/error.hpp"
+#include "kernel_lock/unique_fd.hpp"
 
 namespace fs = std::filesystem;
 
 namespace kernel_lock {
 namespace {
 
-// An owned file descriptor (move-only).
-class Fd {
- public:
-  explicit Fd(int fd = -1) noexcept : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&& o) noexcept {
-    if (this != &o) {
-      reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() { reset(); }
-  int get() const noexcept { return fd_; }
-  int release() noexcept { return std::exchange(fd_, -1); }
-  void reset() noexcept {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_;
-};
+using Fd = UniqueFd;
 
 std::string errno_text(int err) { return std::generic_category().message(err); }
 

@@ -17,6 +17,7 @@
 
 #include "kernel_lock/error.hpp"
 #include "kernel_lock/fs.hpp"
+#include "kernel_lock/unique_fd.hpp"
 
 namespace kernel_lock {
 namespace fs = std::filesystem;
@@ -39,31 +40,7 @@ std::string random_suffix() {
   return out.str();
 }
 
-// Owns one POSIX file descriptor.
-class Fd {
- public:
-  explicit Fd(int fd = -1) noexcept : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&& o) noexcept {
-    if (this != &o) {
-      reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() { reset(); }
-  int get() const noexcept { return fd_; }
-  int release() noexcept { return std::exchange(fd_, -1); }
-  void reset() noexcept {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_;
-};
+using Fd = UniqueFd;
 
 // Copies `from` to a new file `to` (O_EXCL) and fsyncs it.
 void copy_file_synced(const fs::path& from, const fs::path& to) {

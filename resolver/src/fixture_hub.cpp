@@ -20,6 +20,7 @@
 #include "kernel_lock/error.hpp"
 #include "kernel_lock/fs.hpp"
 #include "kernel_lock/hash.hpp"
+#include "kernel_lock/unique_fd.hpp"
 
 namespace kernel_lock {
 namespace fs = std::filesystem;
@@ -145,29 +146,6 @@ std::shared_ptr<StoreCommit> load_commit(const fs::path& path) {
   }
   return commit;
 }
-
-// Owns a POSIX file descriptor.
-class UniqueFd {
- public:
-  explicit UniqueFd(int fd) noexcept : fd_(fd) {}
-  UniqueFd(UniqueFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  UniqueFd& operator=(UniqueFd&& o) noexcept {
-    if (this != &o) {
-      if (fd_ >= 0) ::close(fd_);
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const noexcept { return fd_; }
-
- private:
-  int fd_;
-};
 
 class FileBlobReader final : public BlobReader {
  public:

@@ -13,33 +13,13 @@
 #include "hub_client_impl.hpp"
 #include "kernel_lock/fs.hpp"
 #include "kernel_lock/hash.hpp"
+#include "kernel_lock/unique_fd.hpp"
 
 namespace kernel_lock {
 using namespace detail;
 namespace {
 
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) noexcept : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&& o) noexcept {
-    Fd tmp(std::move(o));
-    std::swap(fd_, tmp.fd_);
-    return *this;
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const noexcept { return fd_; }
-  bool valid() const noexcept { return fd_ >= 0; }
-  int release() noexcept { return std::exchange(fd_, -1); }
-
- private:
-  int fd_ = -1;
-};
+using Fd = UniqueFd;
 
 Error io_error(const std::string& what, const std::filesystem::path& path, int err) {
   return Error(ErrorCode::io, what + " " + path.string() + ": " + std::strerror(err));

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "kernel_lock/error.hpp"
+#include "kernel_lock/unique_fd.hpp"
 
 namespace kernel_lock {
 namespace {
@@ -17,31 +18,6 @@ namespace {
 Error io_error(const std::string& what, const std::filesystem::path& path, int err) {
   return Error(ErrorCode::io, what + " " + path.string() + ": " + std::strerror(err));
 }
-
-// Owns a POSIX file descriptor.
-class UniqueFd {
- public:
-  explicit UniqueFd(int fd) noexcept : fd_(fd) {}
-  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept {
-    if (this != &other) {
-      reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() { reset(); }
-  int get() const noexcept { return fd_; }
-  void reset() noexcept {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_;
-};
 
 }  // namespace
 
