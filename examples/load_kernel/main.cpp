@@ -62,12 +62,45 @@ int usage() {
   return 2;
 }
 
+void report(const char* name, at::ScalarType dtype, const at::Tensor& out, const at::Tensor& expected, int& checked,
+            int& failures) {
+  const double atol = dtype == at::kFloat ? 1e-5 : (dtype == at::kHalf ? 1e-3 : 1.6e-2);
+  const double rtol = dtype == at::kFloat ? 1.3e-6 : (dtype == at::kHalf ? 1e-3 : 1.6e-2);
+  bool ok = at::allclose(out.to(at::kFloat), expected.to(at::kFloat), rtol, atol);
+  double max_diff = (out.to(at::kFloat) - expected.to(at::kFloat)).abs().max().item<double>();
+  std::printf("  %-18s %-9s max|diff| %.3g  %s\n", name, c10::toString(dtype), max_diff, ok ? "ok" : "MISMATCH");
+  ++checked;
+  if (!ok) ++failures;
+}
+
+// rms_norm(Tensor! out, Tensor input, Tensor weight, float eps) against
+// x * rsqrt(mean(x^2) + eps) * weight computed in float32.
+void check_rms_norm(const kernel_lock::Kernel& kernel, const at::Device& device, bool cuda, int& checked,
+                    int& failures) {
+  for (auto dtype : {at::kFloat, at::kHalf, at::kBFloat16}) {
+    if (!cuda && dtype != at::kFloat) continue;
+    auto options = at::TensorOptions().dtype(at::kFloat).device(device);
+    auto x = at::randn({16, 1024}, options).to(dtype);
+    auto weight = at::randn({1024}, options).to(dtype);
+    auto out = at::empty_like(x);
+    const double eps = 1e-6;
+    kernel.call<void(at::Tensor&, const at::Tensor&, const at::Tensor&, double)>("rms_norm", out, x, weight, eps);
+    auto xf = x.to(at::kFloat);
+    auto expected = (xf * at::rsqrt(xf.pow(2).mean({-1}, true) + eps) * weight.to(at::kFloat)).to(dtype);
+    report("rms_norm", dtype, out, expected, checked, failures);
+  }
+}
+
 // Calls every op with a known reference and compares; counts checks and mismatches.
 void check_ops(const kernel_lock::Kernel& kernel, int& checked, int& failures) {
   const bool cuda = kernel.variant().find("-cu") != std::string::npos || kernel.variant() == "torch-cuda";
   const auto device = cuda ? at::Device(at::kCUDA) : at::Device(at::kCPU);
   at::manual_seed(0);
   for (const auto& op : kernel.ops()) {
+    if (op.name == "rms_norm" && op.overload.empty()) {
+      check_rms_norm(kernel, device, cuda, checked, failures);
+      continue;
+    }
     auto it = known_ops().find(op.name);
     if (it == known_ops().end() || !op.overload.empty()) continue;
     for (auto dtype : {at::kFloat, at::kHalf, at::kBFloat16}) {
@@ -84,14 +117,7 @@ void check_ops(const kernel_lock::Kernel& kernel, int& checked, int& failures) {
         break;
       }
       auto expected = it->second.reference(x.to(at::kFloat)).to(dtype);
-      const double atol = dtype == at::kFloat ? 1e-5 : (dtype == at::kHalf ? 1e-3 : 1.6e-2);
-      const double rtol = dtype == at::kFloat ? 1.3e-6 : (dtype == at::kHalf ? 1e-3 : 1.6e-2);
-      bool ok = at::allclose(out.to(at::kFloat), expected.to(at::kFloat), rtol, atol);
-      double max_diff = (out.to(at::kFloat) - expected.to(at::kFloat)).abs().max().item<double>();
-      std::printf("  %-18s %-9s max|diff| %.3g  %s\n", op.name.c_str(), c10::toString(dtype), max_diff,
-                  ok ? "ok" : "MISMATCH");
-      ++checked;
-      if (!ok) ++failures;
+      report(op.name.c_str(), dtype, out, expected, checked, failures);
     }
   }
 }
