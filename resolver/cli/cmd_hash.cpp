@@ -73,7 +73,7 @@ int run_hash(const HashArgs& args) {
 void add_hash_command(CLI::App& app, CliContext& ctx) {
   auto args = std::make_shared<HashArgs>();
   auto* cmd = app.add_subcommand("hash", "Print the git_lfs_concat hash of a variant directory (as kernel.lock records it)");
-  cmd->description(
+  cmd->footer(
       "Print the git_lfs_concat hash of a variant directory (build/<variant>/), the value kernel.lock\n"
       "records as \"hash\" for that variant.\n"
       "\n"

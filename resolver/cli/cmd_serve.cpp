@@ -73,7 +73,7 @@ int run_serve(const ServeArgs& args, const CliContext& ctx) {
 
 void add_serve_command(CLI::App& app, CliContext& ctx) {
   auto args = std::make_shared<ServeArgs>();
-  auto* cmd = app.add_subcommand("serve", "Serve a fixture Hub as a Hub-compatible mirror (HF_ENDPOINT=<printed URL>)");
+  auto* cmd = app.add_subcommand("serve", "Serve a fixture Hub, an HF cache or a bundle as a Hub-compatible mirror (HF_ENDPOINT=<printed URL>)");
   cmd->add_option("DIR", args->dir, "Fixture Hub directory (hub.json)")->required();
   cmd->add_option("--host", args->server.host, "Address to listen on")->capture_default_str();
   cmd->add_option("--port", args->server.port, "Port; 0 picks a free one")->capture_default_str();

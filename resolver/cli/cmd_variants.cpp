@@ -147,7 +147,7 @@ int run_variants(const VariantsArgs& args) {
 void add_variants_command(CLI::App& app, CliContext& ctx) {
   auto args = std::make_shared<VariantsArgs>();
   auto* cmd = app.add_subcommand("variants", "Rank variant names for an environment (Python kernels rules), with reasons");
-  cmd->description(
+  cmd->footer(
       "Rank build variant names for an environment, best first, the way Python `kernels` 0.17 picks one\n"
       "(and our loader too), and say why each rejected variant does not fit.\n"
       "\n"
