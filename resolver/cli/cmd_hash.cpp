@@ -100,7 +100,7 @@ void add_hash_command(CLI::App& app, CliContext& ctx) {
   cmd->add_flag("--json", args->json,
                 "Print JSON: {path, hash, hash_type, files: [{path, kind, digest, size}]}");
   cmd->add_option("-j,--jobs", args->jobs, "Files hashed in parallel (default: all cores)");
-  cmd->footer(
+  cmd->footer(cmd->get_footer() + "\n\n" +
       "Output: the hash alone on the last line (after the file list with --files).\n"
       "Exit codes: 0 ok, 2 usage, 3 invalid input (special file, bad cache link), 5 DIR or a link target\n"
       "missing, 6 cache blob name does not match content (--cache-links), 8 read error.");

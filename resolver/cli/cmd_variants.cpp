@@ -173,7 +173,7 @@ void add_variants_command(CLI::App& app, CliContext& ctx) {
   cmd->add_option("--lock", args->lock, "Take the names from this lock file (kernel.lock or kernels.lock)");
   cmd->add_option("--repo", args->repo, "With --lock: the kernel whose variants to rank (org/name)");
   cmd->add_flag("--json", args->json, "Print JSON: {environment, selected, ranked, rejected: [{name, reason}]}");
-  cmd->footer("Exit codes: 0 some variant fits, 9 none fits (the explanation lists what was available),\n"
+  cmd->footer(cmd->get_footer() + "\n\n" +"Exit codes: 0 some variant fits, 9 none fits (the explanation lists what was available),\n"
               "2 usage, 3 invalid version, 5 --repo not in the lock.");
   cmd->callback([args, &ctx] { ctx.action = [args] { return run_variants(*args); }; });
 }
