@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <doctest/doctest.h>
+#include "../temp_dir.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -27,26 +28,6 @@
 
 namespace kltest {
 namespace fs = std::filesystem;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "kl-bundle-test-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-  fs::path operator/(const std::string& s) const { return path_ / s; }
-
- private:
-  fs::path path_;
-};
 
 inline std::string slurp(const fs::path& p) { return kernel_lock::read_file(p); }
 

@@ -2,6 +2,7 @@
 // Expected ids were computed with git itself (git write-tree / commit-tree with
 // author and committer "kernel-lock <kernel-lock@localhost>" at the given date).
 #include <doctest/doctest.h>
+#include "../temp_dir.hpp"
 
 #include <unistd.h>
 
@@ -21,25 +22,7 @@ using namespace kernel_lock;
 
 namespace {
 
-// A fresh directory under the system temp dir, removed on destruction.
-class TempDir {
- public:
-  TempDir() {
-    std::random_device rd;
-    path_ = fs::temp_directory_path() / ("kl-fixture-hub-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using kltest::TempDir;
 
 void write(const fs::path& path, const std::string& content) {
   fs::create_directories(path.parent_path());

@@ -1,6 +1,7 @@
 // The Hub-compatible server (hub_server.hpp) over a fixture Hub, exercised
 // over real HTTP on a loopback port with cpp-httplib's client.
 #include <doctest/doctest.h>
+#include "../temp_dir.hpp"
 
 #include <unistd.h>
 
@@ -25,24 +26,7 @@ using namespace kernel_lock;
 
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    std::random_device rd;
-    path_ = fs::temp_directory_path() / ("kl-hub-server-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using kltest::TempDir;
 
 void write(const fs::path& path, const std::string& content) {
   fs::create_directories(path.parent_path());
