@@ -2,12 +2,15 @@
 // libtorch process (no Python), list its ops, call them and compare each with
 // the PyTorch reference.
 //
-//   load_kernel_example [--backend cpu|cuda] [--variant NAME] [LOCKFILE [REPO_ID...]]
+//   load_kernel_example [--backend cpu|cuda] [--variant NAME] [--fetch] [LOCKFILE [REPO_ID...]]
 //
 // LOCKFILE defaults to the documented search (KERNEL_LOCK_FILE, next to the
 // executable, current directory); REPO_ID to kernels-community/activation.
 // Several REPO_IDs are loaded side by side into this one process. The
-// cache is the HF cache (HF_HUB_CACHE / KERNELS_CACHE ...); nothing is downloaded.
+// cache is the HF cache (HF_HUB_CACHE / KERNELS_CACHE ...). Without --fetch
+// nothing is downloaded (load_kernel); with --fetch, get_locked_kernel downloads
+// a locked variant missing from the cache from HF_ENDPOINT (verified against
+// the lock) unless HF_HUB_OFFLINE is set.
 // Exit status: 0 when every known op matches PyTorch, 1 on a mismatch,
 // otherwise the kernel-lock error code.
 #include <ATen/ATen.h>
@@ -20,6 +23,7 @@
 #include <vector>
 
 #include <kernel_lock/error.hpp>
+#include <kernel_lock/hub_fetcher.hpp>
 #include <kernel_lock/loader.hpp>
 
 namespace {
@@ -58,7 +62,9 @@ const std::map<std::string, Check>& known_ops() {
 }
 
 int usage() {
-  std::fprintf(stderr, "usage: load_kernel_example [--backend cpu|cuda] [--variant NAME] [LOCKFILE [REPO_ID...]]\n");
+  std::fprintf(stderr,
+               "usage: load_kernel_example [--backend cpu|cuda] [--variant NAME] [--fetch] [LOCKFILE [REPO_ID...]]\n"
+               "  --fetch  get_locked_kernel: download a locked variant missing from the cache from HF_ENDPOINT\n");
   return 2;
 }
 
@@ -127,10 +133,13 @@ void check_ops(const kernel_lock::Kernel& kernel, int& checked, int& failures) {
 int main(int argc, char** argv) {
   kernel_lock::LoadOptions options;
   std::vector<std::string> positional;
+  bool fetch = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if ((a == "--backend" || a == "--variant") && i + 1 < argc) {
       (a == "--backend" ? options.backend : options.variant) = std::string(argv[++i]);
+    } else if (a == "--fetch") {
+      fetch = true;
     } else if (a == "-h" || a == "--help" || a.starts_with("--")) {
       return usage();
     } else {
@@ -142,12 +151,16 @@ int main(int argc, char** argv) {
   if (repo_ids.empty()) repo_ids.push_back("kernels-community/activation");
 
   try {
+    if (fetch) {
+      options.fetcher = std::make_shared<kernel_lock::HubFetcher>();
+      if (!positional.empty()) options.lockfile = positional[0];
+    }
     std::printf("process: %s\n", kernel_lock::describe(kernel_lock::environment_for(options)).c_str());
     int checked = 0, failures = 0;
     std::vector<kernel_lock::Kernel> loaded;  // several kernels side by side in this process
     for (const auto& repo_id : repo_ids) {
       auto t0 = std::chrono::steady_clock::now();
-      auto kernel = positional.empty() ? kernel_lock::get_locked_kernel(repo_id, options)
+      auto kernel = positional.empty() || fetch ? kernel_lock::get_locked_kernel(repo_id, options)
                                        : kernel_lock::load_kernel(repo_id, positional[0], options);
       auto t1 = std::chrono::steady_clock::now();
       std::printf("loaded %s @ %s\n  variant   %s\n  namespace %s\n  hash      %s (%s)\n  load time %.1f ms\n",

@@ -12,10 +12,13 @@
 #include <torch/headeronly/version.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cstdlib>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <regex>
 #include <set>
 #include <tuple>
@@ -329,32 +332,52 @@ void ensure_python_stub(const LoadOptions& options) {
     throw Error(ErrorCode::generic, "the shim " + shim.string() + " does not export PyModule_Create2");
 }
 
-std::set<std::string> op_names_in(const std::vector<c10::OperatorName>& names, const std::string& ns) {
-  std::set<std::string> out;
-  const std::string prefix = ns + "::";
-  for (const auto& n : names)
-    if (n.name.starts_with(prefix)) out.insert(n.name + (n.overload_name.empty() ? "" : "." + n.overload_name));
-  return out;
-}
+// What an OpDefinitionWatch saw. Shared between the watch (which the
+// dispatcher owns and destroys when the registration handle goes) and the loader.
+struct OpDefinitions {
+  explicit OpDefinitions(const std::string& ns) : prefix(ns + "::") {}
+  std::string prefix;
+  std::atomic<bool> armed{false};
+  std::vector<std::string> already_defined;  // in the namespace before arm()
+  std::vector<OpInfo> defined;               // in the namespace after arm()
+  std::set<std::string> other_new;           // outside the namespace after arm()
 
-std::vector<OpInfo> describe_ops(const std::string& ns) {
-  auto& dispatcher = c10::Dispatcher::singleton();
-  std::vector<OpInfo> ops;
-  const std::string prefix = ns + "::";
-  for (const auto& n : dispatcher.getAllOpNames()) {
-    if (!n.name.starts_with(prefix)) continue;
-    OpInfo info;
-    info.qualified_name = n.name;
-    info.name = n.name.substr(prefix.size());
-    info.overload = n.overload_name;
-    if (auto h = dispatcher.findOp(n); h && h->hasSchema()) info.schema = c10::toString(h->schema());
-    ops.push_back(std::move(info));
+  std::vector<OpInfo> take_defined() {
+    std::sort(defined.begin(), defined.end(), [](const OpInfo& x, const OpInfo& y) {
+      return std::tie(x.name, x.overload) < std::tie(y.name, y.overload);
+    });
+    return std::move(defined);
   }
-  std::sort(ops.begin(), ops.end(), [](const OpInfo& a, const OpInfo& b) {
-    return std::tie(a.name, a.overload) < std::tie(b.name, b.overload);
-  });
-  return ops;
-}
+};
+
+// While registered with the dispatcher, records the ops defined in it: those
+// already defined when it is added (the dispatcher replays them) and those
+// defined after `arm()`. The callbacks run under the dispatcher's lock and only
+// record; the loader reads the results after the registration handle is gone.
+class OpDefinitionWatch final : public c10::OpRegistrationListener {
+ public:
+  explicit OpDefinitionWatch(std::shared_ptr<OpDefinitions> seen) : seen_(std::move(seen)) {}
+  void onOperatorRegistered(const c10::OperatorHandle& op) override {
+    const auto& n = op.operator_name();
+    const bool after = seen_->armed.load(std::memory_order_acquire);
+    if (!n.name.starts_with(seen_->prefix)) {
+      if (after) seen_->other_new.insert(n.name);
+    } else if (!after) {
+      seen_->already_defined.push_back(n.name);
+    } else {
+      OpInfo info;
+      info.qualified_name = n.name;
+      info.name = n.name.substr(seen_->prefix.size());
+      info.overload = n.overload_name;
+      if (op.hasSchema()) info.schema = c10::toString(op.schema());
+      seen_->defined.push_back(std::move(info));
+    }
+  }
+  void onOperatorDeregistered(const c10::OperatorHandle&) override {}
+
+ private:
+  std::shared_ptr<OpDefinitions> seen_;
+};
 
 std::shared_ptr<LoadedLibrary> load_library(const KernelFiles& k, const LoadOptions& options) {
   std::lock_guard<std::mutex> guard(load_mutex());
@@ -368,12 +391,13 @@ std::shared_ptr<LoadedLibrary> load_library(const KernelFiles& k, const LoadOpti
                     it->second->so_sha256 + ", now " + so_sha256 + "); one process cannot hold both",
                 "two versions of a kernel load side by side only when their namespaces differ");
   }
-  auto& dispatcher = c10::Dispatcher::singleton();
-  auto before_names = dispatcher.getAllOpNames();
-  if (!op_names_in(before_names, k.ns).empty())
-    throw Error(ErrorCode::unsupported, "op namespace " + k.ns +
-                                            " is already registered in this process by something else (another "
-                                            "loader, or Python); refusing to load a second copy");
+  auto seen = std::make_shared<OpDefinitions>(k.ns);
+  std::optional<c10::RegistrationHandleRAII> watching =
+      c10::Dispatcher::singleton().addRegistrationListener(std::make_unique<OpDefinitionWatch>(seen));
+  if (!seen->already_defined.empty())
+    throw Error(ErrorCode::unsupported, "op namespace " + k.ns + " already defines " + seen->already_defined.front() +
+                                            " in this process (another loader, or Python); refusing to load a second "
+                                            "copy");
   ensure_python_stub(options);
 
   auto lib = std::make_shared<LoadedLibrary>();
@@ -385,10 +409,12 @@ std::shared_ptr<LoadedLibrary> load_library(const KernelFiles& k, const LoadOpti
   if (!lib->so.valid()) throw Error(ErrorCode::io, "dup of the sealed " + k.so->path + " failed");
   std::string path = lib->so.proc_path();
   ::dlerror();
+  seen->armed.store(true, std::memory_order_release);
   lib->handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  const char* dl_error = lib->handle == nullptr ? ::dlerror() : nullptr;
+  std::string text = dl_error != nullptr ? dl_error : "unknown error";
+  watching.reset();  // the dispatcher calls the watch no more
   if (lib->handle == nullptr) {
-    const char* err = ::dlerror();
-    std::string text = err ? err : "unknown error";
     std::string hint;
     if (text.find("undefined symbol: Py") != std::string::npos || text.find("undefined symbol: _Py") != std::string::npos)
       hint = "the kernel uses Python C-API functions beyond PyModule_Create2; it needs Python to load";
@@ -397,16 +423,10 @@ std::shared_ptr<LoadedLibrary> load_library(const KernelFiles& k, const LoadOpti
     throw Error(ErrorCode::unsupported, "dlopen of " + k.so->path + " (sealed copy of " + k.so->source.string() +
                                             ") failed: " + text, hint);
   }
-  auto after_names = dispatcher.getAllOpNames();
-  std::set<std::string> before_set;
-  for (const auto& n : before_names) before_set.insert(n.name + "." + n.overload_name);
-  std::set<std::string> other_new;
-  for (const auto& n : after_names)
-    if (!before_set.count(n.name + "." + n.overload_name) && !n.name.starts_with(k.ns + "::")) other_new.insert(n.name);
-  lib->ops = describe_ops(k.ns);
+  lib->ops = seen->take_defined();
   if (lib->ops.empty()) {
     std::string also;
-    for (const auto& n : other_new) also += " " + n;
+    for (const auto& n : seen->other_new) also += " " + n;
     throw Error(ErrorCode::not_found,
                 "loaded " + k.so->path + " but it registered no ops under namespace " + k.ns +
                     (also.empty() ? std::string(" (nor any other)") : "; it registered:" + also),

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <set>
 #include <system_error>
 
@@ -148,17 +149,20 @@ SealedVariantFile read_sealed(const Entry& entry, DigestKind kind) {
     header.push_back('\0');
     hasher.update(std::string_view(header));
   }
-  std::vector<char> buffer(1 << 20);
+  // Uninitialised and no larger than the file: kernels' small files (Python
+  // sources, metadata) then cost no 1 MiB allocation and zeroing each.
+  const std::size_t buffer_size = static_cast<std::size_t>(std::clamp<std::uint64_t>(expected_size, 4096, 1 << 20));
+  auto buffer = std::make_unique_for_overwrite<char[]>(buffer_size);
   std::uint64_t total = 0;
   for (;;) {
-    ssize_t n = ::read(src.get(), buffer.data(), buffer.size());
+    ssize_t n = ::read(src.get(), buffer.get(), buffer_size);
     if (n < 0) {
       if (errno == EINTR) continue;
       throw Error(ErrorCode::io, "reading " + entry.target.string() + ": " + errno_text(errno));
     }
     if (n == 0) break;
-    hasher.update(std::string_view(buffer.data(), static_cast<std::size_t>(n)));
-    write_all(mem.get(), buffer.data(), static_cast<std::size_t>(n), entry.rel);
+    hasher.update(std::string_view(buffer.get(), static_cast<std::size_t>(n)));
+    write_all(mem.get(), buffer.get(), static_cast<std::size_t>(n), entry.rel);
     total += static_cast<std::uint64_t>(n);
   }
   if (total != expected_size)

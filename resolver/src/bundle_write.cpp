@@ -35,7 +35,7 @@ class PathGuard {
   ~PathGuard() {
     if (!path_.empty()) {
       std::error_code ec;
-      fs::remove_all(path_, ec);
+      remove_tree(path_, ec);
     }
   }
   void release() { path_.clear(); }

@@ -210,7 +210,10 @@ CacheWriter::CacheWriter(fs::path cache_dir) : cache_dir_(std::move(cache_dir)) 
 CacheWriter::~CacheWriter() {
   if (staging_) {
     std::error_code ec;
-    fs::remove_all(*staging_, ec);
+    remove_tree(*staging_, ec);
+    // The shared parent goes too when no other writer uses it (rmdir fails
+    // on a non-empty directory; staging_dir() retries if it loses that race).
+    ::rmdir(staging_->parent_path().c_str());
   }
 }
 
@@ -233,11 +236,17 @@ const fs::path& CacheWriter::staging_dir() {
     }
     if (pid > 0 && pid != ::getpid() && ::kill(pid, 0) != 0 && errno == ESRCH) {
       std::error_code rec;
-      fs::remove_all(it->path(), rec);
+      remove_tree(it->path(), rec);
     }
   }
   fs::path dir = base / random_suffix();
-  if (::mkdir(dir.c_str(), 0700) != 0) throw io_error("cannot create staging directory", dir, errno);
+  int attempts = 0;
+  while (::mkdir(dir.c_str(), 0700) != 0) {
+    // ENOENT: another writer removed the (then empty) parent just now.
+    if (errno != ENOENT || ++attempts > 5) throw io_error("cannot create staging directory", dir, errno);
+    fs::create_directories(base, ec);
+    if (ec) throw Error(ErrorCode::io, "cannot create " + base.string() + ": " + ec.message());
+  }
   staging_ = dir;
   return *staging_;
 }
@@ -300,7 +309,7 @@ bool CacheWriter::install_snapshot_dir(std::string_view repo_folder, std::string
   if (::rename(stage.c_str(), target.c_str()) != 0) {
     int err = errno;
     if (err != EEXIST && err != ENOTEMPTY) {
-      fs::remove_all(stage, ec);
+      remove_tree(stage, ec);
       throw io_error("cannot move snapshot directory into place", target, err);
     }
     // Swap atomically with the existing (differing) directory, then drop the old one.
@@ -309,12 +318,12 @@ bool CacheWriter::install_snapshot_dir(std::string_view repo_folder, std::string
       const fs::path old = staging_dir() / ("old-" + random_suffix());
       if (::rename(target.c_str(), old.c_str()) != 0 || ::rename(stage.c_str(), target.c_str()) != 0) {
         int e2 = errno;
-        fs::remove_all(stage, ec);
+        remove_tree(stage, ec);
         throw io_error("cannot replace snapshot directory", target, e2);
       }
-      fs::remove_all(old, ec);
+      remove_tree(old, ec);
     } else {
-      fs::remove_all(stage, ec);
+      remove_tree(stage, ec);
     }
   }
   fsync_directory(target.parent_path());

@@ -5,6 +5,7 @@
 
 #include "kernel_lock/bundle.hpp"
 #include "kernel_lock/cache_writer.hpp"
+#include "kernel_lock/fs.hpp"
 #include "kernel_lock/error.hpp"
 #include "kernel_lock/install.hpp"
 #include "kernel_lock/repo_store.hpp"
@@ -20,7 +21,7 @@ class BundleStore final : public RepoStore {
   ~BundleStore() override {
     if (!owned_.empty()) {
       std::error_code ec;
-      fs::remove_all(owned_, ec);
+      remove_tree(owned_, ec);
     }
   }
   BundleStore(const BundleStore&) = delete;
@@ -69,7 +70,7 @@ std::shared_ptr<RepoStore> open_bundle_store(const fs::path& bundle, std::option
   } catch (...) {
     if (!owned.empty()) {
       std::error_code ec;
-      fs::remove_all(owned, ec);
+      remove_tree(owned, ec);
     }
     throw;
   }

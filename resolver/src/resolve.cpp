@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "kernel_lock/error.hpp"
+#include "kernel_lock/fs.hpp"
 #include "kernel_lock/hash.hpp"
 
 namespace kernel_lock {
@@ -439,7 +440,7 @@ ResolveResult Resolver::resolve(const Requirements& requirements, const Lockfile
         std::filesystem::path dir;
         ~Cleanup() {
           std::error_code ec;
-          std::filesystem::remove_all(dir, ec);
+          remove_tree(dir, ec);
         }
       } cleanup{dir};
       client_.download(verify);

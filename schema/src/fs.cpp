@@ -1,6 +1,8 @@
 #include "kernel_lock/fs.hpp"
 
 #include <fcntl.h>
+#include <ftw.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -87,6 +89,36 @@ bool write_file_if_changed(const std::filesystem::path& path, std::string_view b
   }
   write_file_atomic(path, bytes);
   return true;
+}
+
+namespace {
+// nftw takes a plain function: its state lives in these, one walk per thread.
+thread_local int remove_tree_errno = 0;
+thread_local std::uintmax_t remove_tree_count = 0;
+
+int remove_tree_entry(const char* path, const struct stat*, int type, struct FTW*) {
+  const int rc = (type == FTW_DP || type == FTW_DNR) ? ::rmdir(path) : ::unlink(path);
+  if (rc != 0 && errno != ENOENT) {
+    remove_tree_errno = errno;
+    return 1;  // stops the walk
+  }
+  if (rc == 0) ++remove_tree_count;
+  return 0;
+}
+}  // namespace
+
+std::uintmax_t remove_tree(const std::filesystem::path& path, std::error_code& ec) noexcept {
+  ec.clear();
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno != ENOENT) ec.assign(errno, std::generic_category());
+    return 0;
+  }
+  remove_tree_errno = 0;
+  remove_tree_count = 0;
+  const int rc = ::nftw(path.c_str(), remove_tree_entry, 16, FTW_DEPTH | FTW_PHYS);
+  if (rc != 0) ec.assign(remove_tree_errno != 0 ? remove_tree_errno : errno, std::generic_category());
+  return remove_tree_count;
 }
 
 }  // namespace kernel_lock

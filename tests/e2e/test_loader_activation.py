@@ -192,3 +192,89 @@ def test_two_api_versions_side_by_side(tmp_path: Path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert f"namespace {ns1}" in r.stdout and f"namespace {ns2}" in r.stdout
     assert " 0 mismatches" in r.stdout
+
+
+# --- get_locked_kernel: a locked variant missing from the cache is downloaded
+# from HF_ENDPOINT (our Hub server over the fixture Hub), verified, then loaded.
+
+def _resolve_activation(kernel_lock_bin: Path, env: dict, tmp_path: Path) -> Path:
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "kernels.yaml").write_text("kernels:\n  kernels-test/activation:\n    version: 1\n")
+    r = subprocess.run([str(kernel_lock_bin), "resolve", str(proj), "-q"], env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    lock = json.loads((proj / "kernel.lock").read_text())
+    if cpu_variant() not in lock[0]["variants"]:
+        pytest.skip(f"the fixture Hub has no {cpu_variant()} variant of kernels-test/activation")
+    return proj
+
+
+def _fetch_example(lock: Path, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([str(EXAMPLE), "--backend", "cpu", "--fetch", str(lock), "kernels-test/activation"],
+                          env=env, capture_output=True, text=True, timeout=300)
+
+
+def _snapshot_dirs(cache: Path) -> list[Path]:
+    return sorted((cache / "kernels--kernels-test--activation" / "snapshots").glob("*/build/*"))
+
+
+def test_get_locked_kernel_downloads_verifies_and_loads(kernel_lock_bin, start_hub_server, hf_env, tmp_path):
+    server = start_hub_server()
+    proj = _resolve_activation(kernel_lock_bin, hf_env(server), tmp_path)
+    lock = proj / "kernel.lock"
+    sha = json.loads(lock.read_text())[0]["sha"]
+
+    # Offline and not cached: a clear error, nothing downloaded.
+    offline_cache = tmp_path / "offline-cache"
+    r = _fetch_example(lock, hf_env(server, HF_HUB_CACHE=str(offline_cache), HF_HUB_OFFLINE="1"))
+    assert r.returncode == 5, r.stdout + r.stderr
+    assert "offline" in r.stderr and "kernel-lock install" in r.stderr
+    assert not _snapshot_dirs(offline_cache)
+
+    # Online, empty cache: get_locked_kernel downloads exactly the chosen variant.
+    cache = tmp_path / "cache"
+    served_before = len(server.requests())
+    r = _fetch_example(lock, hf_env(server, HF_HUB_CACHE=str(cache)))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"variant   {cpu_variant()}" in r.stdout and "(locked)" in r.stdout
+    assert " 0 mismatches" in r.stdout
+    assert [d.name for d in _snapshot_dirs(cache)] == [cpu_variant()]
+    assert not (cache / ".kernel-lock-staging").exists()
+    assert _snapshot_dirs(cache)[0].parent.parent.name == sha
+    downloads = [q for q in server.requests()[served_before:] if "/resolve/" in q["path"]]
+    assert downloads and all(cpu_variant() in q["path"] for q in downloads)
+
+    # The downloaded variant is what the lock pins: `kernel-lock verify` finds
+    # it intact (the lock's other variants were not fetched: reported missing),
+    # and a second run loads from the cache without any request.
+    v = subprocess.run([str(kernel_lock_bin), "verify", str(proj), "--json"],
+                       env=hf_env(server, HF_HUB_CACHE=str(cache)), capture_output=True, text=True, timeout=300)
+    report = json.loads(v.stdout)
+    assert not [p for p in report["problems"] if p["variant"] == cpu_variant()], report
+    assert all(p["kind"] == "missing" for p in report["problems"]), report
+    served_before = len(server.requests())
+    r = _fetch_example(lock, hf_env(server, HF_HUB_CACHE=str(cache)))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert len(server.requests()) == served_before
+
+
+def test_get_locked_kernel_refuses_corrupted_downloads(kernel_lock_bin, start_hub_server, hf_env, tmp_path):
+    proj = _resolve_activation(kernel_lock_bin, hf_env(start_hub_server()), tmp_path)
+    lock = proj / "kernel.lock"
+    # Every .so body has one byte flipped: the download is refused, nothing is
+    # committed to the cache, nothing is loaded.
+    bad = start_hub_server(faults={"corrupt-rate": 1.0, "match": r"\.so"})
+    cache = tmp_path / "cache"
+    r = _fetch_example(lock, hf_env(bad, HF_HUB_CACHE=str(cache)))
+    assert r.returncode in (4, 6), r.stdout + r.stderr
+    assert ".so" in r.stderr and ("digest" in r.stderr or "sha256" in r.stderr), r.stderr
+    assert "ops:" not in r.stdout
+    assert not _snapshot_dirs(cache)
+    assert not any(p.is_file() and p.stat().st_size > 1000 for p in (cache).rglob("*") if "blobs" in p.parts)
+
+    # Corrupted once per file: the retry downloads good bytes and the load succeeds.
+    flaky = start_hub_server(faults={"corrupt-rate": 1.0, "match": r"\.so", "times": 1})
+    r = _fetch_example(lock, hf_env(flaky, HF_HUB_CACHE=str(cache)))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert " 0 mismatches" in r.stdout

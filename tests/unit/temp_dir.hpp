@@ -1,6 +1,6 @@
 // A fresh directory under the system temp dir for one test, removed on
-// destruction. Not for tests linked with libtorch: its exported std::filesystem
-// copy breaks remove_all there (the loader tests clean up with nftw instead).
+// destruction (with kernel_lock::remove_tree, which also works in tests linked
+// with libtorch, where std::filesystem::remove_all crashes).
 #pragma once
 
 #include <doctest/doctest.h>
@@ -8,6 +8,8 @@
 
 #include <filesystem>
 #include <string>
+
+#include "kernel_lock/fs.hpp"
 
 namespace kltest {
 
@@ -20,7 +22,7 @@ class TempDir {
   }
   ~TempDir() {
     std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
+    kernel_lock::remove_tree(path_, ec);
   }
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;

@@ -1,8 +1,10 @@
 // Small file helpers with the project's durability contract.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
+#include <system_error>
 #include <string_view>
 
 namespace kernel_lock {
@@ -25,5 +27,14 @@ std::filesystem::path temp_path_for(const std::filesystem::path& target);
 
 // fsyncs a directory (after a rename into it). Throws Error(io).
 void fsync_directory(const std::filesystem::path& dir);
+
+// Removes `path` and, when it is a directory, everything under it, never
+// following symlinks; a missing `path` is not an error. Returns the number of
+// entries removed; on failure sets `ec` (the first error, naming nothing: the
+// caller knows the path) and leaves what it could not remove.
+// Use it instead of std::filesystem::remove_all: the PyPI libtorch exports its
+// own std::filesystem, whose remove_all crashes (null call) in any process
+// that links libtorch, and the loader and HubFetcher run in such processes.
+std::uintmax_t remove_tree(const std::filesystem::path& path, std::error_code& ec) noexcept;
 
 }  // namespace kernel_lock

@@ -5,7 +5,6 @@
 //   <cache>/kernels--org--name/refs/<name>   (40-hex sha, no newline)
 #pragma once
 
-#include <ftw.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -19,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "../temp_dir.hpp"
 #include "kernel_lock/hash.hpp"
 #include "kernel_lock/hf_cache.hpp"
 #include "kernel_lock/lockfile.hpp"
@@ -27,29 +27,7 @@ namespace kl_test {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "kl-loader-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  // Removed with nftw(3), not std::filesystem::remove_all: libtorch.so exports
-  // its own (GCC 13) copy of std::filesystem, and its remove_all crashes when
-  // it wins symbol resolution in a process linked with torch.
-  ~TempDir() {
-    ::nftw(
-        path_.c_str(),
-        [](const char* p, const struct stat*, int, struct FTW*) { return ::remove(p); }, 16,
-        FTW_DEPTH | FTW_PHYS);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using kltest::TempDir;
 
 inline std::string slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);

@@ -377,3 +377,15 @@ TEST_CASE("get_locked_kernel: lock search, fetch of missing variants unless offl
   CHECK(get_locked_kernel("org/kl-test", env_opts).ns() == kNs1);
   ::unsetenv("KERNEL_LOCK_FILE");
 }
+
+TEST_CASE("remove_tree works in a process linked with libtorch (whose exported remove_all crashes)") {
+  TempDir tmp;
+  const auto tree = tmp.path() / "staging";
+  fs::create_directories(tree / "a" / "b");
+  std::ofstream(tree / "a" / "b" / "blob") << "bytes";
+  fs::create_symlink("a/b/blob", tree / "link");
+  std::error_code ec;
+  CHECK(kernel_lock::remove_tree(tree, ec) == 5);
+  CHECK_FALSE(ec);
+  CHECK_FALSE(fs::exists(tree));
+}

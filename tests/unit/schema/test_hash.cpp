@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "../temp_dir.hpp"
 #include "kernel_lock/error.hpp"
 #include "kernel_lock/hash.hpp"
 
@@ -43,20 +44,7 @@ std::string quote(const fs::path& p) {
 std::string git_hash_object(const fs::path& p) { return run("git hash-object --no-filters " + quote(p)); }
 std::string sha256sum(const fs::path& p) { return run("sha256sum " + quote(p)).substr(0, 64); }
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "kl-test-hash-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-};
+using kltest::TempDir;
 
 void write(const fs::path& p, const std::string& bytes) {
   fs::create_directories(p.parent_path());
@@ -123,7 +111,7 @@ TEST_CASE("file digests match git hash-object and sha256sum") {
   const std::vector<std::size_t> sizes{0, 1, 4095, 4096, mib - 1, mib, mib + 1, 3 * mib + 7};
   std::vector<fs::path> paths;
   for (std::size_t i = 0; i < sizes.size(); ++i) {
-    auto p = tmp.path / ("file " + std::to_string(i) + ".bin");
+    auto p = tmp.path() / ("file " + std::to_string(i) + ".bin");
     write(p, random_bytes(sizes[i], static_cast<unsigned>(i + 1)));
     paths.push_back(p);
   }
@@ -161,8 +149,8 @@ TEST_CASE("file digests match git hash-object and sha256sum") {
 
   SUBCASE("errors name the path; the first failing path in order wins") {
     auto with_missing = paths;
-    with_missing.insert(with_missing.begin() + 2, tmp.path / "missing-a");
-    with_missing.push_back(tmp.path / "missing-b");
+    with_missing.insert(with_missing.begin() + 2, tmp.path() / "missing-a");
+    with_missing.push_back(tmp.path() / "missing-b");
     for (unsigned threads : {1U, 4U}) {
       try {
         digest_files(with_missing, threads);
@@ -173,11 +161,11 @@ TEST_CASE("file digests match git hash-object and sha256sum") {
       }
     }
     try {
-      sha256_hex_file(tmp.path);
+      sha256_hex_file(tmp.path());
       FAIL("expected throw");
     } catch (const Error& e) {
       CHECK(e.code() == ErrorCode::invalid_input);
-      CHECK(std::string(e.what()).find(tmp.path.string()) != std::string::npos);
+      CHECK(std::string(e.what()).find(tmp.path().string()) != std::string::npos);
     }
   }
 }
@@ -227,10 +215,10 @@ TEST_CASE("git_lfs_concat_hash follows the SPEC definition") {
   for (const auto& f : files)
     if (is_hashed_variant_path(f.path)) kept.emplace_back(f.path, f.digest_hex);
   REQUIRE(kept.size() == 6);
-  CHECK(git_lfs_concat_hash(files) == reference_variant_hash(kept, tmp.path / "stream"));
+  CHECK(git_lfs_concat_hash(files) == reference_variant_hash(kept, tmp.path() / "stream"));
   // Order of input does not matter.
   std::reverse(files.begin(), files.end());
-  CHECK(git_lfs_concat_hash(files) == reference_variant_hash(kept, tmp.path / "stream"));
+  CHECK(git_lfs_concat_hash(files) == reference_variant_hash(kept, tmp.path() / "stream"));
   // Empty variant: sha256 of nothing.
   CHECK(git_lfs_concat_hash({}) == "sha256-e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   // Malformed digests are refused, naming the file.
@@ -246,7 +234,7 @@ TEST_CASE("git_lfs_concat_hash follows the SPEC definition") {
 
 TEST_CASE("hash_variant_directory on disk") {
   TempDir tmp;
-  const fs::path v = tmp.path / "torch211-cxx11-cu130-x86_64-linux";
+  const fs::path v = tmp.path() / "torch211-cxx11-cu130-x86_64-linux";
   write(v / "__init__.py", "from ._ops import ops\n");
   write(v / "_ops.py", "import torch\nops = torch.ops._act_cuda_abc1234\n");
   write(v / "_act_cuda_abc1234.abi3.so", random_bytes(200000, 7));
@@ -266,7 +254,7 @@ TEST_CASE("hash_variant_directory on disk") {
                                                        {"layers/deep/ops.so", true}};
   std::vector<std::pair<std::string, std::string>> pairs;
   for (const auto& [rel, lfs] : kept) pairs.emplace_back(rel, lfs ? sha256sum(v / rel) : git_hash_object(v / rel));
-  const auto expected = reference_variant_hash(pairs, tmp.path / "stream");
+  const auto expected = reference_variant_hash(pairs, tmp.path() / "stream");
 
   for (unsigned threads : {1U, 3U}) {
     const auto result = hash_variant_directory(v, lfs_glob_chooser({"*.so"}), threads);
@@ -308,12 +296,12 @@ TEST_CASE("hash_variant_directory on disk") {
       CHECK(std::string(e.what()).find("dangling") != std::string::npos);
     }
     fs::remove(v / "dangling");
-    CHECK_THROWS_AS(hash_variant_directory(tmp.path / "absent", lfs_glob_chooser({})), Error);
+    CHECK_THROWS_AS(hash_variant_directory(tmp.path() / "absent", lfs_glob_chooser({})), Error);
     CHECK_THROWS_AS(hash_variant_directory(v / "metadata.json", lfs_glob_chooser({})), Error);
   }
 
   SUBCASE("HF cache snapshot: kind from the blob name, content checked") {
-    const fs::path repo = tmp.path / "kernels--org--act";
+    const fs::path repo = tmp.path() / "kernels--org--act";
     const fs::path snap = repo / "snapshots" / std::string(40, 'a') / "build" / v.filename();
     for (const auto& [rel, lfs] : kept) {
       const auto digest = lfs ? sha256sum(v / rel) : git_hash_object(v / rel);

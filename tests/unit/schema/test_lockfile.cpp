@@ -8,6 +8,7 @@
 #include <set>
 #include <thread>
 
+#include "../temp_dir.hpp"
 #include "kernel_lock/error.hpp"
 #include "kernel_lock/fs.hpp"
 #include "kernel_lock/lockfile.hpp"
@@ -21,18 +22,7 @@ const fs::path kSource = KERNEL_LOCK_SOURCE_DIR;
 const fs::path kShared = KERNEL_LOCK_SHARED_FIXTURES;
 
 // A fresh empty directory under the system temp dir, removed at scope exit.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() /
-           ("kernel-lock-test-lockfile-" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using kltest::TempDir;
 
 std::string error_of(std::string_view text, std::string_view source = "kernel.lock") {
   try {
@@ -196,7 +186,7 @@ TEST_CASE("the writer refuses a lock the reader would reject and leaves the targ
   kernel.repo_id = "org/name";
   kernel.sha = "not-a-sha";
   lock.kernels.push_back(kernel);
-  const auto target = dir.path / "kernel.lock";
+  const auto target = dir.path() / "kernel.lock";
   CHECK_THROWS_AS(write_lockfile(target, lock), Error);
   CHECK(!fs::exists(target));
 
@@ -212,13 +202,13 @@ TEST_CASE("the writer refuses a lock the reader would reject and leaves the targ
   lock.kernels[0].unknown_keys = nlohmann::ordered_json::object();
   lock.kernels.push_back(lock.kernels[0]);  // duplicate repo id
   CHECK_THROWS_AS(format_lockfile(lock), Error);
-  CHECK(dir.path.empty() == false);
-  CHECK(fs::is_empty(dir.path));
+  CHECK(dir.path().empty() == false);
+  CHECK(fs::is_empty(dir.path()));
 }
 
 TEST_CASE("write_lockfile writes only when the bytes change") {
   TempDir dir;
-  const auto target = dir.path / "kernel.lock";
+  const auto target = dir.path() / "kernel.lock";
   const auto lock = read_lockfile(kShared / "python-kernels/layer_locking/kernels.lock");
   CHECK(write_lockfile(target, lock));
   const auto first = fs::last_write_time(target);
@@ -226,24 +216,24 @@ TEST_CASE("write_lockfile writes only when the bytes change") {
   CHECK_FALSE(write_lockfile(target, lock));
   CHECK(fs::last_write_time(target) == first);
   CHECK(read_file(target) == read_file(kShared / "python-kernels/layer_locking/kernels.lock") + "\n");
-  std::vector<fs::path> entries(fs::directory_iterator(dir.path), fs::directory_iterator{});
+  std::vector<fs::path> entries(fs::directory_iterator(dir.path()), fs::directory_iterator{});
   CHECK(entries.size() == 1);  // no temp files left behind
 }
 
 TEST_CASE("find_lockfile prefers kernel.lock, falls back to kernels.lock") {
   TempDir dir;
   try {
-    find_lockfile(dir.path);
+    find_lockfile(dir.path());
     FAIL("found a lock in an empty directory");
   } catch (const Error& e) {
     CHECK(e.code() == ErrorCode::not_found);
     CHECK(std::string(e.what()).find("no kernel.lock or kernels.lock in") != std::string::npos);
     CHECK(e.hint().find("kernel-lock resolve") != std::string::npos);
   }
-  std::ofstream(dir.path / "kernels.lock") << "[]";
-  CHECK(find_lockfile(dir.path) == dir.path / "kernels.lock");
-  std::ofstream(dir.path / "kernel.lock") << "[]";
-  CHECK(find_lockfile(dir.path) == dir.path / "kernel.lock");
+  std::ofstream(dir.path() / "kernels.lock") << "[]";
+  CHECK(find_lockfile(dir.path()) == dir.path() / "kernels.lock");
+  std::ofstream(dir.path() / "kernel.lock") << "[]";
+  CHECK(find_lockfile(dir.path()) == dir.path() / "kernel.lock");
 }
 
 TEST_CASE("the dependency shape written by Python kernels 0.17.2 reads, and we write it byte for byte") {

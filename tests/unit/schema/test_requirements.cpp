@@ -7,6 +7,7 @@
 #include <fstream>
 #include <set>
 
+#include "../temp_dir.hpp"
 #include "kernel_lock/error.hpp"
 #include "kernel_lock/fs.hpp"
 #include "kernel_lock/requirements.hpp"
@@ -20,18 +21,7 @@ const fs::path kSource = KERNEL_LOCK_SOURCE_DIR;
 const fs::path kShared = KERNEL_LOCK_SHARED_FIXTURES;
 const fs::path kGood = kSource / "fixtures/requirements";
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() /
-           ("kernel-lock-test-req-" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using kltest::TempDir;
 
 using Strings = std::vector<std::string>;
 
@@ -124,13 +114,13 @@ TEST_CASE("read_requirements prefers kernels.yaml over pyproject.toml; names bot
 
   TempDir dir;
   try {
-    read_requirements(dir.path);
+    read_requirements(dir.path());
     FAIL("found requirements in an empty directory");
   } catch (const Error& e) {
     CHECK(e.code() == ErrorCode::not_found);
     CHECK(std::string(e.what()).find("no kernels.yaml or pyproject.toml in") != std::string::npos);
   }
-  CHECK_THROWS_AS(read_requirements(dir.path / "kernels.yaml"), Error);
+  CHECK_THROWS_AS(read_requirements(dir.path() / "kernels.yaml"), Error);
 }
 
 TEST_CASE("the same kernel is accepted in the map shorthand, map and list forms") {
