@@ -8,6 +8,8 @@
 // Python files; N MiB of content in total (default 1024). All reads come from a
 // warm page cache (files were just written). Install runs twice: without fsync
 // (page-cache speed) and with an fsync per blob (the default, crash-durable).
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -149,6 +151,7 @@ int main(int argc, char** argv) {
     bo.cache_dir = src;
     bo.threads = threads;
     bo.compression_level = level;
+    ::sync();
     auto t0 = std::chrono::steady_clock::now();
     auto summary = write_bundle(lock, bundle, bo);
     rows.push_back({"kernel-lock bundle (zstd -" + std::to_string(level) + ", MT)", seconds_since(t0), content,
@@ -160,16 +163,19 @@ int main(int argc, char** argv) {
       InstallOptions io;
       io.cache_dir = cache;
       io.durable = durable;
-      t0 = std::chrono::steady_clock::now();
+      ::sync();  // each step starts with no dirty-page backlog of the previous one
+    t0 = std::chrono::steady_clock::now();
       install_bundle(bundle, io);
       rows.push_back({std::string("kernel-lock install") + (durable ? " (fsync per blob)" : " (no fsync)"),
                       seconds_since(t0), content, 0});
     }
     // 4. kernel-lock verify (cache).
+    ::sync();  // each step starts with no dirty-page backlog of the previous one
     t0 = std::chrono::steady_clock::now();
     auto report = verify_cache(lock, dir / "cache-fast");
     rows.push_back({"kernel-lock verify (cache)", seconds_since(t0), content, 0});
     if (!report.ok()) std::cerr << "bundle_bench: verify reported problems!\n";
+    ::sync();  // each step starts with no dirty-page backlog of the previous one
     t0 = std::chrono::steady_clock::now();
     verify_bundle(lock, bundle);
     rows.push_back({"kernel-lock verify --bundle", seconds_since(t0), content, 0});
@@ -177,10 +183,12 @@ int main(int argc, char** argv) {
     // 5. tar --zstd of the same blobs, same level, all cores.
     const fs::path tarball = dir / "plain.tar.zst";
     const std::string zstd = "zstd -" + std::to_string(level) + " -T" + std::to_string(threads) + " -q";
+    ::sync();  // each step starts with no dirty-page backlog of the previous one
     t0 = std::chrono::steady_clock::now();
     run_shell("tar -I '" + zstd + "' -cf '" + tarball.string() + "' -C '" + repo.blobs().string() + "' .");
     rows.push_back({"tar --zstd -c (" + zstd + ")", seconds_since(t0), content, fs::file_size(tarball)});
     fs::create_directories(dir / "untar");
+    ::sync();  // each step starts with no dirty-page backlog of the previous one
     t0 = std::chrono::steady_clock::now();
     run_shell("tar -I 'zstd -d -T0 -q' -xf '" + tarball.string() + "' -C '" + (dir / "untar").string() + "'");
     rows.push_back({"tar --zstd -x (no verification)", seconds_since(t0), content, 0});

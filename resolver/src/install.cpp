@@ -5,10 +5,16 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <exception>
+#include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include "kernel_lock/cache_writer.hpp"
 #include "kernel_lock/error.hpp"
@@ -59,6 +65,130 @@ class StagedFile {
   int fd_ = -1;
 };
 
+// Writes the blobs of a bundle on its own thread, so that writing, fsync and
+// the commit into the cache overlap with decompressing and hashing the next
+// blob. The caller copies each chunk in (`write`), and calls `end_blob` once
+// the reader has verified the blob's digest: only then is the staged file
+// fsynced (when durable) and handed to `commit`. Memory in flight is bounded.
+// An error on the thread is rethrown by the next write/end_blob/finish; the
+// destructor stops the thread and removes a blob that was not committed.
+class BackgroundBlobWriter {
+ public:
+  using Commit = std::function<void(const std::string& digest, const fs::path& staged)>;
+
+  BackgroundBlobWriter(fs::path staging, bool durable, Commit commit)
+      : staging_(std::move(staging)), durable_(durable), commit_(std::move(commit)), thread_([this] { run(); }) {}
+  BackgroundBlobWriter(const BackgroundBlobWriter&) = delete;
+  BackgroundBlobWriter& operator=(const BackgroundBlobWriter&) = delete;
+  ~BackgroundBlobWriter() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    changed_.notify_all();
+    thread_.join();
+  }
+
+  void write(std::string_view chunk) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    changed_.wait(lock, [&] { return error_ || queued_bytes_ < kMaxQueuedBytes; });
+    rethrow_locked();
+    Item item;
+    if (!spare_.empty()) {
+      item.bytes = std::move(spare_.back());
+      spare_.pop_back();
+    }
+    item.bytes.assign(chunk.data(), chunk.size());
+    queued_bytes_ += chunk.size();
+    queue_.push_back(std::move(item));
+    lock.unlock();
+    changed_.notify_all();
+  }
+
+  void end_blob(std::string digest) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      rethrow_locked();
+      queue_.push_back(Item{std::string(), std::move(digest), true});
+    }
+    changed_.notify_all();
+  }
+
+  // Waits until every blob handed over is committed; rethrows a thread error.
+  void finish() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    changed_.wait(lock, [&] { return error_ || (queue_.empty() && !busy_); });
+    rethrow_locked();
+  }
+
+ private:
+  static constexpr std::size_t kMaxQueuedBytes = 64u << 20;
+
+  struct Item {
+    std::string bytes;
+    std::string digest;
+    bool end = false;
+  };
+
+  void rethrow_locked() {
+    if (error_) std::rethrow_exception(error_);
+  }
+
+  void run() {
+    std::unique_ptr<StagedFile> current;
+    std::size_t staged_count = 0;
+    for (;;) {
+      Item item;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        changed_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+        // Stopping before finish() means the install failed: drop the rest;
+        // `current` (not committed) is removed by its destructor.
+        if (stopping_ || error_) return;
+        item = std::move(queue_.front());
+        queue_.pop_front();
+        busy_ = true;
+      }
+      try {
+        if (!current) current = std::make_unique<StagedFile>(staging_ / ("incoming-" + std::to_string(staged_count++)));
+        if (item.end) {
+          current->finish(durable_);
+          commit_(item.digest, current->path());
+          current.reset();
+        } else {
+          current->write(item.bytes);
+        }
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        error_ = std::current_exception();
+        busy_ = false;
+        changed_.notify_all();
+        return;
+      }
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        queued_bytes_ -= item.bytes.size();
+        if (!item.end && spare_.size() < 16) spare_.push_back(std::move(item.bytes));
+        busy_ = false;
+      }
+      changed_.notify_all();
+    }
+  }
+
+  const fs::path staging_;
+  const bool durable_;
+  const Commit commit_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<Item> queue_;
+  std::vector<std::string> spare_;  // recycled chunk buffers
+  std::size_t queued_bytes_ = 0;
+  bool busy_ = false;
+  bool stopping_ = false;
+  std::exception_ptr error_;
+  std::thread thread_;  // last: starts after the members above exist
+};
+
 }  // namespace
 
 InstallSummary install_bundle(const fs::path& bundle, const InstallOptions& options) {
@@ -99,21 +229,27 @@ InstallSummary install_bundle(const fs::path& bundle, const InstallOptions& opti
     for (const auto& b : m.blobs) total += b.size;
 
     // 1. Blobs: stage, verify (BundleReader checks size and digest), commit.
-    for (std::size_t n = 0;; ++n) {
-      auto staged = std::make_unique<StagedFile>(staging / ("incoming-" + std::to_string(n)));
-      auto blob = reader.next_blob([&](std::string_view chunk) {
-        staged->write(chunk);
-        summary.bytes += chunk.size();
-        if (options.progress) options.progress(summary.bytes, total);
+    // Reading (decompress + hash) runs here; writing, fsync and commit on the
+    // background writer, which commits a blob only after its digest matched.
+    {
+      BackgroundBlobWriter blob_writer(staging, options.durable, [&](const std::string& digest, const fs::path& staged) {
+        std::set<std::pair<CacheWriter*, std::string>> done;
+        for (std::size_t i : blob_users.at(digest)) {
+          const auto& t = kernel_targets[i];
+          if (done.insert({t.writer, t.folder}).second) t.writer->commit_blob(t.folder, digest, staged);
+        }
       });
-      if (!blob) break;
-      staged->finish(options.durable);
-      std::set<std::pair<CacheWriter*, std::string>> done;
-      for (std::size_t i : blob_users.at(blob->digest)) {
-        const auto& t = kernel_targets[i];
-        if (done.insert({t.writer, t.folder}).second) t.writer->commit_blob(t.folder, blob->digest, staged->path());
+      for (;;) {
+        auto blob = reader.next_blob([&](std::string_view chunk) {
+          blob_writer.write(chunk);
+          summary.bytes += chunk.size();
+          if (options.progress) options.progress(summary.bytes, total);
+        });
+        if (!blob) break;
+        blob_writer.end_blob(blob->digest);
+        ++summary.blobs;
       }
-      ++summary.blobs;
+      blob_writer.finish();
     }
     for (const auto& [cache, writer] : writers) {
       for (const auto& t : kernel_targets)
