@@ -217,6 +217,11 @@ struct BundleReader::Impl {
   }
 
   // Streams the current entry's data to `fn`; returns the byte count.
+  // Reads the next entry's header: validates its name, type and declared size
+  // against the manifest (the data is left to read_data); nullopt at the end,
+  // after checking that every listed blob was seen.
+  std::optional<BundleBlob> next_entry();
+
   template <class Fn>
   std::uint64_t read_data(std::uint64_t declared, const std::string& name, Fn&& fn) {
     std::uint64_t count = 0;
@@ -289,8 +294,8 @@ BundleReader& BundleReader::operator=(BundleReader&&) noexcept = default;
 
 const BundleManifest& BundleReader::manifest() const noexcept { return impl_->manifest; }
 
-std::optional<BundleBlob> BundleReader::next_blob(const ChunkFn& sink, std::string* actual_digest) {
-  auto& im = *impl_;
+std::optional<BundleBlob> BundleReader::Impl::next_entry() {
+  auto& im = *this;
   if (im.finished) return std::nullopt;
   struct archive_entry* entry = nullptr;
   if (!im.next_header(&entry)) {
@@ -319,6 +324,16 @@ std::optional<BundleBlob> BundleReader::next_blob(const ChunkFn& sink, std::stri
       static_cast<std::uint64_t>(archive_entry_size(entry)) != it->second)
     refuse(im.path, "entry '" + name + "' declares " + std::to_string(archive_entry_size(entry)) +
                         " bytes, the manifest says " + std::to_string(it->second));
+  return BundleBlob{digest, it->second};
+}
+
+std::optional<BundleBlob> BundleReader::next_blob(const ChunkFn& sink, std::string* actual_digest) {
+  auto& im = *impl_;
+  auto entry = im.next_entry();
+  if (!entry) return std::nullopt;
+  const std::string& digest = entry->digest;
+  const std::string name = "blobs/" + digest;
+  const auto it = im.expected.find(digest);
   ContentHasher hasher(digest, it->second);
   if (it->second >= (4u << 20)) {
     if (!im.pipeline) im.pipeline = std::make_unique<HashPipeline>();
@@ -351,6 +366,14 @@ std::optional<BundleBlob> BundleReader::next_blob(const ChunkFn& sink, std::stri
                 "the bundle was damaged or tampered with; re-create it with `kernel-lock bundle`");
   }
   return BundleBlob{digest, it->second};
+}
+
+std::optional<BundleBlob> BundleReader::next_blob_unchecked(const ChunkFn& sink) {
+  auto& im = *impl_;
+  auto entry = im.next_entry();
+  if (!entry) return std::nullopt;
+  im.read_data(entry->size, "blobs/" + entry->digest, sink);
+  return entry;
 }
 
 bool is_bundle_file(const fs::path& path) noexcept {

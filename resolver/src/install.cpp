@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
@@ -15,14 +16,19 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <vector>
 
+#include "bundle_internal.hpp"
 #include "kernel_lock/cache_writer.hpp"
 #include "kernel_lock/error.hpp"
 #include "kernel_lock/fs.hpp"
 #include "kernel_lock/hf_cache.hpp"
+#include "kernel_lock/unique_fd.hpp"
 
 namespace kernel_lock {
 namespace fs = std::filesystem;
+using bundle_detail::ContentHasher;
+using bundle_detail::read_chunks;
 
 namespace {
 
@@ -65,19 +71,123 @@ class StagedFile {
   int fd_ = -1;
 };
 
-// Writes the blobs of a bundle on its own thread, so that writing, fsync and
-// the commit into the cache overlap with decompressing and hashing the next
-// blob. The caller copies each chunk in (`write`), and calls `end_blob` once
-// the reader has verified the blob's digest: only then is the staged file
-// fsynced (when durable) and handed to `commit`. Memory in flight is bounded.
-// An error on the thread is rethrown by the next write/end_blob/finish; the
-// destructor stops the thread and removes a blob that was not committed.
-class BackgroundBlobWriter {
+// A staged blob whose bytes are written and closed but not yet checked.
+struct StagedBlob {
+  std::unique_ptr<StagedFile> file;
+  BundleBlob blob;  // what the bytes must hash to, and their (checked) size
+};
+
+// Checks staged blobs on worker threads, so that blobs are hashed in parallel
+// while the reader decompresses the next ones: each worker re-reads a staged
+// file, hashes it, compares with its digest, fsyncs it (when durable) and
+// hands it to `commit` (called under one lock). A mismatch or any other
+// error stops the rest: `submit` and `finish` rethrow it; staged files not
+// committed are removed with their StagedFile.
+class StagedBlobVerifier {
  public:
   using Commit = std::function<void(const std::string& digest, const fs::path& staged)>;
 
-  BackgroundBlobWriter(fs::path staging, bool durable, Commit commit)
-      : staging_(std::move(staging)), durable_(durable), commit_(std::move(commit)), thread_([this] { run(); }) {}
+  StagedBlobVerifier(unsigned workers, fs::path bundle, bool durable, Commit commit)
+      : bundle_(std::move(bundle)), durable_(durable), commit_(std::move(commit)) {
+    for (unsigned i = 0; i < std::max(1u, workers); ++i) threads_.emplace_back([this] { run(); });
+  }
+  StagedBlobVerifier(const StagedBlobVerifier&) = delete;
+  StagedBlobVerifier& operator=(const StagedBlobVerifier&) = delete;
+  ~StagedBlobVerifier() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    changed_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+
+  void submit(StagedBlob staged) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (error_) std::rethrow_exception(error_);
+      jobs_.push_back(std::move(staged));
+      ++pending_;
+    }
+    changed_.notify_all();
+  }
+
+  // Waits until every submitted blob is committed; rethrows the first error.
+  void finish() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    changed_.wait(lock, [&] { return error_ || pending_ == 0; });
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  void check_and_commit(StagedBlob& staged) {
+    const fs::path& path = staged.file->path();
+    ContentHasher hasher(staged.blob.digest, staged.blob.size);
+    const std::uint64_t size = read_chunks(path, [&](std::string_view c) { hasher.update(c); });
+    const std::string actual = hasher.finish_hex();
+    if (size != staged.blob.size || actual != staged.blob.digest)
+      throw Error(ErrorCode::integrity,
+                  "bundle " + bundle_.string() + ": blob " + staged.blob.digest + " content hashes to " + actual,
+                  "the bundle was damaged or tampered with; re-create it with `kernel-lock bundle`");
+    if (durable_) {
+      UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!fd.valid() || ::fsync(fd.get()) != 0)
+        throw Error(ErrorCode::io, "cannot fsync " + path.string() + ": " + std::strerror(errno));
+    }
+    std::lock_guard<std::mutex> lock(commit_mutex_);
+    commit_(staged.blob.digest, path);
+  }
+
+  void run() {
+    for (;;) {
+      StagedBlob staged;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        changed_.wait(lock, [&] { return stopping_ || error_ || !jobs_.empty(); });
+        if (stopping_ || error_) return;
+        staged = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      try {
+        check_and_commit(staged);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!error_) error_ = std::current_exception();
+      }
+      staged.file.reset();  // removes the staged file unless commit moved it
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        --pending_;
+      }
+      changed_.notify_all();
+    }
+  }
+
+  const fs::path bundle_;
+  const bool durable_;
+  const Commit commit_;
+  std::mutex commit_mutex_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<StagedBlob> jobs_;
+  std::size_t pending_ = 0;
+  bool stopping_ = false;
+  std::exception_ptr error_;
+  std::vector<std::thread> threads_;  // last: started after the members above exist
+};
+
+// Writes the blobs of a bundle on its own thread, so that writing overlaps
+// with decompressing the next blob. The caller copies each chunk in (`write`)
+// and calls `end_blob` after a blob's last byte; the closed staged file then
+// goes to `staged` (the verifier). Memory in flight is bounded. An error on
+// the thread is rethrown by the next write/end_blob/finish; the destructor
+// stops the thread and removes a blob not handed over.
+class BackgroundBlobWriter {
+ public:
+  using Staged = std::function<void(StagedBlob)>;
+
+  BackgroundBlobWriter(fs::path staging, Staged staged)
+      : staging_(std::move(staging)), staged_(std::move(staged)), thread_([this] { run(); }) {}
   BackgroundBlobWriter(const BackgroundBlobWriter&) = delete;
   BackgroundBlobWriter& operator=(const BackgroundBlobWriter&) = delete;
   ~BackgroundBlobWriter() {
@@ -92,7 +202,7 @@ class BackgroundBlobWriter {
   void write(std::string_view chunk) {
     std::unique_lock<std::mutex> lock(mutex_);
     changed_.wait(lock, [&] { return error_ || queued_bytes_ < kMaxQueuedBytes; });
-    rethrow_locked();
+    if (error_) std::rethrow_exception(error_);
     Item item;
     if (!spare_.empty()) {
       item.bytes = std::move(spare_.back());
@@ -105,20 +215,20 @@ class BackgroundBlobWriter {
     changed_.notify_all();
   }
 
-  void end_blob(std::string digest) {
+  void end_blob(BundleBlob blob) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      rethrow_locked();
-      queue_.push_back(Item{std::string(), std::move(digest), true});
+      if (error_) std::rethrow_exception(error_);
+      queue_.push_back(Item{std::string(), std::move(blob), true});
     }
     changed_.notify_all();
   }
 
-  // Waits until every blob handed over is committed; rethrows a thread error.
+  // Waits until every blob is written and handed over; rethrows a thread error.
   void finish() {
     std::unique_lock<std::mutex> lock(mutex_);
     changed_.wait(lock, [&] { return error_ || (queue_.empty() && !busy_); });
-    rethrow_locked();
+    if (error_) std::rethrow_exception(error_);
   }
 
  private:
@@ -126,13 +236,9 @@ class BackgroundBlobWriter {
 
   struct Item {
     std::string bytes;
-    std::string digest;
+    BundleBlob blob;
     bool end = false;
   };
-
-  void rethrow_locked() {
-    if (error_) std::rethrow_exception(error_);
-  }
 
   void run() {
     std::unique_ptr<StagedFile> current;
@@ -143,7 +249,7 @@ class BackgroundBlobWriter {
         std::unique_lock<std::mutex> lock(mutex_);
         changed_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
         // Stopping before finish() means the install failed: drop the rest;
-        // `current` (not committed) is removed by its destructor.
+        // `current` (not handed over) is removed by its destructor.
         if (stopping_ || error_) return;
         item = std::move(queue_.front());
         queue_.pop_front();
@@ -152,9 +258,8 @@ class BackgroundBlobWriter {
       try {
         if (!current) current = std::make_unique<StagedFile>(staging_ / ("incoming-" + std::to_string(staged_count++)));
         if (item.end) {
-          current->finish(durable_);
-          commit_(item.digest, current->path());
-          current.reset();
+          current->finish(false);  // the verifier fsyncs after the digest matched
+          staged_(StagedBlob{std::move(current), std::move(item.blob)});
         } else {
           current->write(item.bytes);
         }
@@ -176,8 +281,7 @@ class BackgroundBlobWriter {
   }
 
   const fs::path staging_;
-  const bool durable_;
-  const Commit commit_;
+  const Staged staged_;
   std::mutex mutex_;
   std::condition_variable changed_;
   std::deque<Item> queue_;
@@ -228,28 +332,35 @@ InstallSummary install_bundle(const fs::path& bundle, const InstallOptions& opti
     std::uint64_t total = 0;
     for (const auto& b : m.blobs) total += b.size;
 
-    // 1. Blobs: stage, verify (BundleReader checks size and digest), commit.
-    // Reading (decompress + hash) runs here; writing, fsync and commit on the
-    // background writer, which commits a blob only after its digest matched.
+    // 1. Blobs: stage, verify, commit. This thread decompresses (the reader
+    // checks names, sizes and the manifest), the writer thread writes staged
+    // files, and the verifier's workers hash each staged file, compare it with
+    // its digest, fsync it and commit it: a blob enters the cache only after
+    // its bytes on disk hashed to its name.
     {
-      BackgroundBlobWriter blob_writer(staging, options.durable, [&](const std::string& digest, const fs::path& staged) {
-        std::set<std::pair<CacheWriter*, std::string>> done;
-        for (std::size_t i : blob_users.at(digest)) {
-          const auto& t = kernel_targets[i];
-          if (done.insert({t.writer, t.folder}).second) t.writer->commit_blob(t.folder, digest, staged);
-        }
-      });
+      const unsigned cores = std::max(2u, std::thread::hardware_concurrency());
+      StagedBlobVerifier verifier(std::min(cores - 1, 8u), bundle, options.durable,
+                                  [&](const std::string& digest, const fs::path& staged) {
+                                    std::set<std::pair<CacheWriter*, std::string>> done;
+                                    for (std::size_t i : blob_users.at(digest)) {
+                                      const auto& t = kernel_targets[i];
+                                      if (done.insert({t.writer, t.folder}).second)
+                                        t.writer->commit_blob(t.folder, digest, staged);
+                                    }
+                                  });
+      BackgroundBlobWriter blob_writer(staging, [&](StagedBlob staged) { verifier.submit(std::move(staged)); });
       for (;;) {
-        auto blob = reader.next_blob([&](std::string_view chunk) {
+        auto blob = reader.next_blob_unchecked([&](std::string_view chunk) {
           blob_writer.write(chunk);
           summary.bytes += chunk.size();
           if (options.progress) options.progress(summary.bytes, total);
         });
         if (!blob) break;
-        blob_writer.end_blob(blob->digest);
+        blob_writer.end_blob(*blob);
         ++summary.blobs;
       }
       blob_writer.finish();
+      verifier.finish();
     }
     for (const auto& [cache, writer] : writers) {
       for (const auto& t : kernel_targets)

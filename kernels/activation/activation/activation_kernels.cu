@@ -1,6 +1,7 @@
-// CUDA activation kernels: grid-stride loops, float32 math, one rounding to
-// the output type; 128-bit loads/stores when every pointer (and, for gated
-// ops, every row half) is 16-byte aligned, scalar code otherwise.
+// CUDA activation kernels: float32 math, one rounding to the output type;
+// 128-bit loads/stores when every pointer (and, for gated ops, every row half)
+// is 16-byte aligned (element-wise: one pass of the grid over the tensor;
+// gated: grid-stride), scalar grid-stride code otherwise.
 #include "activation_kernels.h"
 #include "cuda_utils.cuh"
 
@@ -13,27 +14,43 @@ using kernel_lock_cuda::to_float;
 
 constexpr int kThreads = 256;
 
+// kVec: each thread loads kUnroll 16-byte packs (a block's packs are
+// consecutive, so every load is coalesced) before computing any, keeping
+// several loads in flight per thread; the grid covers the tensor once.
+constexpr int kUnroll = 2;
+
 template <typename T, Act A, bool kVec>
 __global__ void elementwise_kernel(T* __restrict__ out, const T* __restrict__ in, int64_t n) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  const int64_t tid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  int64_t done = 0;
   if constexpr (kVec) {
     constexpr int V = Pack<T>::kSize;
     const int64_t packs = n / V;
     const Pack<T>* pin = reinterpret_cast<const Pack<T>*>(in);
     Pack<T>* pout = reinterpret_cast<Pack<T>*>(out);
-    for (int64_t i = tid; i < packs; i += stride) {
-      const Pack<T> x = pin[i];
-      Pack<T> y;
+    const int64_t first = static_cast<int64_t>(blockIdx.x) * blockDim.x * kUnroll + threadIdx.x;
+    Pack<T> x[kUnroll];
 #pragma unroll
-      for (int k = 0; k < V; ++k) y.v[k] = from_float<T>(apply<A>(to_float(x.v[k])));
-      pout[i] = y;
+    for (int u = 0; u < kUnroll; ++u) {
+      const int64_t i = first + static_cast<int64_t>(u) * blockDim.x;
+      if (i < packs) x[u] = pin[i];
     }
-    done = packs * V;
-  }
-  for (int64_t i = done + tid; i < n; i += stride) {
-    out[i] = from_float<T>(apply<A>(to_float(in[i])));
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int64_t i = first + static_cast<int64_t>(u) * blockDim.x;
+      if (i < packs) {
+        Pack<T> y;
+#pragma unroll
+        for (int k = 0; k < V; ++k) y.v[k] = from_float<T>(apply<A>(to_float(x[u].v[k])));
+        pout[i] = y;
+      }
+    }
+    // The tail (n % V elements) goes to the first threads of block 0.
+    if (blockIdx.x == 0) {
+      for (int64_t i = packs * V + threadIdx.x; i < n; i += blockDim.x) out[i] = from_float<T>(apply<A>(to_float(in[i])));
+    }
+  } else {
+    const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+    const int64_t tid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    for (int64_t i = tid; i < n; i += stride) out[i] = from_float<T>(apply<A>(to_float(in[i])));
   }
 }
 
@@ -75,7 +92,9 @@ void elementwise(void* out, const void* in, int64_t n, cudaStream_t stream) {
   T* o = static_cast<T*>(out);
   const T* x = static_cast<const T*>(in);
   if (kernel_lock_cuda::aligned16(o) && kernel_lock_cuda::aligned16(x)) {
-    const unsigned grid = kernel_lock_cuda::grid_for(n / Pack<T>::kSize + 1, kThreads);
+    const int64_t per_block = static_cast<int64_t>(kThreads) * kUnroll;
+    const int64_t packs = n / Pack<T>::kSize;
+    const auto grid = static_cast<unsigned>(std::max<int64_t>(1, (packs + per_block - 1) / per_block));
     elementwise_kernel<T, A, true><<<grid, kThreads, 0, stream>>>(o, x, n);
   } else {
     elementwise_kernel<T, A, false><<<kernel_lock_cuda::grid_for(n, kThreads), kThreads, 0, stream>>>(o, x, n);

@@ -151,6 +151,11 @@ class BundleReader {
   // unless `actual_digest` is given, which then receives the content digest
   // for the caller to compare (verify reports instead of stopping).
   std::optional<BundleBlob> next_blob(const ChunkFn& sink, std::string* actual_digest = nullptr);
+  // Like next_blob, with every check but the digest: the bytes streamed to
+  // `sink` are NOT verified. The caller must hash them (BundleBlob::digest is
+  // what they must hash to) before it trusts or exposes them; install does so
+  // by re-reading each staged file on a worker thread.
+  std::optional<BundleBlob> next_blob_unchecked(const ChunkFn& sink);
 
  private:
   struct Impl;
