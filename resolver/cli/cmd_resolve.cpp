@@ -139,6 +139,7 @@ int run_resolve(const ResolveArgs& args, const CliContext& ctx) {
       j["variants"] = k.variants;
       j["files"] = k.files;
       j["from_lock"] = k.from_lock;
+      if (!k.required_by.empty()) j["required_by"] = k.required_by;
       kernels.push_back(std::move(j));
     }
     out["kernels"] = std::move(kernels);
@@ -149,7 +150,7 @@ int run_resolve(const ResolveArgs& args, const CliContext& ctx) {
   } else if (!ctx.quiet) {
     for (const auto& k : result.report.kernels)
       std::cerr << "  " << k.repo_id << " " << k.sha.substr(0, 7) << " (" << k.resolved_from << ", " << k.variants
-                << " variants)\n";
+                << " variants" << (k.required_by.empty() ? std::string() : ", required by " + k.required_by) << ")\n";
     std::cerr << (wrote ? "wrote " : "unchanged ") << lock_path.string() << "\n";
   }
   return 0;

@@ -5,6 +5,7 @@
 #include "kernel_lock/resolve.hpp"
 
 #include <algorithm>
+#include <list>
 #include <map>
 #include <random>
 #include <set>
@@ -196,27 +197,74 @@ nlohmann::ordered_json requirement_record(const KernelRequirement& requirement, 
 Resolver::Resolver(HubClient& client, ResolveOptions options) : client_(client), options_(std::move(options)) {}
 
 ResolveResult Resolver::resolve(const Requirements& requirements, const Lockfile* previous) {
+  for (const auto& name : options_.upgrade_packages) {
+    bool known = std::any_of(requirements.kernels.begin(), requirements.kernels.end(),
+                             [&](const KernelRequirement& k) { return k.repo_id == name; });
+    bool locked_dependency = previous && previous->find(name) && previous->find(name)->requirement.is_object() &&
+                             previous->find(name)->requirement.contains("required-by");
+    if (!known && !locked_dependency)
+      throw Error(ErrorCode::usage, "--upgrade-package " + name + ": no such kernel in " + requirements.source.string(),
+                  "use one of the repo ids listed in the requirements (or a dependency in the lock)");
+  }
+  ResolveResult result = resolve_round(requirements, previous, {});
+  std::map<std::string, const KernelRequirement*> required;
+  for (const auto& k : requirements.kernels) required.emplace(k.repo_id, &k);
+  ResolveResult level = result;
+  std::list<Requirements> levels;
+  for (int depth = 1;; ++depth) {
+    Requirements next;
+    next.source = requirements.source;
+    next.targets = requirements.targets;
+    std::map<std::string, std::string> required_by;
+    for (auto& [parent, dep] : declared_dependencies(level, previous)) {
+      if (auto it = required.find(dep.repo_id); it != required.end()) {
+        const KernelRequirement& have = *it->second;
+        if (have.version != dep.version || have.revision != dep.revision)
+          result.report.warnings.push_back(parent + " depends on " + dep.repo_id + " at " + dep.to_json().dump() +
+                                           ", but " + have.to_json().dump() + " is required; locked that");
+        continue;
+      }
+      required_by.emplace(dep.repo_id, parent);
+      next.kernels.push_back(std::move(dep));
+    }
+    if (next.kernels.empty()) break;
+    if (depth > 32)
+      throw Error(ErrorCode::invalid_input, "kernel dependencies nest deeper than 32 levels (via " +
+                                                required_by.begin()->second + ")");
+    progress(options_, "locking " + std::to_string(next.kernels.size()) + " kernel dependenc" +
+                           (next.kernels.size() == 1 ? "y" : "ies"));
+    const Requirements& this_level = levels.emplace_back(std::move(next));  // `required` points into it
+    for (const auto& k : this_level.kernels) required.emplace(k.repo_id, &k);
+    level = resolve_round(this_level, previous, required_by);
+    for (auto& k : level.lock.kernels) result.lock.kernels.push_back(k);
+    for (auto& k : level.report.kernels) result.report.kernels.push_back(k);
+    for (auto& w : level.report.warnings) result.report.warnings.push_back(w);
+  }
+  std::sort(result.lock.kernels.begin(), result.lock.kernels.end(),
+            [](const LockedKernel& a, const LockedKernel& b) { return a.repo_id < b.repo_id; });
+  result.report.stats = client_.stats();
+  return result;
+}
+
+ResolveResult Resolver::resolve_round(const Requirements& requirements, const Lockfile* previous,
+                                      const std::map<std::string, std::string>& required_by) {
   ResolveResult result;
   auto& report = result.report;
   const auto n = requirements.kernels.size();
   std::vector<std::optional<LockedKernel>> locked(n);
   report.kernels.resize(n);
   std::vector<Pending> pending;
-
   const std::set<std::string> upgrade(options_.upgrade_packages.begin(), options_.upgrade_packages.end());
-  for (const auto& name : upgrade) {
-    bool known = std::any_of(requirements.kernels.begin(), requirements.kernels.end(),
-                             [&](const KernelRequirement& k) { return k.repo_id == name; });
-    if (!known)
-      throw Error(ErrorCode::usage, "--upgrade-package " + name + ": no such kernel in " + requirements.source.string(),
-                  "use one of the repo ids listed in the requirements");
-  }
 
   // Keep locked entries whose requirement did not change.
   for (std::size_t i = 0; i < n; ++i) {
     const auto& req = requirements.kernels[i];
     auto filter = effective_filter(requirements.targets, req.filter, options_.filter);
     auto record = requirement_record(req, filter);
+    if (auto it = required_by.find(req.repo_id); it != required_by.end()) {
+      record["required-by"] = it->second;
+      report.kernels[i].required_by = it->second;
+    }
     report.kernels[i].repo_id = req.repo_id;
     const LockedKernel* old = previous ? previous->find(req.repo_id) : nullptr;
     if (old && old->requirement == record && !options_.upgrade && !upgrade.count(req.repo_id) && !old->variants.empty()) {
@@ -452,6 +500,115 @@ ResolveResult Resolver::resolve(const Requirements& requirements, const Lockfile
             [](const LockedKernel& a, const LockedKernel& b) { return a.repo_id < b.repo_id; });
   report.stats = client_.stats();
   return result;
+}
+
+std::vector<std::pair<std::string, KernelRequirement>> Resolver::declared_dependencies(const ResolveResult& round,
+                                                                                      const Lockfile* previous) {
+  std::vector<std::pair<std::string, KernelRequirement>> out;
+  std::set<std::pair<std::string, std::string>> seen;  // (parent, dependency)
+  auto add = [&](const std::string& parent, KernelRequirement dep) {
+    if (dep.repo_id == parent || !seen.insert({parent, dep.repo_id}).second) return;
+    out.emplace_back(parent, std::move(dep));
+  };
+  std::set<std::string> from_lock;
+  for (const auto& k : round.report.kernels)
+    if (k.from_lock) from_lock.insert(k.repo_id);
+
+  struct Source {
+    std::string parent;
+    std::string where;  // "org/name build/<variant>/metadata.json"
+  };
+  std::map<std::string, DownloadRequest> downloads;  // by digest: one download per distinct metadata.json
+  std::map<std::string, std::vector<Source>> sources;
+  for (const auto& k : round.lock.kernels) {
+    if (from_lock.count(k.repo_id)) {
+      // Kept without network access: its dependencies are the previous lock's
+      // entries that it required.
+      if (!previous) continue;
+      for (const auto& dep : previous->kernels) {
+        if (!dep.requirement.is_object() || dep.requirement.value("required-by", std::string()) != k.repo_id) continue;
+        KernelRequirement r;
+        r.repo_id = dep.repo_id;
+        if (dep.requirement.contains("version") && dep.requirement["version"].is_number_integer())
+          r.version = dep.requirement["version"].get<int>();
+        if (dep.requirement.contains("revision") && dep.requirement["revision"].is_string())
+          r.revision = dep.requirement["revision"].get<std::string>();
+        add(k.repo_id, std::move(r));
+      }
+      continue;
+    }
+    if (k.repo_type.value_or("kernel") != "kernel") continue;
+    for (const auto& [variant, v] : k.variants) {
+      for (const auto& f : v.files) {
+        if (f.path != "metadata.json" || f.size > (1u << 20)) continue;
+        DownloadRequest d;
+        d.repo = RepoRef{k.repo_id, RepoType::kernel};
+        d.sha = k.sha;
+        d.path = "build/" + variant + "/metadata.json";
+        d.digest = f.digest;
+        d.size = f.size;
+        downloads.emplace(f.digest, d);
+        sources[f.digest].push_back(Source{k.repo_id, k.repo_id + " " + d.path});
+      }
+    }
+  }
+  if (downloads.empty()) return out;
+
+  auto base = options_.scratch_dir.empty() ? std::filesystem::temp_directory_path() : options_.scratch_dir;
+  std::random_device rd;
+  const auto dir = base / ("kernel-lock-metadata-" + std::to_string(rd()));
+  struct Cleanup {
+    std::filesystem::path dir;
+    ~Cleanup() {
+      std::error_code ec;
+      remove_tree(dir, ec);
+    }
+  } cleanup{dir};
+  std::vector<DownloadRequest> requests;
+  for (auto& [digest, d] : downloads) {
+    d.destination = dir / digest;
+    requests.push_back(d);
+  }
+  progress(options_, "reading kernel-depends of " + std::to_string(requests.size()) + " metadata.json file" +
+                         (requests.size() == 1 ? "" : "s"));
+  client_.download(requests);  // every byte checked against the listed digest
+
+  for (const auto& [digest, d] : downloads) {
+    const auto& src = sources.at(digest);
+    const std::string& where = src.front().where;
+    nlohmann::json meta;
+    try {
+      meta = nlohmann::json::parse(read_file(d.destination));
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(ErrorCode::invalid_input, where + ": not valid JSON: " + e.what());
+    }
+    if (!meta.is_object() || !meta.contains("kernel-depends")) continue;
+    const auto& deps = meta["kernel-depends"];
+    if (!deps.is_array())
+      throw Error(ErrorCode::invalid_input, where + ": kernel-depends: expected a list of {repo-id, version | revision}");
+    for (std::size_t i = 0; i < deps.size(); ++i) {
+      const auto& dep = deps[i];
+      const std::string at = where + ": kernel-depends[" + std::to_string(i) + "]: ";
+      if (!dep.is_object() || !dep.contains("repo-id") || !dep["repo-id"].is_string())
+        throw Error(ErrorCode::invalid_input, at + "expected an object with a \"repo-id\" string");
+      KernelRequirement r;
+      r.repo_id = dep["repo-id"].get<std::string>();
+      const bool has_version = dep.contains("version"), has_revision = dep.contains("revision");
+      if (has_version == has_revision)
+        throw Error(ErrorCode::invalid_input, at + "expected exactly one of \"version\" (integer) and \"revision\" (string)");
+      if (has_version) {
+        if (!dep["version"].is_number_integer() || dep["version"].get<long long>() < 0)
+          throw Error(ErrorCode::invalid_input, at + "\"version\" must be a non-negative integer");
+        r.version = dep["version"].get<int>();
+      } else {
+        if (!dep["revision"].is_string() || dep["revision"].get<std::string>().empty())
+          throw Error(ErrorCode::invalid_input, at + "\"revision\" must be a non-empty string");
+        r.revision = dep["revision"].get<std::string>();
+      }
+      for (const auto& s : src) add(s.parent, r);
+    }
+  }
+  return out;
 }
 
 void check_lock_covers(const Requirements& requirements, const Lockfile& lock, const VariantFilter& cli_filter) {

@@ -230,3 +230,47 @@ def test_fault_matrix_recovers_or_fails_cleanly(kernel_lock_bin, start_hub_serve
         assert "kernel-lock:" in proc.stderr and ("giving up" in proc.stderr or "does not match" in proc.stderr)
     if faults.get("5xx-rate") == 1.0 or faults.get("corrupt-rate") == 1.0:
         assert proc.returncode != 0
+
+
+def test_kernel_depends_locked_like_python(kernel_lock_bin, hub_server, hf_env, tmp_path):
+    """kernels-test/dep-demo declares kernel-depends (noarch-demo and many-files,
+    version 1 each) in its metadata.json: both tools lock the whole tree,
+    commit for commit."""
+    ours_dir = write_project(tmp_path / "ours", ["kernels-test/dep-demo"])
+    first = json.loads(resolve(kernel_lock_bin, ours_dir, our_env(hub_server, tmp_path)).stdout)
+    ours = json.loads((ours_dir / "kernel.lock").read_text())
+    assert [k["repo_id"] for k in ours] == [
+        "kernels-test/dep-demo", "kernels-test/many-files", "kernels-test/noarch-demo"]
+    by_id = {k["repo_id"]: k for k in ours}
+    assert by_id["kernels-test/noarch-demo"]["requirement"] == {"version": 1, "required-by": "kernels-test/dep-demo"}
+    assert by_id["kernels-test/many-files"]["requirement"] == {"version": 1, "required-by": "kernels-test/dep-demo"}
+    assert "required-by" not in by_id["kernels-test/dep-demo"]["requirement"]
+    assert {k["repo_id"]: k.get("required_by") for k in first["kernels"]} == {
+        "kernels-test/dep-demo": None, "kernels-test/noarch-demo": "kernels-test/dep-demo",
+        "kernels-test/many-files": "kernels-test/dep-demo"}
+    assert all(k["variants"] for k in ours)
+
+    py_dir = write_project(tmp_path / "python", ["kernels-test/dep-demo"])
+    run_python(PYTHON_LOCK.format(project=str(py_dir)), hf_env(hub_server))
+    py_lock = json.loads((py_dir / "kernels.lock").read_text())
+    py_pins = {e["dependency"]["repo-id"]: e["lock"]["commit"] for e in py_lock}
+    assert {k["repo_id"]: k["sha"] for k in ours} == py_pins
+
+    # Re-resolving keeps the whole tree from the lock without a request, and a
+    # bundle of the lock carries the dependencies too.
+    again = json.loads(resolve(kernel_lock_bin, ours_dir, our_env(hub_server, tmp_path)).stdout)
+    assert again["changed"] is False and again["requests"] == 0
+    assert all(k["from_lock"] for k in again["kernels"]) and len(again["kernels"]) == 3
+
+    # A dependency that is also required directly: the requirement wins; a
+    # different version is reported.
+    both = tmp_path / "both"
+    both.mkdir()
+    (both / "pyproject.toml").write_text(
+        '[tool.kernels.dependencies]\n"kernels-test/dep-demo" = 1\n"kernels-test/noarch-demo" = 2\n')
+    r = resolve(kernel_lock_bin, both, our_env(hub_server, tmp_path))
+    summary = json.loads(r.stdout)
+    lock = {k["repo_id"]: k for k in json.loads((both / "kernel.lock").read_text())}
+    assert lock["kernels-test/noarch-demo"]["requirement"] == {"version": 2}
+    assert any("kernels-test/noarch-demo" in w and "depends" in w for w in summary["warnings"]), summary
+    assert set(lock) == {"kernels-test/dep-demo", "kernels-test/many-files", "kernels-test/noarch-demo"}

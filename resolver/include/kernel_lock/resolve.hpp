@@ -9,7 +9,9 @@
 #include <filesystem>
 #include <functional>
 #include <optional>
+#include <map>
 #include <string>
+#include <utility>
 #include <string_view>
 #include <vector>
 
@@ -44,6 +46,7 @@ struct KernelResolution {
   std::size_t variants = 0;
   std::size_t files = 0;
   bool from_lock = false;     // kept from the previous lock without network access
+  std::string required_by;    // set for a dependency: the kernel whose metadata.json declared it
 };
 
 struct ResolveReport {
@@ -63,9 +66,19 @@ class Resolver {
   // `previous`: the existing lock, whose entries are kept when their recorded
   // requirement is unchanged (unless upgraded). Throws Error(not_found) for
   // unmeetable requirements, naming what was asked, what exists and what to change.
+  // Kernel dependencies (`kernel-depends` in the locked variants' metadata.json)
+  // are locked too, level by level (one round of requests per level), each
+  // recording "required-by" in its requirement. A dependency on a kernel that
+  // is already required (or a cycle) adds nothing; a different version than
+  // the one required gives a warning and the requirement's choice wins.
   ResolveResult resolve(const Requirements& requirements, const Lockfile* previous = nullptr);
 
  private:
+  ResolveResult resolve_round(const Requirements& requirements, const Lockfile* previous,
+                              const std::map<std::string, std::string>& required_by);
+  std::vector<std::pair<std::string, KernelRequirement>> declared_dependencies(const ResolveResult& round,
+                                                                              const Lockfile* previous);
+
   HubClient& client_;
   ResolveOptions options_;
 };

@@ -246,3 +246,53 @@ TEST_CASE("verify-content downloads the bytes and rejects a listing that lies") 
   };
   message_of([&] { Resolver(client, options).resolve(reqs({req_version("org/a", 1)})); }, ErrorCode::integrity);
 }
+
+TEST_CASE("kernel-depends in metadata.json are locked level by level, cycles and conflicts included") {
+  TestHub hub;
+  auto add = [&](const std::string& id, const std::string& deps) {
+    auto& r = hub.repos[id];
+    r.branches = {{"main", kShaV1}, {"v1", kShaV1}};
+    r.tags = {{"release", kShaV1}};
+    r.commits[kShaV1] = {
+        {"build/torch-cpu/__init__.py", {id + "\n", false}},
+        {"build/torch-cpu/metadata.json", {R"({"name": "x", "kernel-depends": )" + deps + "}", false}}};
+  };
+  add("org/top", R"([{"repo-id": "org/mid", "version": 1}, {"repo-id": "org/other", "version": 1}])");
+  add("org/mid", R"([{"repo-id": "org/leaf", "revision": "release"}])");
+  add("org/leaf", R"([{"repo-id": "org/top", "version": 1}])");  // a cycle back to the top
+  add("org/other", "[]");
+  hub.repos["org/other"].branches = {{"main", kShaV1}, {"v1", kShaV1}, {"v2", kShaV1}};
+  HubClient client(kl_test::fast_config(hub.url()));
+  Resolver resolver(client, {});
+
+  auto result = resolver.resolve(reqs({req_version("org/top", 1)}));
+  REQUIRE(result.lock.kernels.size() == 4);
+  CHECK(result.lock.find("org/top")->requirement == req_version("org/top", 1).to_json());
+  CHECK(result.lock.find("org/mid")->requirement ==
+        nlohmann::ordered_json({{"version", 1}, {"required-by", "org/top"}}));
+  CHECK(result.lock.find("org/leaf")->requirement ==
+        nlohmann::ordered_json({{"revision", "release"}, {"required-by", "org/mid"}}));
+  CHECK(result.lock.find("org/leaf")->sha == kShaV1);
+  CHECK(result.report.kernels.size() == 4);
+  CHECK(result.report.kernels[0].required_by.empty());
+  CHECK(result.report.warnings.empty());
+
+  // Kept from the lock, the whole tree re-resolves without a request.
+  HubClient again_client(kl_test::fast_config(hub.url()));
+  Resolver again(again_client, {});
+  auto kept = again.resolve(reqs({req_version("org/top", 1)}), &result.lock);
+  CHECK(kept.lock == result.lock);
+  CHECK(kept.report.stats.requests == 0);
+
+  // A dependency also required directly at another version: the requirement wins, with a warning.
+  auto both = resolver.resolve(reqs({req_version("org/top", 1), req_version("org/other", 2)}));
+  CHECK(both.lock.find("org/other")->requirement == req_version("org/other", 2).to_json());
+  REQUIRE(both.report.warnings.size() == 1);
+  CHECK(both.report.warnings[0].find("org/top depends on org/other") != std::string::npos);
+
+  // Malformed kernel-depends: an error naming the repo, the file and the entry.
+  add("org/bad", R"([{"repo-id": "org/mid", "version": 1, "revision": "main"}])");
+  auto msg = message_of([&] { resolver.resolve(reqs({req_version("org/bad", 1)})); }, ErrorCode::invalid_input);
+  CHECK(msg.find("org/bad build/torch-cpu/metadata.json: kernel-depends[0]") != std::string::npos);
+  CHECK(msg.find("exactly one of") != std::string::npos);
+}
