@@ -65,8 +65,7 @@ int run_requirements_fmt(const std::string& path) {
 
 void add_lock_fmt_command(CLI::App& app, CliContext& ctx) {
   auto args = std::make_shared<LockFmtArgs>();
-  auto* lock_fmt = app.add_subcommand("lock-fmt", "Print a lockfile's canonical bytes (maintenance)");
-  lock_fmt->group("");  // hidden from --help
+  auto* lock_fmt = app.add_subcommand("lock-fmt", "Print a lockfile's canonical bytes, or (--python) the shape Python kernels 0.17.2 reads");
   lock_fmt->add_option("FILE", args->file, "kernel.lock or kernels.lock")->required();
   lock_fmt->add_flag("--python", args->python,
                      "Print the lock in the Python kernels 0.17.2 shape (dependency/lock; no variant hashes)");
@@ -74,8 +73,7 @@ void add_lock_fmt_command(CLI::App& app, CliContext& ctx) {
   lock_fmt->callback([args, &ctx] { ctx.action = [args] { return run_lock_fmt(*args); }; });
 
   auto path = std::make_shared<std::string>();
-  auto* req_fmt = app.add_subcommand("requirements-fmt", "Print parsed requirements as JSON (maintenance)");
-  req_fmt->group("");
+  auto* req_fmt = app.add_subcommand("requirements-fmt", "Print kernels.yaml / pyproject.toml as kernel-lock reads it (JSON)");
   req_fmt->add_option("PATH", *path, "kernels.yaml, pyproject.toml, or a directory holding one")->required();
   req_fmt->callback([path, &ctx] { ctx.action = [path] { return run_requirements_fmt(*path); }; });
 }
