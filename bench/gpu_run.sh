@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything GPU-side, on a GPU host, from a folder made by bench/gpu_prepare.sh:
 #   1. install the bundle into a fresh cache, verify it, and load the CUDA
-#      variants with the C++ example (no Python in that process);
+#      variants with the C++ example (no Python in that process), then with
+#      the Python `kernels` from the same cache (offline, lock-pinned);
 #   2. correctness of our CUDA kernels against PyTorch (tests/gpu);
 #   3. the kernels' benchmark against eager / torch.compile / copy bandwidth;
 #   4. bundle / install throughput on that host's cores.
@@ -24,6 +25,11 @@ cache="$(mktemp -d)/hub"
   HF_HUB_CACHE="$cache" HF_HUB_OFFLINE=1 "$d/bin/load_kernel_example" --backend cuda "$d/project/kernel.lock" \
     kernels-test/activation kernels-test/rmsnorm
 } 2>&1 | tee "$results/gpu_loader.log" || status=1
+
+echo "== 1b. the Python kernels loads the same installed CUDA variants (offline, pinned)"
+"$d/bin/kernel-lock" lock-fmt --python "$d/project/kernel.lock" > "$(dirname "$cache")/kernels.lock"
+HF_HUB_CACHE="$cache" HF_HUB_OFFLINE=1 python3 "$root/tests/gpu/python_loads_installed.py" "$cache" \
+  "$(dirname "$cache")/kernels.lock" 2>&1 | tee "$results/gpu_python_installed.log" || status=1
 
 echo "== 2. correctness against PyTorch"
 python3 "$root/tests/gpu/test_cuda_kernels.py" "$d/kb" 2>&1 | tee "$results/gpu_kernels_test.log" || status=1
