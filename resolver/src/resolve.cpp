@@ -150,6 +150,28 @@ struct Pending {
   std::string resolved_from;
 };
 
+// A fresh path under `base` (default: the system temp dir) for downloads that
+// are only checked, never kept; whatever was written there is removed with it.
+// The downloader creates the directories it writes into.
+class ScratchDir {
+ public:
+  ScratchDir(const std::filesystem::path& base, std::string_view prefix) {
+    std::random_device rd;
+    path_ = (base.empty() ? std::filesystem::temp_directory_path() : base) /
+            (std::string(prefix) + std::to_string(rd()));
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  ~ScratchDir() {
+    std::error_code ec;
+    remove_tree(path_, ec);
+  }
+  const std::filesystem::path& path() const noexcept { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
 void progress(const ResolveOptions& o, const std::string& line) {
   if (o.on_progress) o.on_progress(line);
 }
@@ -479,18 +501,9 @@ ResolveResult Resolver::resolve_round(const Requirements& requirements, const Lo
 
     // Stage 3: the bytes themselves, checked against the listing.
     if (!verify.empty()) {
-      auto base = options_.scratch_dir.empty() ? std::filesystem::temp_directory_path() : options_.scratch_dir;
-      std::random_device rd;
-      auto dir = base / ("kernel-lock-verify-" + std::to_string(rd()));
-      for (auto& d : verify) d.destination = dir / d.repo.repo_id / d.sha / d.path;
+      ScratchDir scratch(options_.scratch_dir, "kernel-lock-verify-");
+      for (auto& d : verify) d.destination = scratch.path() / d.repo.repo_id / d.sha / d.path;
       progress(options_, "verifying the content of " + std::to_string(verify.size()) + " files");
-      struct Cleanup {
-        std::filesystem::path dir;
-        ~Cleanup() {
-          std::error_code ec;
-          remove_tree(dir, ec);
-        }
-      } cleanup{dir};
       client_.download(verify);
     }
   }
@@ -554,19 +567,10 @@ std::vector<std::pair<std::string, KernelRequirement>> Resolver::declared_depend
   }
   if (downloads.empty()) return out;
 
-  auto base = options_.scratch_dir.empty() ? std::filesystem::temp_directory_path() : options_.scratch_dir;
-  std::random_device rd;
-  const auto dir = base / ("kernel-lock-metadata-" + std::to_string(rd()));
-  struct Cleanup {
-    std::filesystem::path dir;
-    ~Cleanup() {
-      std::error_code ec;
-      remove_tree(dir, ec);
-    }
-  } cleanup{dir};
+  ScratchDir scratch(options_.scratch_dir, "kernel-lock-metadata-");
   std::vector<DownloadRequest> requests;
   for (auto& [digest, d] : downloads) {
-    d.destination = dir / digest;
+    d.destination = scratch.path() / digest;
     requests.push_back(d);
   }
   progress(options_, "reading kernel-depends of " + std::to_string(requests.size()) + " metadata.json file" +
