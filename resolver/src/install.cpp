@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <vector>
@@ -88,6 +89,102 @@ struct StagedBlob {
   BundleBlob blob;  // what the bytes must hash to, and their (checked) size
 };
 
+// Runs `handle` on each submitted job on `threads` threads (with one thread,
+// in submission order). The first exception a job throws stops the rest:
+// submit() and finish() rethrow it. `cost` (optional) weighs each job; submit()
+// waits while the jobs not yet handled weigh `max_cost` or more. A job is
+// destroyed after `handle` returns (or throws), before it counts as done.
+// Destroying the queue before finish() drops the jobs not started.
+template <class Job>
+class WorkQueue {
+ public:
+  using Handler = std::function<void(Job&)>;
+  using Cost = std::function<std::size_t(const Job&)>;
+
+  WorkQueue(unsigned threads, Handler handle, Cost cost = {}, std::size_t max_cost = 0)
+      : handle_(std::move(handle)), cost_(std::move(cost)), max_cost_(max_cost) {
+    for (unsigned i = 0; i < std::max(1u, threads); ++i) threads_.emplace_back([this] { run(); });
+  }
+  WorkQueue(const WorkQueue&) = delete;
+  WorkQueue& operator=(const WorkQueue&) = delete;
+  ~WorkQueue() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    changed_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+
+  void submit(Job job) {
+    const std::size_t cost = cost_ ? cost_(job) : 0;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      changed_.wait(lock, [&] { return error_ || max_cost_ == 0 || queued_cost_ < max_cost_; });
+      if (error_) std::rethrow_exception(error_);
+      queued_cost_ += cost;
+      ++pending_;
+      jobs_.push_back(Entry{std::move(job), cost});
+    }
+    changed_.notify_all();
+  }
+
+  // Waits until every submitted job is handled; rethrows the first error.
+  void finish() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    changed_.wait(lock, [&] { return error_ || pending_ == 0; });
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  struct Entry {
+    Job job;
+    std::size_t cost = 0;
+  };
+
+  void run() {
+    for (;;) {
+      std::size_t cost = 0;
+      {
+        std::optional<Entry> entry;
+        {
+          std::unique_lock<std::mutex> lock(mutex_);
+          changed_.wait(lock, [&] { return stopping_ || error_ || !jobs_.empty(); });
+          // Stopping before finish() means the caller failed: drop the rest.
+          if (stopping_ || error_) return;
+          entry.emplace(std::move(jobs_.front()));
+          jobs_.pop_front();
+        }
+        cost = entry->cost;
+        try {
+          handle_(entry->job);
+        } catch (...) {
+          std::lock_guard<std::mutex> lock(mutex_);
+          if (!error_) error_ = std::current_exception();
+        }
+      }  // the job is destroyed here
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        queued_cost_ -= cost;
+        --pending_;
+      }
+      changed_.notify_all();
+    }
+  }
+
+  const Handler handle_;
+  const Cost cost_;
+  const std::size_t max_cost_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<Entry> jobs_;
+  std::size_t queued_cost_ = 0;
+  std::size_t pending_ = 0;
+  bool stopping_ = false;
+  std::exception_ptr error_;
+  std::vector<std::thread> threads_;  // last: started after the members above exist
+};
+
 // Checks staged blobs on worker threads, so that blobs are hashed in parallel
 // while the reader decompresses the next ones: each worker re-reads a staged
 // file, hashes it, compares with its digest, fsyncs it (when durable) and
@@ -99,36 +196,14 @@ class StagedBlobVerifier {
   using Commit = std::function<void(const std::string& digest, const fs::path& staged)>;
 
   StagedBlobVerifier(unsigned workers, fs::path bundle, bool durable, Commit commit)
-      : bundle_(std::move(bundle)), durable_(durable), commit_(std::move(commit)) {
-    for (unsigned i = 0; i < std::max(1u, workers); ++i) threads_.emplace_back([this] { run(); });
-  }
-  StagedBlobVerifier(const StagedBlobVerifier&) = delete;
-  StagedBlobVerifier& operator=(const StagedBlobVerifier&) = delete;
-  ~StagedBlobVerifier() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stopping_ = true;
-    }
-    changed_.notify_all();
-    for (auto& t : threads_) t.join();
-  }
+      : bundle_(std::move(bundle)),
+        durable_(durable),
+        commit_(std::move(commit)),
+        queue_(workers, [this](StagedBlob& staged) { check_and_commit(staged); }) {}
 
-  void submit(StagedBlob staged) {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (error_) std::rethrow_exception(error_);
-      jobs_.push_back(std::move(staged));
-      ++pending_;
-    }
-    changed_.notify_all();
-  }
-
+  void submit(StagedBlob staged) { queue_.submit(std::move(staged)); }
   // Waits until every submitted blob is committed; rethrows the first error.
-  void finish() {
-    std::unique_lock<std::mutex> lock(mutex_);
-    changed_.wait(lock, [&] { return error_ || pending_ == 0; });
-    if (error_) std::rethrow_exception(error_);
-  }
+  void finish() { queue_.finish(); }
 
  private:
   void check_and_commit(StagedBlob& staged) {
@@ -149,42 +224,11 @@ class StagedBlobVerifier {
     commit_(staged.blob.digest, path);
   }
 
-  void run() {
-    for (;;) {
-      StagedBlob staged;
-      {
-        std::unique_lock<std::mutex> lock(mutex_);
-        changed_.wait(lock, [&] { return stopping_ || error_ || !jobs_.empty(); });
-        if (stopping_ || error_) return;
-        staged = std::move(jobs_.front());
-        jobs_.pop_front();
-      }
-      try {
-        check_and_commit(staged);
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (!error_) error_ = std::current_exception();
-      }
-      staged.file.reset();  // removes the staged file unless commit moved it
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        --pending_;
-      }
-      changed_.notify_all();
-    }
-  }
-
   const fs::path bundle_;
   const bool durable_;
   const Commit commit_;
   std::mutex commit_mutex_;
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::deque<StagedBlob> jobs_;
-  std::size_t pending_ = 0;
-  bool stopping_ = false;
-  std::exception_ptr error_;
-  std::vector<std::thread> threads_;  // last: started after the members above exist
+  WorkQueue<StagedBlob> queue_;  // last: its threads use the members above
 };
 
 // Writes the blobs of a bundle on its own thread, so that writing overlaps
@@ -198,49 +242,29 @@ class BackgroundBlobWriter {
   using Staged = std::function<void(StagedBlob)>;
 
   BackgroundBlobWriter(fs::path staging, bool durable, Staged staged)
-      : staging_(std::move(staging)), durable_(durable), staged_(std::move(staged)), thread_([this] { run(); }) {}
-  BackgroundBlobWriter(const BackgroundBlobWriter&) = delete;
-  BackgroundBlobWriter& operator=(const BackgroundBlobWriter&) = delete;
-  ~BackgroundBlobWriter() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stopping_ = true;
-    }
-    changed_.notify_all();
-    thread_.join();
-  }
+      : staging_(std::move(staging)),
+        durable_(durable),
+        staged_(std::move(staged)),
+        queue_(1, [this](Item& item) { handle(item); }, [](const Item& item) { return item.bytes.size(); },
+               kMaxQueuedBytes) {}
 
   void write(std::string_view chunk) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    changed_.wait(lock, [&] { return error_ || queued_bytes_ < kMaxQueuedBytes; });
-    if (error_) std::rethrow_exception(error_);
     Item item;
-    if (!spare_.empty()) {
-      item.bytes = std::move(spare_.back());
-      spare_.pop_back();
+    {
+      std::lock_guard<std::mutex> lock(spare_mutex_);
+      if (!spare_.empty()) {
+        item.bytes = std::move(spare_.back());
+        spare_.pop_back();
+      }
     }
     item.bytes.assign(chunk.data(), chunk.size());
-    queued_bytes_ += chunk.size();
-    queue_.push_back(std::move(item));
-    lock.unlock();
-    changed_.notify_all();
+    queue_.submit(std::move(item));
   }
 
-  void end_blob(BundleBlob blob) {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (error_) std::rethrow_exception(error_);
-      queue_.push_back(Item{std::string(), std::move(blob), true});
-    }
-    changed_.notify_all();
-  }
+  void end_blob(BundleBlob blob) { queue_.submit(Item{std::string(), std::move(blob), true}); }
 
   // Waits until every blob is written and handed over; rethrows a thread error.
-  void finish() {
-    std::unique_lock<std::mutex> lock(mutex_);
-    changed_.wait(lock, [&] { return error_ || (queue_.empty() && !busy_); });
-    if (error_) std::rethrow_exception(error_);
-  }
+  void finish() { queue_.finish(); }
 
  private:
   static constexpr std::size_t kMaxQueuedBytes = 64u << 20;
@@ -251,59 +275,28 @@ class BackgroundBlobWriter {
     bool end = false;
   };
 
-  void run() {
-    std::unique_ptr<StagedFile> current;
-    std::size_t staged_count = 0;
-    for (;;) {
-      Item item;
-      {
-        std::unique_lock<std::mutex> lock(mutex_);
-        changed_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-        // Stopping before finish() means the install failed: drop the rest;
-        // `current` (not handed over) is removed by its destructor.
-        if (stopping_ || error_) return;
-        item = std::move(queue_.front());
-        queue_.pop_front();
-        busy_ = true;
-      }
-      try {
-        if (!current)
-          current = std::make_unique<StagedFile>(staging_ / ("incoming-" + std::to_string(staged_count++)), durable_);
-        if (item.end) {
-          current->close();  // the verifier fsyncs after the digest matched
-          staged_(StagedBlob{std::move(current), std::move(item.blob)});
-        } else {
-          current->write(item.bytes);
-        }
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(mutex_);
-        error_ = std::current_exception();
-        busy_ = false;
-        changed_.notify_all();
-        return;
-      }
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        queued_bytes_ -= item.bytes.size();
-        if (!item.end && spare_.size() < 16) spare_.push_back(std::move(item.bytes));
-        busy_ = false;
-      }
-      changed_.notify_all();
+  // On the queue's one thread, in order.
+  void handle(Item& item) {
+    if (!current_)
+      current_ = std::make_unique<StagedFile>(staging_ / ("incoming-" + std::to_string(staged_count_++)), durable_);
+    if (item.end) {
+      current_->close();  // the verifier fsyncs after the digest matched
+      staged_(StagedBlob{std::move(current_), std::move(item.blob)});
+      return;
     }
+    current_->write(item.bytes);
+    std::lock_guard<std::mutex> lock(spare_mutex_);
+    if (spare_.size() < 16) spare_.push_back(std::move(item.bytes));
   }
 
   const fs::path staging_;
   const bool durable_;
   const Staged staged_;
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::deque<Item> queue_;
+  std::unique_ptr<StagedFile> current_;  // the blob being written; removed unless handed over
+  std::size_t staged_count_ = 0;
+  std::mutex spare_mutex_;
   std::vector<std::string> spare_;  // recycled chunk buffers
-  std::size_t queued_bytes_ = 0;
-  bool busy_ = false;
-  bool stopping_ = false;
-  std::exception_ptr error_;
-  std::thread thread_;  // last: starts after the members above exist
+  WorkQueue<Item> queue_;           // last: its thread uses the members above, and stops first
 };
 
 }  // namespace
