@@ -2,17 +2,15 @@
 #include "kernel_lock/verify.hpp"
 
 #include <algorithm>
-#include <atomic>
-#include <exception>
 #include <map>
 #include <set>
-#include <thread>
 #include <vector>
 
 #include "bundle_internal.hpp"
 #include "kernel_lock/cache_writer.hpp"
 #include "kernel_lock/error.hpp"
 #include "kernel_lock/hf_cache.hpp"
+#include "kernel_lock/parallel.hpp"
 
 namespace kernel_lock {
 namespace fs = std::filesystem;
@@ -164,7 +162,6 @@ VerifyReport verify_cache(const Lockfile& lock, const std::optional<fs::path>& c
     const LockedVariant* locked;
     fs::path dir;
     VerifyReport report;
-    std::exception_ptr error;
   };
   std::vector<VariantJob> jobs;
   for (const auto& kernel : lock.kernels) {
@@ -192,31 +189,17 @@ VerifyReport verify_cache(const Lockfile& lock, const std::optional<fs::path>& c
     for (const auto& [name, locked] : kernel.variants) {
       if (!selected(name, options)) continue;
       ++report.variants;
-      jobs.push_back(VariantJob{&kernel, &name, &locked, repo.snapshot(kernel.sha) / "build" / name, {}, nullptr});
+      jobs.push_back(VariantJob{&kernel, &name, &locked, repo.snapshot(kernel.sha) / "build" / name, {}});
     }
   }
   // Variants are checked in parallel (each reads and hashes its own files);
   // their problems follow those of commit-only entries, in lock order.
-  std::atomic<std::size_t> next{0};
-  auto work = [&] {
-    for (std::size_t i = next.fetch_add(1); i < jobs.size(); i = next.fetch_add(1)) {
-      auto& job = jobs[i];
-      try {
-        with_context("verifying " + job.kernel->repo_id + " " + *job.name,
-                     [&] { verify_variant(*job.kernel, *job.name, *job.locked, job.dir, job.report); });
-      } catch (...) {
-        job.error = std::current_exception();
-      }
-    }
-  };
-  const unsigned threads =
-      static_cast<unsigned>(std::min<std::size_t>(jobs.size(), std::max(1u, std::thread::hardware_concurrency())));
-  std::vector<std::thread> pool;
-  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work);
-  work();
-  for (auto& t : pool) t.join();
+  parallel_for(jobs.size(), 0, [&](std::size_t i) {
+    auto& job = jobs[i];
+    with_context("verifying " + job.kernel->repo_id + " " + *job.name,
+                 [&] { verify_variant(*job.kernel, *job.name, *job.locked, job.dir, job.report); });
+  });
   for (auto& job : jobs) {
-    if (job.error) std::rethrow_exception(job.error);
     report.files += job.report.files;
     for (auto& p : job.report.problems) report.problems.push_back(std::move(p));
   }

@@ -20,6 +20,7 @@
 #include <openssl/evp.h>
 
 #include "kernel_lock/error.hpp"
+#include "kernel_lock/parallel.hpp"
 
 namespace kernel_lock {
 namespace {
@@ -134,47 +135,6 @@ std::uint64_t stream_file(const fs::path& path, OnSize&& on_size, OnChunk&& on_c
 }
 
 std::string git_blob_header(std::uint64_t size) { return "blob " + std::to_string(size) + std::string(1, '\0'); }
-
-unsigned worker_count(unsigned requested, std::size_t jobs) {
-  unsigned n = requested != 0 ? requested : std::max(1U, std::thread::hardware_concurrency());
-  return static_cast<unsigned>(std::min<std::size_t>(n, std::max<std::size_t>(jobs, 1)));
-}
-
-// Runs job(i) for i in [0, count) on `threads` workers. Rethrows the exception of
-// the lowest failing index after every worker finished (deterministic errors).
-template <class Job>
-void parallel_for(std::size_t count, unsigned threads, Job&& job) {
-  const unsigned workers = worker_count(threads, count);
-  if (workers <= 1) {
-    for (std::size_t i = 0; i < count; ++i) job(i);
-    return;
-  }
-  std::atomic<std::size_t> next{0};
-  std::vector<std::exception_ptr> errors(count);
-  std::atomic<bool> failed{false};
-  auto run = [&] {
-    for (;;) {
-      std::size_t i = next.fetch_add(1, std::memory_order_relaxed);
-      if (i >= count) return;
-      if (failed.load(std::memory_order_relaxed)) {
-        continue;  // drain: do no more work once something failed
-      }
-      try {
-        job(i);
-      } catch (...) {
-        errors[i] = std::current_exception();
-        failed.store(true, std::memory_order_relaxed);
-      }
-    }
-  };
-  std::vector<std::jthread> pool;
-  pool.reserve(workers - 1);
-  for (unsigned w = 1; w < workers; ++w) pool.emplace_back(run);
-  run();
-  pool.clear();  // joins
-  for (auto& error : errors)
-    if (error) std::rethrow_exception(error);
-}
 
 bool is_lower_hex(std::string_view text) noexcept {
   return std::all_of(text.begin(), text.end(),
