@@ -5,7 +5,6 @@
 #include "kernel_lock/resolve.hpp"
 
 #include <algorithm>
-#include <list>
 #include <map>
 #include <random>
 #include <set>
@@ -222,30 +221,31 @@ ResolveResult Resolver::resolve(const Requirements& requirements, const Lockfile
   for (const auto& name : options_.upgrade_packages) {
     bool known = std::any_of(requirements.kernels.begin(), requirements.kernels.end(),
                              [&](const KernelRequirement& k) { return k.repo_id == name; });
-    bool locked_dependency = previous && previous->find(name) && previous->find(name)->requirement.is_object() &&
-                             previous->find(name)->requirement.contains("required-by");
+    const LockedKernel* old = previous ? previous->find(name) : nullptr;
+    bool locked_dependency = old && old->requirement.is_object() && old->requirement.contains("required-by");
     if (!known && !locked_dependency)
       throw Error(ErrorCode::usage, "--upgrade-package " + name + ": no such kernel in " + requirements.source.string(),
                   "use one of the repo ids listed in the requirements (or a dependency in the lock)");
   }
   ResolveResult result = resolve_round(requirements, previous, {});
-  std::map<std::string, const KernelRequirement*> required;
-  for (const auto& k : requirements.kernels) required.emplace(k.repo_id, &k);
-  ResolveResult level = result;
-  std::list<Requirements> levels;
+  std::map<std::string, KernelRequirement> required;  // by repo id: what is locked, at which version
+  for (const auto& k : requirements.kernels) required.emplace(k.repo_id, k);
+  ResolveResult round;
+  const ResolveResult* level = &result;  // the kernels whose dependencies come next
   for (int depth = 1;; ++depth) {
     Requirements next;
     next.source = requirements.source;
     next.targets = requirements.targets;
     std::map<std::string, std::string> required_by;
-    for (auto& [parent, dep] : declared_dependencies(level, previous)) {
+    for (auto& [parent, dep] : declared_dependencies(*level, previous)) {
       if (auto it = required.find(dep.repo_id); it != required.end()) {
-        const KernelRequirement& have = *it->second;
+        const KernelRequirement& have = it->second;
         if (have.version != dep.version || have.revision != dep.revision)
           result.report.warnings.push_back(parent + " depends on " + dep.repo_id + " at " + dep.to_json().dump() +
                                            ", but " + have.to_json().dump() + " is required; locked that");
         continue;
       }
+      required.emplace(dep.repo_id, dep);
       required_by.emplace(dep.repo_id, parent);
       next.kernels.push_back(std::move(dep));
     }
@@ -255,12 +255,11 @@ ResolveResult Resolver::resolve(const Requirements& requirements, const Lockfile
                                                 required_by.begin()->second + ")");
     progress(options_, "locking " + std::to_string(next.kernels.size()) + " kernel dependenc" +
                            (next.kernels.size() == 1 ? "y" : "ies"));
-    const Requirements& this_level = levels.emplace_back(std::move(next));  // `required` points into it
-    for (const auto& k : this_level.kernels) required.emplace(k.repo_id, &k);
-    level = resolve_round(this_level, previous, required_by);
-    for (auto& k : level.lock.kernels) result.lock.kernels.push_back(k);
-    for (auto& k : level.report.kernels) result.report.kernels.push_back(k);
-    for (auto& w : level.report.warnings) result.report.warnings.push_back(w);
+    round = resolve_round(next, previous, required_by);
+    for (const auto& k : round.lock.kernels) result.lock.kernels.push_back(k);
+    for (const auto& k : round.report.kernels) result.report.kernels.push_back(k);
+    for (const auto& w : round.report.warnings) result.report.warnings.push_back(w);
+    level = &round;
   }
   std::sort(result.lock.kernels.begin(), result.lock.kernels.end(),
             [](const LockedKernel& a, const LockedKernel& b) { return a.repo_id < b.repo_id; });
@@ -612,6 +611,9 @@ std::vector<std::pair<std::string, KernelRequirement>> Resolver::declared_depend
       for (const auto& s : src) add(s.parent, r);
     }
   }
+  // In lock order of the parents (downloads went by digest), so that a
+  // dependency two kernels share is recorded as required by the first.
+  std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   return out;
 }
 

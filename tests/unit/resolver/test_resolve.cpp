@@ -260,7 +260,7 @@ TEST_CASE("kernel-depends in metadata.json are locked level by level, cycles and
   add("org/top", R"([{"repo-id": "org/mid", "version": 1}, {"repo-id": "org/other", "version": 1}])");
   add("org/mid", R"([{"repo-id": "org/leaf", "revision": "release"}])");
   add("org/leaf", R"([{"repo-id": "org/top", "version": 1}])");  // a cycle back to the top
-  add("org/other", "[]");
+  add("org/other", R"([{"repo-id": "org/leaf", "revision": "release"}])");  // shared with org/mid
   hub.repos["org/other"].branches = {{"main", kShaV1}, {"v1", kShaV1}, {"v2", kShaV1}};
   HubClient client(kl_test::fast_config(hub.url()));
   Resolver resolver(client, {});
