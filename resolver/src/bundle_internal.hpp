@@ -11,10 +11,11 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
-#include <vector>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "kernel_lock/error.hpp"
 #include "kernel_lock/hash.hpp"
@@ -129,16 +130,18 @@ std::uint64_t read_chunks(const std::filesystem::path& path, Fn&& fn) {
     ~Closer() { ::close(fd); }
   } closer{fd};
   ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-  std::vector<char> buffer(1 << 20);
+  // Uninitialised: a small file touches one page of it, not a zeroed 1 MiB.
+  constexpr std::size_t kBufferSize = 1 << 20;
+  auto buffer = std::make_unique_for_overwrite<char[]>(kBufferSize);
   std::uint64_t total = 0;
   for (;;) {
-    ssize_t n = ::read(fd, buffer.data(), buffer.size());
+    ssize_t n = ::read(fd, buffer.get(), kBufferSize);
     if (n < 0) {
       if (errno == EINTR) continue;
       throw Error(ErrorCode::io, "cannot read " + path.string() + ": " + std::strerror(errno));
     }
     if (n == 0) break;
-    fn(std::string_view(buffer.data(), static_cast<std::size_t>(n)));
+    fn(std::string_view(buffer.get(), static_cast<std::size_t>(n)));
     total += static_cast<std::uint64_t>(n);
   }
   return total;
