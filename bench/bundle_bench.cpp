@@ -23,13 +23,13 @@
 #include <string>
 #include <vector>
 
-#include "kernel_lock/bundle.hpp"
-#include "kernel_lock/cache_writer.hpp"
-#include "kernel_lock/hash.hpp"
-#include "kernel_lock/hf_cache.hpp"
-#include "kernel_lock/install.hpp"
-#include "kernel_lock/lockfile.hpp"
-#include "kernel_lock/verify.hpp"
+#include "kernel_lock/bundle/bundle.hpp"
+#include "kernel_lock/cache/cache_writer.hpp"
+#include "kernel_lock/core/hash.hpp"
+#include "kernel_lock/cache/hf_cache.hpp"
+#include "kernel_lock/bundle/install.hpp"
+#include "kernel_lock/core/lockfile.hpp"
+#include "kernel_lock/bundle/verify.hpp"
 
 namespace fs = std::filesystem;
 using namespace kernel_lock;

@@ -13,7 +13,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 if [ $# -ne 2 ]; then echo "usage: $0 BUILD_DIR OUT_DIR" >&2; exit 2; fi
 build="$(cd "$1" && pwd)"; out="$2"
-kl="$build/resolver/kernel-lock"
+kl="$build/cli/kernel-lock"
 if ! ls "$build"/hub-kernels/activation/build/*-cu* >/dev/null 2>&1; then
   echo "gpu_prepare: no CUDA variant in $build/hub-kernels (configure with -DKERNEL_LOCK_BUILD_CUDA_KERNELS=ON)" >&2
   exit 1

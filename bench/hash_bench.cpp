@@ -14,8 +14,8 @@
 #include <string_view>
 #include <vector>
 
-#include "kernel_lock/error.hpp"
-#include "kernel_lock/hash.hpp"
+#include "kernel_lock/core/error.hpp"
+#include "kernel_lock/core/hash.hpp"
 
 namespace {
 

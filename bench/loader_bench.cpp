@@ -20,8 +20,8 @@
 #include <filesystem>
 #include <string>
 
-#include <kernel_lock/error.hpp>
-#include <kernel_lock/loader.hpp>
+#include <kernel_lock/core/error.hpp>
+#include <kernel_lock/loader/loader.hpp>
 
 namespace {
 using Clock = std::chrono::steady_clock;

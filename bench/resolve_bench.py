@@ -98,7 +98,7 @@ def main() -> int:
     ap.add_argument("--build-dir", default=os.environ.get("KERNEL_LOCK_BUILD_DIR", str(ROOT / "build")))
     ap.add_argument("--skip-python", action="store_true")
     args = ap.parse_args()
-    bin_path = Path(args.build_dir) / "resolver" / "kernel-lock"
+    bin_path = Path(args.build_dir) / "cli" / "kernel-lock"
 
     with tempfile.TemporaryDirectory(prefix="kl-resolve-bench-") as tmp:
         tmp = Path(tmp)

@@ -5,8 +5,8 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "kernel_lock/error.hpp"
-#include "kernel_lock/lockfile.hpp"
+#include "kernel_lock/core/error.hpp"
+#include "kernel_lock/core/lockfile.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);

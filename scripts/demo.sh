@@ -13,7 +13,7 @@ step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 step "1/8 set-up and build (scripts/setup.sh, cmake)"
 bash "$root/scripts/configure.sh" "$build" >/dev/null
 cmake --build "$build" -j "$jobs"
-kl="$build/resolver/kernel-lock"
+kl="$build/cli/kernel-lock"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/kernel-lock-demo.XXXXXX")"
 server_pid=""

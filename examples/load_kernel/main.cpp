@@ -22,9 +22,9 @@
 #include <string>
 #include <vector>
 
-#include <kernel_lock/error.hpp>
-#include <kernel_lock/hub_fetcher.hpp>
-#include <kernel_lock/loader.hpp>
+#include <kernel_lock/core/error.hpp>
+#include <kernel_lock/hub/hub_fetcher.hpp>
+#include <kernel_lock/loader/loader.hpp>
 
 namespace {
 

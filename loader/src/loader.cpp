@@ -1,6 +1,6 @@
 // The libtorch side of the loader: environment detection, dlopen of the sealed
 // kernel, op discovery and calls through the dispatcher (see loader.hpp).
-#include "kernel_lock/loader.hpp"
+#include "kernel_lock/loader/loader.hpp"
 
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -25,8 +25,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "kernel_lock/error.hpp"
-#include "kernel_lock/hf_cache.hpp"
+#include "kernel_lock/core/error.hpp"
+#include "kernel_lock/cache/hf_cache.hpp"
 
 namespace fs = std::filesystem;
 

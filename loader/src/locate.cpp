@@ -4,8 +4,8 @@
 #include <cstdlib>
 #include <system_error>
 
-#include "kernel_lock/error.hpp"
-#include "kernel_lock/sealed_variant.hpp"
+#include "kernel_lock/core/error.hpp"
+#include "kernel_lock/loader/sealed_variant.hpp"
 
 namespace fs = std::filesystem;
 

@@ -1,5 +1,5 @@
 // Reading variants into sealed memfds, with verification (see sealed_variant.hpp).
-#include "kernel_lock/sealed_variant.hpp"
+#include "kernel_lock/loader/sealed_variant.hpp"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -14,8 +14,8 @@
 #include <set>
 #include <system_error>
 
-#include "kernel_lock/error.hpp"
-#include "kernel_lock/unique_fd.hpp"
+#include "kernel_lock/core/error.hpp"
+#include "kernel_lock/core/unique_fd.hpp"
 
 namespace fs = std::filesystem;
 

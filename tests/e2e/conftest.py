@@ -1,7 +1,7 @@
 """Shared pytest fixtures for the end-to-end tests.
 
 Environment (set by ctest, see tests/CMakeLists.txt):
-  KERNEL_LOCK_BUILD_DIR   build tree holding resolver/kernel-lock
+  KERNEL_LOCK_BUILD_DIR   build tree holding cli/kernel-lock
   KERNEL_LOCK_SOURCE_DIR  source tree (defaults to the repo this file is in)
 
 Fixtures and helpers:
@@ -70,7 +70,7 @@ BUILD_DIR = Path(os.environ.get("KERNEL_LOCK_BUILD_DIR", SOURCE_DIR / "build"))
 
 
 def _bin_path() -> Path:
-    return BUILD_DIR / "resolver" / "kernel-lock"
+    return BUILD_DIR / "cli" / "kernel-lock"
 
 
 @pytest.fixture(scope="session")

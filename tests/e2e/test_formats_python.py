@@ -18,7 +18,7 @@ SOURCE = Path(os.environ.get("KERNEL_LOCK_SOURCE_DIR", Path(__file__).resolve().
 BUILD = Path(os.environ.get("KERNEL_LOCK_BUILD_DIR", SOURCE / "build"))
 SHARED = SOURCE / "fixtures"  # holds a copy of ../shared/fixtures/python-kernels
 FIXTURES = SOURCE / "fixtures"
-CLI = BUILD / "resolver" / "kernel-lock"
+CLI = BUILD / "cli" / "kernel-lock"
 
 PYTHON_LOCKS = sorted((SHARED / "python-kernels").glob("*/kernels.lock"))
 GOOD_LOCKS = PYTHON_LOCKS + sorted((FIXTURES / "requirements").glob("*/kernel*.lock"))
@@ -30,7 +30,7 @@ GOOD_TOML = sorted((FIXTURES / "requirements").glob("*/pyproject.toml")) + sorte
 
 def schema(name):
     validator_cls = jsonschema.Draft202012Validator
-    document = json.loads((SOURCE / "schema" / name).read_text())
+    document = json.loads((SOURCE / "core" / "schema" / name).read_text())
     validator_cls.check_schema(document)
     return validator_cls(document)
 

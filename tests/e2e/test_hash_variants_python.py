@@ -39,7 +39,7 @@ LEGACY_VERSION = "0.16.2"
 
 
 def kernel_lock_binary() -> Path:
-    for candidate in (BUILD_DIR / "resolver" / "kernel-lock", BUILD_DIR / "kernel-lock"):
+    for candidate in (BUILD_DIR / "cli" / "kernel-lock", BUILD_DIR / "kernel-lock"):
         if candidate.exists():
             return candidate
     pytest.fail(f"kernel-lock binary not found under {BUILD_DIR}")

@@ -366,7 +366,7 @@ def test_published_to_fixture_hub_and_loaded_by_get_kernel(tmp_path):
     """fixtures/build_fixture_hub.sh publishes these builds as kernels-test/activation
     and kernels-test/rmsnorm; `kernel-lock serve` serves them and Python
     `kernels.get_kernel` (HF_ENDPOINT) downloads and loads each version."""
-    binary = BUILD_DIR / "resolver" / "kernel-lock"
+    binary = BUILD_DIR / "cli" / "kernel-lock"
     script = SOURCE_DIR / "fixtures" / "build_fixture_hub.sh"
     if not binary.exists() or not script.exists():
         pytest.skip("needs the kernel-lock binary and fixtures/build_fixture_hub.sh")

@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <string>
 
-#include "kernel_lock/fs.hpp"
+#include "kernel_lock/core/fs.hpp"
 
 namespace kltest {
 

@@ -19,9 +19,9 @@
 #include <vector>
 
 #include "../temp_dir.hpp"
-#include "kernel_lock/hash.hpp"
-#include "kernel_lock/hf_cache.hpp"
-#include "kernel_lock/lockfile.hpp"
+#include "kernel_lock/core/hash.hpp"
+#include "kernel_lock/cache/hf_cache.hpp"
+#include "kernel_lock/core/lockfile.hpp"
 
 namespace kl_test {
 

@@ -11,8 +11,8 @@
 #include <memory>
 
 #include "cache_builder.hpp"
-#include "kernel_lock/error.hpp"
-#include "kernel_lock/loader.hpp"
+#include "kernel_lock/core/error.hpp"
+#include "kernel_lock/loader/loader.hpp"
 
 using namespace kernel_lock;
 using namespace kl_test;

@@ -9,8 +9,8 @@
 #include <cstdlib>
 
 #include "cache_builder.hpp"
-#include "kernel_lock/error.hpp"
-#include "kernel_lock/sealed_variant.hpp"
+#include "kernel_lock/core/error.hpp"
+#include "kernel_lock/loader/sealed_variant.hpp"
 
 using namespace kernel_lock;
 using namespace kl_test;

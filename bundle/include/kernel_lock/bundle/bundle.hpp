@@ -1,0 +1,167 @@
+// Bundles: one reproducible archive holding exactly the locked bytes, for
+// carrying kernels across an air gap (`kernel-lock bundle`).
+//
+// Format (format_version 1): a POSIX tar (pax, only where ustar cannot say it)
+// compressed with zstd (multi-threaded frames; the bytes do not depend on the
+// thread count). Entries, in this order, all regular files with mode 0644,
+// mtime 0, uid/gid 0 and no user/group names:
+//   kernel-lock-bundle.json   the manifest (below), always first
+//   blobs/<digest>            each distinct file content once, sorted by digest;
+//                             digest = LFS sha256 (64 hex) or git blob sha1 (40 hex)
+// Manifest (canonical JSON, 2-space indent, keys in this order):
+//   {"format": "kernel-lock-bundle", "format_version": 1,
+//    "lock": <the kernel.lock the bundle was made from, as JSON>,
+//    "kernels": [{"repo_id", "repo_type", "sha", "refs": ["v1", ...],
+//                 "variants": ["<variant>", ...],
+//                 "files": [{"path": "build/<variant>/...", "digest", "kind", "size"}]}],
+//    "blobs": [{"digest", "size"}]}                 (archive order)
+// Same lock + same filters + same file contents -> same archive bytes.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kernel_lock/core/hash.hpp"
+#include "kernel_lock/hub/hub_client.hpp"
+#include "kernel_lock/core/lockfile.hpp"
+#include "kernel_lock/core/variant.hpp"
+
+namespace kernel_lock {
+
+inline constexpr std::string_view kBundleManifestName = "kernel-lock-bundle.json";
+inline constexpr std::string_view kBundleFormat = "kernel-lock-bundle";
+inline constexpr int kBundleFormatVersion = 1;
+
+struct BundleFile {
+  std::string path;  // repo path, "build/<variant>/<file>"
+  std::string digest;
+  DigestKind kind = DigestKind::git_sha1;
+  std::uint64_t size = 0;
+};
+
+struct BundleKernel {
+  std::string repo_id;
+  std::string repo_type = "kernel";
+  std::string sha;
+  std::vector<std::string> refs;      // cache refs to point at sha on install (e.g. "v1")
+  std::vector<std::string> variants;  // included variants, sorted
+  std::vector<BundleFile> files;      // sorted by path
+};
+
+struct BundleBlob {
+  std::string digest;
+  std::uint64_t size = 0;
+};
+
+struct BundleManifest {
+  int format_version = kBundleFormatVersion;
+  Lockfile lock;
+  std::vector<BundleKernel> kernels;  // sorted by repo_id
+  std::vector<BundleBlob> blobs;      // sorted by digest, unique
+};
+
+// Canonical manifest bytes / parse with full validation: format and version,
+// repo ids, shas, paths (relative, under build/<listed variant>/), digests and
+// kinds (digest length matches kind), unique blobs whose sizes agree with every
+// file naming them, and every included variant's files hashing (git_lfs_concat)
+// to the variant hash in the embedded lock (and to its per-file records when the
+// lock has them). Throws Error(invalid_input) / Error(integrity) with the field.
+std::string format_bundle_manifest(const BundleManifest& manifest);
+BundleManifest parse_bundle_manifest(std::string_view text);
+
+// Checks that a bundle's manifest agrees with `lock` (the lock the user holds):
+// every kernel in the manifest is in `lock` at the same sha, every included
+// variant has the same hash there. Throws Error(integrity) naming the difference.
+void check_manifest_against_lock(const BundleManifest& manifest, const Lockfile& lock);
+
+// The cache refs install writes for a locked kernel: "v<N>" for a `version`
+// requirement, the branch/tag for a non-sha `revision`.
+std::vector<std::string> refs_for_requirement(const LockedKernel& kernel);
+
+struct BundleOptions {
+  VariantFilter filter;                         // empty = every locked variant
+  std::optional<std::filesystem::path> cache_dir;  // source cache; default kernels_cache_dir()
+  std::optional<HubConfig> hub;                 // nullopt: never download (files must be cached)
+  int compression_level = 3;                    // zstd level
+  int threads = 0;                              // zstd workers; 0 = number of CPUs (output identical)
+  ProgressFn progress;                          // archive bytes written / total uncompressed
+};
+
+struct BundleSummary {
+  std::size_t kernels = 0;
+  std::size_t variants = 0;
+  std::size_t files = 0;
+  std::size_t blobs = 0;
+  std::uint64_t content_bytes = 0;  // sum of distinct blob sizes
+  std::uint64_t archive_bytes = 0;
+  std::size_t from_cache = 0;       // blobs taken (verified) from the local cache
+  std::size_t downloaded = 0;       // blobs fetched with HubClient::download
+};
+
+// Writes the bundle for `lock` to `output` atomically (temp file + fsync +
+// rename; nothing at `output` on failure). Files come from the local cache
+// when present and verified, else are downloaded and verified. For locks
+// without per-file records the file list comes from the cached snapshot or the
+// Hub tree at the locked sha and must hash to the locked variant hash.
+// Throws Error(not_found) when a variant is neither cached nor downloadable,
+// Error(integrity) when bytes do not match the lock.
+BundleSummary write_bundle(const Lockfile& lock, const std::filesystem::path& output, const BundleOptions& options);
+
+// Streaming reader over a bundle, hostile-input safe (used by install, verify
+// --bundle and the bundle RepoStore). Refuses: a first entry other than the
+// manifest, any non-regular entry (symlink, hardlink, device, directory), names
+// other than blobs/<digest listed in the manifest>, duplicates, sizes differing
+// from the manifest, more data than declared, truncation, blobs missing at the
+// end, and expansion beyond the limits.
+struct BundleLimits {
+  std::uint64_t max_manifest_bytes = 64ull << 20;
+  std::uint64_t max_total_bytes = 256ull << 30;   // sum of declared blob sizes
+  std::uint64_t max_blobs = 1'000'000;
+  // Refuse when uncompressed output exceeds this many times the compressed
+  // input consumed so far (once past `ratio_grace_bytes`).
+  std::uint64_t max_expansion_ratio = 2000;
+  std::uint64_t ratio_grace_bytes = 64ull << 20;
+};
+
+class BundleReader {
+ public:
+  // Opens the archive and reads + validates the manifest. Throws Error(invalid_input).
+  explicit BundleReader(const std::filesystem::path& bundle, BundleLimits limits = {});
+  ~BundleReader();
+  BundleReader(BundleReader&&) noexcept;
+  BundleReader& operator=(BundleReader&&) noexcept;
+
+  const BundleManifest& manifest() const noexcept;
+
+  // Receives one blob's bytes in order; `chunk` empty never happens.
+  using ChunkFn = std::function<void(std::string_view chunk)>;
+  // Advances to the next blob entry: returns its manifest record (nullopt at
+  // the end, after checking that every listed blob was seen) and streams its
+  // content to `sink`. The bytes are counted and checked against the declared
+  // size; the digest is checked here too before returning: on a mismatch it
+  // throws Error(integrity) (the sink has seen the bad bytes: callers stage),
+  // unless `actual_digest` is given, which then receives the content digest
+  // for the caller to compare (verify reports instead of stopping).
+  std::optional<BundleBlob> next_blob(const ChunkFn& sink, std::string* actual_digest = nullptr);
+  // Like next_blob, with every check but the digest: the bytes streamed to
+  // `sink` are NOT verified. The caller must hash them (BundleBlob::digest is
+  // what they must hash to) before it trusts or exposes them; install does so
+  // by re-reading each staged file on a worker thread.
+  std::optional<BundleBlob> next_blob_unchecked(const ChunkFn& sink);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// True when `path` looks like a bundle (zstd or plain tar whose first entry is
+// the manifest); cheap, never throws.
+bool is_bundle_file(const std::filesystem::path& path) noexcept;
+
+}  // namespace kernel_lock

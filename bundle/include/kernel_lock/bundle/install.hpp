@@ -1,0 +1,48 @@
+// `kernel-lock install`: unpack a bundle into the Hugging Face cache layout
+// (cache_writer.hpp), verifying every byte before it becomes visible.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kernel_lock/bundle/bundle.hpp"
+#include "kernel_lock/hub/hub_client.hpp"
+#include "kernel_lock/core/lockfile.hpp"
+
+namespace kernel_lock {
+
+struct InstallOptions {
+  // Target cache for every repo. Unset: KERNELS_CACHE (else the HF hub cache)
+  // for kernel repos, the HF hub cache for model repos (hf_cache.hpp).
+  std::optional<std::filesystem::path> cache_dir;
+  // When given, the bundle's manifest must agree with this lock (same shas,
+  // same variant hashes) or nothing is installed.
+  std::optional<Lockfile> lock;
+  bool write_refs = true;  // refs/<branch> from the lock's requirements
+  bool durable = true;     // fsync each blob before it is renamed into place
+  BundleLimits limits;
+  ProgressFn progress;     // content bytes verified / total
+};
+
+struct InstallSummary {
+  std::size_t kernels = 0;
+  std::size_t variants = 0;         // snapshot variant directories now in place
+  std::size_t variants_changed = 0; // of which newly created or replaced
+  std::size_t blobs = 0;
+  std::uint64_t bytes = 0;          // content bytes verified
+  std::vector<std::string> refs;    // "<repo_folder>/refs/<name>" written
+};
+
+// Streams the bundle: each blob is staged inside the target cache, hashed and
+// size-checked against the manifest, then renamed into blobs/ under the
+// filelock huggingface_hub uses. Only after every blob is verified are the
+// snapshot variant directories renamed into place and refs written. On any
+// error nothing references an unverified or missing blob, staged files are
+// removed, and the error says what was wrong (Error(invalid_input) for a
+// malformed or hostile archive, Error(integrity) for bytes that do not match).
+InstallSummary install_bundle(const std::filesystem::path& bundle, const InstallOptions& options);
+
+}  // namespace kernel_lock

@@ -1,0 +1,165 @@
+// Private helpers of the bundle / install / verify sources: RAII owners of
+// libarchive handles and a streaming content hasher keyed by a Hub digest.
+#pragma once
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "kernel_lock/core/error.hpp"
+#include "kernel_lock/core/hash.hpp"
+
+namespace kernel_lock::bundle_detail {
+
+// Owns a `struct archive*` opened for reading.
+class ArchiveRead {
+ public:
+  ArchiveRead() : a_(archive_read_new()) {
+    if (!a_) throw Error(ErrorCode::generic, "libarchive: out of memory");
+  }
+  ArchiveRead(ArchiveRead&& o) noexcept : a_(std::exchange(o.a_, nullptr)) {}
+  ArchiveRead& operator=(ArchiveRead&& o) noexcept {
+    if (this != &o) {
+      reset();
+      a_ = std::exchange(o.a_, nullptr);
+    }
+    return *this;
+  }
+  ArchiveRead(const ArchiveRead&) = delete;
+  ArchiveRead& operator=(const ArchiveRead&) = delete;
+  ~ArchiveRead() { reset(); }
+  struct archive* get() const noexcept { return a_; }
+
+ private:
+  void reset() noexcept {
+    if (a_) archive_read_free(a_);
+    a_ = nullptr;
+  }
+  struct archive* a_;
+};
+
+// Owns a `struct archive*` opened for writing. close() must be called for a
+// complete archive; the destructor only frees (an unclosed archive is garbage).
+class ArchiveWrite {
+ public:
+  ArchiveWrite() : a_(archive_write_new()) {
+    if (!a_) throw Error(ErrorCode::generic, "libarchive: out of memory");
+  }
+  ArchiveWrite(ArchiveWrite&& o) noexcept : a_(std::exchange(o.a_, nullptr)) {}
+  ArchiveWrite& operator=(ArchiveWrite&& o) noexcept {
+    if (this != &o) {
+      reset();
+      a_ = std::exchange(o.a_, nullptr);
+    }
+    return *this;
+  }
+  ArchiveWrite(const ArchiveWrite&) = delete;
+  ArchiveWrite& operator=(const ArchiveWrite&) = delete;
+  ~ArchiveWrite() { reset(); }
+  struct archive* get() const noexcept { return a_; }
+
+ private:
+  void reset() noexcept {
+    if (a_) archive_write_free(a_);
+    a_ = nullptr;
+  }
+  struct archive* a_;
+};
+
+// Owns a `struct archive_entry*`.
+class ArchiveEntry {
+ public:
+  ArchiveEntry() : e_(archive_entry_new()) {
+    if (!e_) throw Error(ErrorCode::generic, "libarchive: out of memory");
+  }
+  ArchiveEntry(const ArchiveEntry&) = delete;
+  ArchiveEntry& operator=(const ArchiveEntry&) = delete;
+  ~ArchiveEntry() { archive_entry_free(e_); }
+  struct archive_entry* get() const noexcept { return e_; }
+
+ private:
+  struct archive_entry* e_;
+};
+
+inline std::string archive_message(struct archive* a) {
+  const char* msg = archive_error_string(a);
+  return msg ? msg : "unknown libarchive error";
+}
+
+// Hashes content the way the Hub names it: sha256 for a 64-hex (LFS) digest,
+// git blob sha1 ("blob <size>\0" prefix) for a 40-hex one.
+class ContentHasher {
+ public:
+  ContentHasher(std::string_view digest, std::uint64_t size)
+      : hasher_(digest.size() == 64 ? Hasher::Algorithm::sha256 : Hasher::Algorithm::sha1) {
+    if (digest.size() == 40) {
+      std::string prefix = "blob " + std::to_string(size);
+      prefix.push_back('\0');
+      hasher_.update(std::string_view(prefix));
+    }
+  }
+  void update(std::string_view bytes) { hasher_.update(bytes); }
+  std::string finish_hex() { return hasher_.finish_hex(); }
+
+ private:
+  Hasher hasher_;
+};
+
+// Streams a file into `fn` in 1 MiB chunks; returns the byte count. Throws Error(io).
+template <class Fn>
+std::uint64_t read_chunks(const std::filesystem::path& path, Fn&& fn) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    throw Error(err == ENOENT ? ErrorCode::not_found : ErrorCode::io,
+                "cannot open " + path.string() + ": " + std::strerror(err));
+  }
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  // Uninitialised: a small file touches one page of it, not a zeroed 1 MiB.
+  constexpr std::size_t kBufferSize = 1 << 20;
+  auto buffer = std::make_unique_for_overwrite<char[]>(kBufferSize);
+  std::uint64_t total = 0;
+  for (;;) {
+    ssize_t n = ::read(fd, buffer.get(), kBufferSize);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw Error(ErrorCode::io, "cannot read " + path.string() + ": " + std::strerror(errno));
+    }
+    if (n == 0) break;
+    fn(std::string_view(buffer.get(), static_cast<std::size_t>(n)));
+    total += static_cast<std::uint64_t>(n);
+  }
+  return total;
+}
+
+// Digest (named like `digest_like`: 40 -> git sha1, 64 -> sha256) and size of a file.
+struct ContentDigest {
+  std::string digest;
+  std::uint64_t size = 0;
+};
+inline ContentDigest digest_content(const std::filesystem::path& path, std::string_view digest_like) {
+  std::error_code ec;
+  auto size = std::filesystem::file_size(path, ec);
+  if (ec) throw Error(ErrorCode::not_found, "cannot stat " + path.string() + ": " + ec.message());
+  ContentHasher hasher(digest_like, size);
+  std::uint64_t n = read_chunks(path, [&](std::string_view c) { hasher.update(c); });
+  if (n != size) throw Error(ErrorCode::io, path.string() + " changed while being read");
+  return {hasher.finish_hex(), n};
+}
+
+}  // namespace kernel_lock::bundle_detail

@@ -1,0 +1,262 @@
+// Bundle manifest: canonical JSON form, validation, and agreement with a lock.
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "kernel_lock/bundle/bundle.hpp"
+#include "kernel_lock/cache/cache_writer.hpp"
+#include "kernel_lock/core/error.hpp"
+
+namespace kernel_lock {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+[[noreturn]] void bad(const std::string& where, const std::string& what) {
+  throw Error(ErrorCode::invalid_input, "bundle manifest: " + where + ": " + what);
+}
+
+const json& member(const json& object, const char* key, const std::string& where) {
+  if (!object.is_object()) bad(where, "expected an object");
+  auto it = object.find(key);
+  if (it == object.end()) bad(where, std::string("missing \"") + key + "\"");
+  return *it;
+}
+
+std::string string_member(const json& object, const char* key, const std::string& where) {
+  const auto& v = member(object, key, where);
+  if (!v.is_string()) bad(where + "." + key, "expected a string");
+  return v.get<std::string>();
+}
+
+std::uint64_t size_member(const json& object, const char* key, const std::string& where) {
+  const auto& v = member(object, key, where);
+  if (!v.is_number_unsigned()) bad(where + "." + key, "expected a non-negative integer");
+  return v.get<std::uint64_t>();
+}
+
+const json& array_member(const json& object, const char* key, const std::string& where) {
+  const auto& v = member(object, key, where);
+  if (!v.is_array()) bad(where + "." + key, "expected an array");
+  return v;
+}
+
+bool is_sha(std::string_view s) {
+  if (s.size() != 40) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+// Checks the included variants of one kernel against its lock entry.
+void check_kernel_files(const BundleKernel& k, const LockedKernel& locked) {
+  std::map<std::string, std::vector<const BundleFile*>> by_variant;
+  for (const auto& f : k.files) {
+    auto rest = std::string_view(f.path).substr(6);  // after "build/"
+    by_variant[std::string(rest.substr(0, rest.find('/')))].push_back(&f);
+  }
+  for (const auto& v : k.variants) {
+    auto lv = locked.variants.find(v);
+    if (lv == locked.variants.end())
+      throw Error(ErrorCode::integrity, "bundle manifest: " + k.repo_id + ": variant " + v + " is not in the lock");
+    std::vector<VariantFileDigest> digests;
+    std::vector<LockedFile> as_locked;
+    const std::string prefix = "build/" + v + "/";
+    for (const auto* f : by_variant[v]) {
+      std::string rel = f->path.substr(prefix.size());
+      digests.push_back({rel, f->digest});
+      as_locked.push_back(LockedFile{rel, f->size, f->digest, f->kind});
+    }
+    std::string hash = git_lfs_concat_hash(digests);
+    if (hash != lv->second.hash)
+      throw Error(ErrorCode::integrity, "bundle manifest: " + k.repo_id + " variant " + v + ": files hash to " + hash +
+                                            ", the lock says " + lv->second.hash);
+    if (!lv->second.files.empty()) {
+      auto expected = lv->second.files;
+      auto by_path = [](const LockedFile& a, const LockedFile& b) { return a.path < b.path; };
+      std::sort(expected.begin(), expected.end(), by_path);
+      std::sort(as_locked.begin(), as_locked.end(), by_path);
+      if (expected != as_locked)
+        throw Error(ErrorCode::integrity, "bundle manifest: " + k.repo_id + " variant " + v +
+                                              ": file list differs from the lock's per-file records");
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> refs_for_requirement(const LockedKernel& kernel) {
+  std::vector<std::string> refs;
+  const auto& req = kernel.requirement;
+  if (!req.is_object()) return refs;
+  if (auto it = req.find("version"); it != req.end() && it->is_number_integer())
+    refs.push_back("v" + std::to_string(it->get<long long>()));
+  if (auto it = req.find("revision"); it != req.end() && it->is_string()) {
+    std::string rev = it->get<std::string>();
+    if (!is_sha(rev) && !rev.empty()) {
+      try {
+        check_relative_path(rev, "revision");
+        refs.push_back(rev);
+      } catch (const Error&) {
+        // not a name usable as a cache ref: skip
+      }
+    }
+  }
+  std::sort(refs.begin(), refs.end());
+  refs.erase(std::unique(refs.begin(), refs.end()), refs.end());
+  return refs;
+}
+
+std::string format_bundle_manifest(const BundleManifest& m) {
+  json out = json::object();
+  out["format"] = std::string(kBundleFormat);
+  out["format_version"] = m.format_version;
+  out["lock"] = json::parse(format_lockfile(m.lock));
+  json kernels = json::array();
+  for (const auto& k : m.kernels) {
+    json jk = json::object();
+    jk["repo_id"] = k.repo_id;
+    jk["repo_type"] = k.repo_type;
+    jk["sha"] = k.sha;
+    jk["refs"] = k.refs;
+    jk["variants"] = k.variants;
+    json files = json::array();
+    for (const auto& f : k.files) {
+      json jf = json::object();
+      jf["path"] = f.path;
+      jf["digest"] = f.digest;
+      jf["kind"] = std::string(to_string(f.kind));
+      jf["size"] = f.size;
+      files.push_back(std::move(jf));
+    }
+    jk["files"] = std::move(files);
+    kernels.push_back(std::move(jk));
+  }
+  out["kernels"] = std::move(kernels);
+  json blobs = json::array();
+  for (const auto& b : m.blobs) {
+    json jb = json::object();
+    jb["digest"] = b.digest;
+    jb["size"] = b.size;
+    blobs.push_back(std::move(jb));
+  }
+  out["blobs"] = std::move(blobs);
+  return out.dump(2) + "\n";
+}
+
+BundleManifest parse_bundle_manifest(std::string_view text) {
+  json root;
+  try {
+    root = json::parse(text);
+  } catch (const json::exception& e) {
+    bad("", std::string("not valid JSON: ") + e.what());
+  }
+  if (!root.is_object()) bad("", "expected a JSON object");
+  if (string_member(root, "format", "") != kBundleFormat)
+    bad("format", "expected \"" + std::string(kBundleFormat) + "\"");
+  const auto& version = member(root, "format_version", "");
+  if (!version.is_number_integer()) bad("format_version", "expected an integer");
+  BundleManifest m;
+  m.format_version = version.get<int>();
+  if (m.format_version != kBundleFormatVersion)
+    throw Error(ErrorCode::unsupported, "bundle format_version " + std::to_string(m.format_version) +
+                                            " is not supported (this kernel-lock reads version " +
+                                            std::to_string(kBundleFormatVersion) + ")",
+                "install with a newer kernel-lock, or re-create the bundle with this one");
+  m.lock = parse_lockfile(member(root, "lock", "").dump(), "bundle manifest lock");
+
+  std::map<std::string, std::uint64_t> file_digests;  // digest -> size, over all files
+  for (const auto& jk : array_member(root, "kernels", "")) {
+    const std::string where = "kernels[" + std::to_string(m.kernels.size()) + "]";
+    BundleKernel k;
+    k.repo_id = string_member(jk, "repo_id", where);
+    check_repo_id(k.repo_id, "bundle manifest " + where);
+    k.repo_type = string_member(jk, "repo_type", where);
+    if (k.repo_type != "kernel" && k.repo_type != "model") bad(where + ".repo_type", "expected \"kernel\" or \"model\"");
+    k.sha = string_member(jk, "sha", where);
+    check_commit_sha(k.sha, "bundle manifest " + where);
+    for (const auto& r : array_member(jk, "refs", where)) {
+      if (!r.is_string()) bad(where + ".refs", "expected strings");
+      k.refs.push_back(r.get<std::string>());
+      check_relative_path(k.refs.back(), "bundle manifest " + where + " ref");
+    }
+    for (const auto& v : array_member(jk, "variants", where)) {
+      if (!v.is_string()) bad(where + ".variants", "expected strings");
+      k.variants.push_back(v.get<std::string>());
+      check_relative_path(k.variants.back(), "bundle manifest " + where + " variant");
+      if (k.variants.back().find('/') != std::string::npos) bad(where + ".variants", "a variant name has no '/'");
+    }
+    std::set<std::string> variant_set(k.variants.begin(), k.variants.end());
+    if (variant_set.size() != k.variants.size()) bad(where + ".variants", "duplicate variant");
+    std::set<std::string> paths;
+    for (const auto& jf : array_member(jk, "files", where)) {
+      const std::string fwhere = where + ".files[" + std::to_string(k.files.size()) + "]";
+      BundleFile f;
+      f.path = string_member(jf, "path", fwhere);
+      check_relative_path(f.path, "bundle manifest " + fwhere);
+      if (!f.path.starts_with("build/")) bad(fwhere, "path " + f.path + " is not below build/");
+      auto rest = std::string_view(f.path).substr(6);
+      auto slash = rest.find('/');
+      if (slash == std::string_view::npos || !variant_set.count(std::string(rest.substr(0, slash))))
+        bad(fwhere, "path " + f.path + " is not below an included variant");
+      if (!is_hashed_variant_path(rest.substr(slash + 1))) bad(fwhere, "path " + f.path + " is a bytecode file");
+      if (!paths.insert(f.path).second) bad(fwhere, "duplicate path " + f.path);
+      f.digest = string_member(jf, "digest", fwhere);
+      check_blob_digest(f.digest, "bundle manifest " + fwhere);
+      f.kind = parse_digest_kind(string_member(jf, "kind", fwhere));
+      if (f.kind != digest_kind_from_hex(f.digest)) bad(fwhere, "kind does not match the digest length");
+      f.size = size_member(jf, "size", fwhere);
+      auto [it, inserted] = file_digests.emplace(f.digest, f.size);
+      if (!inserted && it->second != f.size) bad(fwhere, "two sizes for blob " + f.digest);
+      k.files.push_back(std::move(f));
+    }
+    const LockedKernel* locked = m.lock.find(k.repo_id);
+    if (!locked) throw Error(ErrorCode::integrity, "bundle manifest: " + k.repo_id + " is not in the embedded lock");
+    if (locked->sha != k.sha)
+      throw Error(ErrorCode::integrity, "bundle manifest: " + k.repo_id + " is at " + k.sha + ", the embedded lock says " +
+                                            locked->sha);
+    check_kernel_files(k, *locked);
+    m.kernels.push_back(std::move(k));
+  }
+  std::string previous;
+  for (const auto& jb : array_member(root, "blobs", "")) {
+    const std::string where = "blobs[" + std::to_string(m.blobs.size()) + "]";
+    BundleBlob b;
+    b.digest = string_member(jb, "digest", where);
+    check_blob_digest(b.digest, "bundle manifest " + where);
+    b.size = size_member(jb, "size", where);
+    if (!m.blobs.empty() && b.digest <= previous) bad(where, "blobs are not sorted and unique");
+    previous = b.digest;
+    auto it = file_digests.find(b.digest);
+    if (it == file_digests.end()) bad(where, "blob " + b.digest + " is used by no file");
+    if (it->second != b.size) bad(where, "size differs from the files naming blob " + b.digest);
+    m.blobs.push_back(std::move(b));
+  }
+  if (m.blobs.size() != file_digests.size()) bad("blobs", "some files name a blob the bundle does not list");
+  return m;
+}
+
+void check_manifest_against_lock(const BundleManifest& manifest, const Lockfile& lock) {
+  for (const auto& k : manifest.kernels) {
+    const LockedKernel* locked = lock.find(k.repo_id);
+    if (!locked)
+      throw Error(ErrorCode::integrity, "bundle holds " + k.repo_id + ", which the lock does not list",
+                  "bundle again from this lock");
+    if (locked->sha != k.sha)
+      throw Error(ErrorCode::integrity,
+                  "bundle holds " + k.repo_id + " at " + k.sha + ", the lock pins " + locked->sha,
+                  "bundle again from this lock");
+    const LockedKernel* embedded = manifest.lock.find(k.repo_id);
+    if (locked->variants.empty()) continue;  // a commit-only (dependency-shape) lock pins the sha alone
+    for (const auto& v : k.variants) {
+      auto lv = locked->variants.find(v);
+      if (lv == locked->variants.end())
+        throw Error(ErrorCode::integrity, "bundle holds " + k.repo_id + " variant " + v + ", which the lock does not list");
+      if (!embedded || embedded->variants.at(v).hash != lv->second.hash)
+        throw Error(ErrorCode::integrity, "bundle holds " + k.repo_id + " variant " + v + " with hash " +
+                                              (embedded ? embedded->variants.at(v).hash : std::string("?")) +
+                                              ", the lock says " + lv->second.hash);
+      if (!lv->second.files.empty()) check_kernel_files(BundleKernel{k.repo_id, k.repo_type, k.sha, {}, {v}, k.files}, *locked);
+    }
+  }
+}
+
+}  // namespace kernel_lock

@@ -1,0 +1,70 @@
+#include "kernel_lock/cache/hf_cache.hpp"
+
+#include <cstdlib>
+
+#include "kernel_lock/core/error.hpp"
+#include "kernel_lock/core/fs.hpp"
+
+namespace kernel_lock {
+namespace {
+
+std::optional<std::filesystem::path> env_path(const char* name) {
+  const char* value = std::getenv(name);
+  if (value == nullptr || *value == '\0') return std::nullopt;
+  return std::filesystem::path(value);
+}
+
+bool is_hex_sha1(std::string_view text) {
+  if (text.size() != 40) return false;
+  for (char c : text)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+
+}  // namespace
+
+std::filesystem::path hf_hub_cache_dir() {
+  if (auto p = env_path("HF_HUB_CACHE")) return *p;
+  if (auto p = env_path("HUGGINGFACE_HUB_CACHE")) return *p;
+  if (auto p = env_path("HF_HOME")) return *p / "hub";
+  if (auto p = env_path("XDG_CACHE_HOME")) return *p / "huggingface" / "hub";
+  auto home = env_path("HOME").value_or(std::filesystem::path("/"));
+  return home / ".cache" / "huggingface" / "hub";
+}
+
+std::filesystem::path kernels_cache_dir() {
+  if (auto p = env_path("KERNELS_CACHE")) return *p;
+  return hf_hub_cache_dir();
+}
+
+std::string cache_repo_folder(std::string_view repo_type, std::string_view repo_id) {
+  std::string folder(repo_type);
+  folder += "s";
+  for (char c : repo_id) {
+    if (c == '/') {
+      folder += "--";
+    } else {
+      folder += c;
+    }
+  }
+  // `org/name` -> `kernels--org--name`: the type prefix is joined with "--" too.
+  return folder.substr(0, repo_type.size() + 1) + "--" + folder.substr(repo_type.size() + 1);
+}
+
+CacheRepoPaths cache_repo_paths(const std::filesystem::path& cache_dir, std::string_view repo_type,
+                                std::string_view repo_id) {
+  return CacheRepoPaths{cache_dir / cache_repo_folder(repo_type, repo_id)};
+}
+
+std::optional<std::string> read_cache_ref(const CacheRepoPaths& repo, std::string_view ref_name) {
+  auto path = repo.refs() / std::string(ref_name);
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return std::nullopt;
+  auto text = read_file(path);
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  if (!is_hex_sha1(text))
+    throw Error(ErrorCode::invalid_input, "cache ref " + path.string() + " does not hold a 40-hex commit sha");
+  return text;
+}
+
+}  // namespace kernel_lock

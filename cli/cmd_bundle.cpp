@@ -1,0 +1,86 @@
+// `kernel-lock bundle [DIR] -o FILE`: pack exactly the locked bytes into one
+// reproducible archive (bundle.hpp describes the format).
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "commands.hpp"
+#include "kernel_lock/bundle/bundle.hpp"
+#include "kernel_lock/core/error.hpp"
+#include "kernel_lock/core/lockfile.hpp"
+
+namespace kernel_lock::cli {
+namespace {
+
+struct BundleArgs {
+  std::string dir = ".";
+  std::string output;
+  std::string lockfile;
+  std::string cache;
+  std::vector<std::string> torch, cuda, arch;
+  bool offline = false;
+  int level = 3;
+  int threads = 0;
+};
+
+// A progress line on stderr, only when it is a terminal; redrawn at most 10x/s.
+ProgressFn terminal_progress(bool quiet, const char* what) {
+  if (quiet || !::isatty(2)) return {};
+  auto last = std::make_shared<std::chrono::steady_clock::time_point>();
+  return [last, what](std::uint64_t done, std::uint64_t total) {
+    auto now = std::chrono::steady_clock::now();
+    if (done < total && now - *last < std::chrono::milliseconds(100)) return;
+    *last = now;
+    std::fprintf(stderr, "\r%s: %.1f / %.1f MiB (%3.0f%%)%s", what, static_cast<double>(done) / 1048576.0,
+                 static_cast<double>(total) / 1048576.0, total ? 100.0 * static_cast<double>(done) / static_cast<double>(total) : 100.0,
+                 done >= total ? "\n" : "");
+  };
+}
+
+int run_bundle(const BundleArgs& args, const CliContext& ctx) {
+  namespace fs = std::filesystem;
+  const fs::path lock_path = args.lockfile.empty() ? find_lockfile(args.dir) : fs::path(args.lockfile);
+  const Lockfile lock = read_lockfile(lock_path);
+  BundleOptions options;
+  options.filter.torch = args.torch;
+  options.filter.cuda = args.cuda;
+  options.filter.arch = args.arch;
+  if (!args.cache.empty()) options.cache_dir = fs::path(args.cache);
+  auto hub = HubConfig::from_environment();
+  if (!args.offline && !hub.offline) options.hub = hub;
+  options.compression_level = args.level;
+  options.threads = args.threads;
+  options.progress = terminal_progress(ctx.quiet, "bundling");
+  const auto s = write_bundle(lock, args.output, options);
+  if (!ctx.quiet)
+    std::cout << "wrote " << args.output << ": " << s.kernels << " kernel(s), " << s.variants << " variant(s), "
+              << s.files << " file(s), " << s.blobs << " blob(s); " << s.content_bytes << " content bytes -> "
+              << s.archive_bytes << " archive bytes (" << s.from_cache << " blob(s) from the cache, " << s.downloaded
+              << " downloaded)\n";
+  return 0;
+}
+
+}  // namespace
+
+void add_bundle_command(CLI::App& app, CliContext& ctx) {
+  auto args = std::make_shared<BundleArgs>();
+  auto* cmd = app.add_subcommand("bundle", "Pack exactly the locked files (verified) into one reproducible tar.zst");
+  cmd->add_option("DIR", args->dir, "Project directory holding kernel.lock (default: .)");
+  cmd->add_option("-o,--output", args->output, "Bundle file to write (atomically)")->required();
+  cmd->add_option("--lockfile", args->lockfile, "Lock file (default: DIR/kernel.lock, else DIR/kernels.lock)");
+  cmd->add_option("--cache", args->cache, "HF cache to take files from (default: KERNELS_CACHE / HF_HUB_CACHE)");
+  cmd->add_option("--torch", args->torch, "Only variants for this torch version (e.g. 2.11); repeatable");
+  cmd->add_option("--cuda", args->cuda, "Only variants for this CUDA version (e.g. 13.0); repeatable");
+  cmd->add_option("--arch", args->arch, "Only variants for this CPU arch (e.g. x86_64); repeatable");
+  cmd->add_flag("--offline", args->offline, "Never download: every file must be in the cache");
+  cmd->add_option("--level", args->level, "zstd compression level (default 3)");
+  cmd->add_option("--threads", args->threads, "zstd worker threads (default: CPUs; output is the same)");
+  cmd->callback([args, &ctx] { ctx.action = [args, &ctx] { return run_bundle(*args, ctx); }; });
+}
+
+}  // namespace kernel_lock::cli

@@ -1,0 +1,69 @@
+// `kernel-lock install BUNDLE`: unpack a bundle into the HF cache, verifying
+// every byte first (install.hpp).
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "commands.hpp"
+#include "kernel_lock/core/error.hpp"
+#include "kernel_lock/bundle/install.hpp"
+#include "kernel_lock/core/lockfile.hpp"
+
+namespace kernel_lock::cli {
+namespace {
+
+struct InstallArgs {
+  std::string bundle;
+  std::string cache;
+  std::string lockfile;
+  bool no_refs = false;
+  bool no_fsync = false;
+};
+
+int run_install(const InstallArgs& args, const CliContext& ctx) {
+  namespace fs = std::filesystem;
+  InstallOptions options;
+  if (!args.cache.empty()) options.cache_dir = fs::path(args.cache);
+  if (!args.lockfile.empty()) options.lock = read_lockfile(args.lockfile);
+  options.write_refs = !args.no_refs;
+  options.durable = !args.no_fsync;
+  if (!ctx.quiet && ::isatty(2)) {
+    auto last = std::make_shared<std::chrono::steady_clock::time_point>();
+    options.progress = [last](std::uint64_t done, std::uint64_t total) {
+      auto now = std::chrono::steady_clock::now();
+      if (done < total && now - *last < std::chrono::milliseconds(100)) return;
+      *last = now;
+      std::fprintf(stderr, "\rinstalling: %.1f / %.1f MiB%s", static_cast<double>(done) / 1048576.0,
+                   static_cast<double>(total) / 1048576.0, done >= total ? "\n" : "");
+    };
+  }
+  const auto s = install_bundle(args.bundle, options);
+  if (!ctx.quiet) {
+    std::cout << "installed " << args.bundle << ": " << s.kernels << " kernel(s), " << s.variants << " variant(s) ("
+              << s.variants_changed << " new or replaced), " << s.blobs << " blob(s), " << s.bytes
+              << " bytes verified\n";
+    for (const auto& r : s.refs) std::cout << "  ref " << r << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_install_command(CLI::App& app, CliContext& ctx) {
+  auto args = std::make_shared<InstallArgs>();
+  auto* cmd = app.add_subcommand("install", "Unpack a bundle into the Hugging Face cache, verifying every byte");
+  cmd->add_option("BUNDLE", args->bundle, "Bundle file made by `kernel-lock bundle`")->required();
+  cmd->add_option("--cache", args->cache,
+                  "Cache directory (default: KERNELS_CACHE, else HF_HUB_CACHE / HF_HOME/hub / ~/.cache/huggingface/hub)");
+  cmd->add_option("--lockfile", args->lockfile, "Refuse the bundle unless it matches this lock");
+  cmd->add_flag("--no-refs", args->no_refs, "Do not write refs/<branch> (e.g. refs/v1)");
+  cmd->add_flag("--no-fsync", args->no_fsync, "Skip fsync of each blob (faster, not crash-durable)");
+  cmd->callback([args, &ctx] { ctx.action = [args, &ctx] { return run_install(*args, ctx); }; });
+}
+
+}  // namespace kernel_lock::cli

@@ -1,0 +1,181 @@
+// `kernel-lock resolve [DIR]`: requirements (kernels.yaml / pyproject.toml) ->
+// kernel.lock. Thin layer over kernel_lock::Resolver (resolve.hpp).
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"
+#include "kernel_lock/core/error.hpp"
+#include "kernel_lock/core/fs.hpp"
+#include "kernel_lock/hub/hub_client.hpp"
+#include "kernel_lock/core/lockfile.hpp"
+#include "kernel_lock/core/requirements.hpp"
+#include "kernel_lock/resolve/resolve.hpp"
+
+namespace kernel_lock::cli {
+namespace {
+
+struct ResolveArgs {
+  std::string dir = ".";
+  std::string requirements;
+  std::string lockfile;
+  bool locked = false;
+  bool frozen = false;
+  bool offline = false;
+  std::vector<std::string> torch, cuda, arch;
+  bool upgrade = false;
+  std::vector<std::string> upgrade_packages;
+  bool verify_content = false;
+  bool json = false;
+};
+
+// Splits "2.10,2.11" and repeated flags into one list.
+std::vector<std::string> split_list(const std::vector<std::string>& values) {
+  std::vector<std::string> out;
+  for (const auto& v : values) {
+    std::size_t start = 0;
+    while (start <= v.size()) {
+      auto comma = v.find(',', start);
+      auto item = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      if (!item.empty()) out.push_back(item);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
+  return out;
+}
+
+int run_resolve(const ResolveArgs& args, const CliContext& ctx) {
+  namespace fs = std::filesystem;
+  if (args.locked && args.frozen)
+    throw Error(ErrorCode::usage, "--locked and --frozen exclude each other",
+                "--locked re-resolves and fails on change; --frozen trusts the lock without network access");
+  const fs::path dir = args.dir;
+  const Requirements requirements = read_requirements(args.requirements.empty() ? dir : fs::path(args.requirements));
+
+  fs::path lock_path;
+  if (!args.lockfile.empty()) {
+    lock_path = args.lockfile;
+  } else if (fs::exists(dir / kDefaultLockfileName) || !fs::exists(dir / kPythonLockfileName)) {
+    lock_path = dir / kDefaultLockfileName;
+  } else {
+    lock_path = dir / kPythonLockfileName;
+  }
+  std::optional<Lockfile> previous;
+  if (fs::exists(lock_path)) previous = read_lockfile(lock_path);
+
+  VariantFilter cli_filter;
+  cli_filter.torch = split_list(args.torch);
+  cli_filter.cuda = split_list(args.cuda);
+  cli_filter.arch = split_list(args.arch);
+
+  const bool show_progress = !ctx.quiet && !args.json && ::isatty(STDERR_FILENO);
+  if (args.frozen) {
+    if (!previous)
+      throw Error(ErrorCode::not_found, "--frozen: no lock at " + lock_path.string(),
+                  "run `kernel-lock resolve` once (online) to create it");
+    check_lock_covers(requirements, *previous, cli_filter);
+    if (args.json) {
+      nlohmann::ordered_json out;
+      out["lockfile"] = lock_path.string();
+      out["changed"] = false;
+      out["frozen"] = true;
+      out["kernels"] = previous->kernels.size();
+      std::cout << out.dump(2) << "\n";
+    } else if (!ctx.quiet) {
+      std::cerr << "kernel.lock covers " << requirements.kernels.size() << " kernel(s) (frozen, no network)\n";
+    }
+    return 0;
+  }
+
+  HubConfig config = HubConfig::from_environment();
+  if (args.offline) config.offline = true;
+  HubClient client(config);
+  ResolveOptions options;
+  options.filter = cli_filter;
+  options.upgrade = args.upgrade;
+  options.upgrade_packages = args.upgrade_packages;
+  options.verify_content = args.verify_content;
+  if (show_progress) options.on_progress = [](std::string_view line) { std::cerr << "  " << line << "...\n"; };
+
+  Resolver resolver(client, options);
+  auto result = with_context("resolving " + requirements.source.string(),
+                             [&] { return resolver.resolve(requirements, previous ? &*previous : nullptr); });
+
+  const std::string new_bytes = format_lockfile(result.lock);
+  std::string old_bytes;
+  if (fs::exists(lock_path)) old_bytes = read_file(lock_path);
+  const bool changed = new_bytes != old_bytes;
+  if (args.locked && changed) {
+    std::string diff = previous ? describe_lock_changes(*previous, result.lock) : std::string();
+    if (diff.empty()) diff = previous ? "~ the file's bytes differ from the canonical form" : "+ " + lock_path.string() + " does not exist yet";
+    throw Error(ErrorCode::lock_changed, lock_path.string() + " would change (--locked):\n" + diff,
+                "run `kernel-lock resolve` without --locked to update the lock, and commit it");
+  }
+  bool wrote = false;
+  if (changed) wrote = write_lockfile(lock_path, result.lock);
+
+  for (const auto& w : result.report.warnings)
+    if (!ctx.quiet) std::cerr << "warning: " << w << "\n";
+  if (args.json) {
+    nlohmann::ordered_json out;
+    out["lockfile"] = lock_path.string();
+    out["changed"] = wrote;
+    auto kernels = nlohmann::ordered_json::array();
+    for (const auto& k : result.report.kernels) {
+      nlohmann::ordered_json j;
+      j["repo_id"] = k.repo_id;
+      j["repo_type"] = k.repo_type;
+      j["sha"] = k.sha;
+      j["resolved_from"] = k.resolved_from;
+      j["variants"] = k.variants;
+      j["files"] = k.files;
+      j["from_lock"] = k.from_lock;
+      if (!k.required_by.empty()) j["required_by"] = k.required_by;
+      kernels.push_back(std::move(j));
+    }
+    out["kernels"] = std::move(kernels);
+    out["requests"] = result.report.stats.requests;
+    out["retries"] = result.report.stats.retries;
+    out["warnings"] = result.report.warnings;
+    std::cout << out.dump(2) << "\n";
+  } else if (!ctx.quiet) {
+    for (const auto& k : result.report.kernels)
+      std::cerr << "  " << k.repo_id << " " << k.sha.substr(0, 7) << " (" << k.resolved_from << ", " << k.variants
+                << " variants" << (k.required_by.empty() ? std::string() : ", required by " + k.required_by) << ")\n";
+    std::cerr << (wrote ? "wrote " : "unchanged ") << lock_path.string() << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_resolve_command(CLI::App& app, CliContext& ctx) {
+  auto args = std::make_shared<ResolveArgs>();
+  auto* cmd = app.add_subcommand("resolve", "Resolve kernels.yaml / pyproject.toml into a hash-pinned kernel.lock");
+  cmd->add_option("DIR", args->dir, "Project directory (default: .)");
+  cmd->add_option("--requirements", args->requirements, "Requirements file (kernels.yaml or pyproject.toml)");
+  cmd->add_option("-o,--lockfile", args->lockfile, "Lock file to write (default: DIR/kernel.lock)");
+  cmd->add_flag("--locked", args->locked, "Fail (exit 7) if the lock would change");
+  cmd->add_flag("--frozen", args->frozen, "Never touch the network: check that the lock covers the requirements");
+  cmd->add_flag("--offline", args->offline, "No network access (like HF_HUB_OFFLINE=1); locked entries are kept");
+  cmd->add_option("--torch", args->torch, "Only variants for these torch versions (e.g. 2.10,2.11)");
+  cmd->add_option("--cuda", args->cuda, "Only variants for these CUDA versions (e.g. 12.8,13.0)");
+  cmd->add_option("--arch", args->arch, "Only variants for these CPU architectures (e.g. x86_64)");
+  cmd->add_flag("--upgrade", args->upgrade, "Re-resolve every kernel, ignoring the existing lock");
+  cmd->add_option("--upgrade-package", args->upgrade_packages, "Re-resolve this kernel (repeatable)");
+  cmd->add_flag("--verify-content", args->verify_content, "Download every locked file and check it against the listing");
+  cmd->add_flag("--json", args->json, "Print a JSON summary on stdout");
+  cmd->add_flag("-q,--quiet", ctx.quiet, "Print only errors");
+  cmd->callback([args, &ctx] { ctx.action = [args, &ctx] { return run_resolve(*args, ctx); }; });
+}
+
+}  // namespace kernel_lock::cli

@@ -1,0 +1,100 @@
+// kernel.lock: read, validate and canonical write. Compatible both ways with the
+// Python `kernels lock` output (kernels.lock), see SPEC.md "Lockfile".
+//
+// On disk: a JSON array of kernel objects, 2-space indent, trailing newline:
+//   {"repo_id", "sha", "variants": {"<variant>": {"hash", "hash_type"}},
+//    then our extra keys (Python ignores unknown kernel keys):
+//    "repo_type", "requirement", "files": {"<variant>": [{"path","size","digest","kind"}]}}
+// Variant objects hold `hash` and `hash_type` only (Python passes them as kwargs).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "kernel_lock/core/hash.hpp"
+
+namespace kernel_lock {
+
+inline constexpr std::string_view kDefaultLockfileName = "kernel.lock";
+inline constexpr std::string_view kPythonLockfileName = "kernels.lock";
+
+struct LockedFile {
+  std::string path;  // relative to build/<variant>/, '/'-separated
+  std::uint64_t size = 0;
+  std::string digest;  // hex; 64 for lfs_sha256, 40 for git_sha1
+  DigestKind kind = DigestKind::git_sha1;
+  friend bool operator==(const LockedFile&, const LockedFile&) = default;
+};
+
+struct LockedVariant {
+  std::string hash;                          // "sha256-<64hex>"
+  std::string hash_type = "git_lfs_concat";
+  std::vector<LockedFile> files;  // sorted by path; empty for locks written by Python
+  friend bool operator==(const LockedVariant&, const LockedVariant&) = default;
+};
+
+struct LockedKernel {
+  std::string repo_id;  // "org/name"
+  std::string sha;      // 40-hex commit
+  std::map<std::string, LockedVariant> variants;  // by variant name (sorted)
+  std::optional<std::string> repo_type;           // "kernel" or "model"; absent = kernel
+  nlohmann::ordered_json requirement;             // what was asked (null when unknown)
+  nlohmann::ordered_json unknown_keys = nlohmann::ordered_json::object();  // preserved verbatim
+  friend bool operator==(const LockedKernel&, const LockedKernel&) = default;
+};
+
+struct Lockfile {
+  std::vector<LockedKernel> kernels;  // sorted by repo_id when written
+  const LockedKernel* find(std::string_view repo_id) const noexcept;
+  LockedKernel* find(std::string_view repo_id) noexcept;
+  friend bool operator==(const Lockfile&, const Lockfile&) = default;
+};
+
+// Parses and validates. `source` names the file in errors ("kernel.lock:3:5: ...").
+// Throws Error(invalid_input) with line/column or the JSON path of the bad field.
+Lockfile parse_lockfile(std::string_view text, std::string_view source = "kernel.lock");
+Lockfile read_lockfile(const std::filesystem::path& path);
+
+// Canonical bytes: kernels sorted by repo_id, variants and files sorted, fixed key
+// order, 2-space indent, trailing newline. Same input, same bytes.
+std::string format_lockfile(const Lockfile& lock);
+// Writes atomically, only when the bytes change. Returns true when written.
+bool write_lockfile(const std::filesystem::path& path, const Lockfile& lock);
+
+// Finds the lockfile in a directory: kernel.lock, else kernels.lock. Throws
+// Error(not_found) naming both and suggesting `kernel-lock resolve`.
+std::filesystem::path find_lockfile(const std::filesystem::path& dir);
+
+// The two on-disk shapes parse_lockfile accepts (docs/formats.md):
+//   variants:   [{"repo_id", "sha", "variants", ...}]  ours, and Python `kernels lock`
+//               up to the 0.17 development line (the SPEC format; what format_lockfile writes);
+//   dependency: [{"dependency": {"repo-id", "version"|"revision"}, "lock": {"commit"}}]
+//               written by the released Python kernels 0.17.2, which reads only this shape.
+// A lock read from the dependency shape has no variants; its requirement holds
+// {"version": N} or {"revision": "..."}.
+enum class LockfileShape { variants, dependency };
+// Shape of a parsed JSON text (an empty array counts as `variants`). Throws like parse_lockfile.
+LockfileShape detect_lockfile_shape(std::string_view text, std::string_view source = "kernel.lock");
+
+// Exactly the bytes the Python kernels 0.17.2 `KernelLocks.to_json()` (and so
+// `kernels lock`) produces for these kernels: the dependency shape, sorted by
+// repo_id, 2-space indent, raw UTF-8, no trailing newline. The dependency is
+// taken from `requirement` ("version" N, else "revision"); without one it is
+// {"revision": sha}. Variants, files and our extra keys have no place in it.
+std::string format_python_lockfile(const Lockfile& lock);
+
+// "org/name" as the Hub accepts it: two parts of 1-96 chars from [A-Za-z0-9._-],
+// each starting and ending with a letter or digit, without "--" or "..".
+bool is_valid_repo_id(std::string_view repo_id) noexcept;
+// A relative '/'-separated path inside a variant: non-empty components, no ".",
+// "..", backslash, NUL or leading '/'.
+bool is_safe_relative_path(std::string_view path) noexcept;
+
+}  // namespace kernel_lock

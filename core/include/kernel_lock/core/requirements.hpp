@@ -1,0 +1,43 @@
+// Kernel requirements: kernels.yaml (ours) and pyproject.toml
+// [tool.kernels.dependencies] (the Python `kernels lock` input).
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "kernel_lock/core/variant.hpp"
+
+namespace kernel_lock {
+
+struct KernelRequirement {
+  std::string repo_id;                    // "org/name"
+  std::optional<int> version;             // branch v<N>
+  std::optional<std::string> revision;    // branch, tag or sha
+  std::optional<std::string> tag_range;   // PEP 440-like specifier over v<semver> tags, e.g. ">=0.0.2,<0.1.0"
+  std::optional<std::string> repo_type;   // "kernel" (default) or "model"
+  VariantFilter filter;                   // per-kernel narrowing (added to the global targets)
+  // JSON form recorded in the lock's "requirement" key; compares requirement changes.
+  nlohmann::ordered_json to_json() const;
+};
+
+struct Requirements {
+  std::filesystem::path source;           // the file read
+  std::vector<KernelRequirement> kernels; // in file order
+  VariantFilter targets;                  // fleet-wide torch/cuda/arch/os matrix (kernels.yaml only)
+};
+
+// Parses kernels.yaml text / pyproject.toml text. Errors name `source`, the
+// line (and column where known), the field and what was expected.
+Requirements parse_kernels_yaml(std::string_view text, std::string_view source = "kernels.yaml");
+Requirements parse_pyproject_toml(std::string_view text, std::string_view source = "pyproject.toml");
+
+// Reads a file, or a directory holding kernels.yaml (preferred) or pyproject.toml.
+// Throws Error(not_found) naming what was looked for.
+Requirements read_requirements(const std::filesystem::path& file_or_dir);
+
+}  // namespace kernel_lock

@@ -1,0 +1,413 @@
+// libcurl implementation of HttpTransport: one CURLM handle (keep-alive
+// connection cache, HTTP/2 multiplexing where the server offers it), one easy
+// handle per transfer, redirects followed here so that credentials are only
+// ever attached for the configured origin.
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <utility>
+
+#include "kernel_lock/core/error.hpp"
+#include "kernel_lock/hub/http.hpp"
+#include "kernel_lock/core/version.hpp"
+
+namespace kernel_lock {
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string trim(std::string_view s) {
+  std::size_t b = 0, e = s.size();
+  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
+  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
+  return std::string(s.substr(b, e - b));
+}
+
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? std::string(v) : std::string();
+}
+
+// Process-wide libcurl initialisation (curl_global_init is not thread-safe on old versions).
+void ensure_global_init() {
+  static const bool done = [] {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+      throw Error(ErrorCode::network, "libcurl initialisation failed");
+    return true;
+  }();
+  (void)done;
+}
+
+// Owns a CURL easy handle.
+class CurlEasy {
+ public:
+  CurlEasy() : handle_(curl_easy_init()) {
+    if (!handle_) throw Error(ErrorCode::network, "curl_easy_init failed (out of memory?)");
+  }
+  CurlEasy(CurlEasy&& o) noexcept : handle_(std::exchange(o.handle_, nullptr)) {}
+  CurlEasy& operator=(CurlEasy&& o) noexcept {
+    CurlEasy tmp(std::move(o));
+    std::swap(handle_, tmp.handle_);
+    return *this;
+  }
+  CurlEasy(const CurlEasy&) = delete;
+  CurlEasy& operator=(const CurlEasy&) = delete;
+  ~CurlEasy() {
+    if (handle_) curl_easy_cleanup(handle_);
+  }
+  CURL* get() const noexcept { return handle_; }
+
+ private:
+  CURL* handle_;
+};
+
+// Owns a curl_slist of request headers.
+class CurlHeaders {
+ public:
+  CurlHeaders() = default;
+  CurlHeaders(CurlHeaders&& o) noexcept : list_(std::exchange(o.list_, nullptr)) {}
+  CurlHeaders& operator=(CurlHeaders&& o) noexcept {
+    CurlHeaders tmp(std::move(o));
+    std::swap(list_, tmp.list_);
+    return *this;
+  }
+  CurlHeaders(const CurlHeaders&) = delete;
+  CurlHeaders& operator=(const CurlHeaders&) = delete;
+  ~CurlHeaders() {
+    if (list_) curl_slist_free_all(list_);
+  }
+  void append(const std::string& line) {
+    auto* next = curl_slist_append(list_, line.c_str());
+    if (!next) throw Error(ErrorCode::network, "curl_slist_append failed (out of memory?)");
+    list_ = next;
+  }
+  curl_slist* get() const noexcept { return list_; }
+
+ private:
+  curl_slist* list_ = nullptr;
+};
+
+// Owns a CURLM multi handle. Transfers must be removed before it is destroyed.
+class CurlMulti {
+ public:
+  CurlMulti() : handle_(curl_multi_init()) {
+    if (!handle_) throw Error(ErrorCode::network, "curl_multi_init failed (out of memory?)");
+  }
+  CurlMulti(CurlMulti&& o) noexcept : handle_(std::exchange(o.handle_, nullptr)) {}
+  CurlMulti& operator=(CurlMulti&& o) noexcept {
+    CurlMulti tmp(std::move(o));
+    std::swap(handle_, tmp.handle_);
+    return *this;
+  }
+  CurlMulti(const CurlMulti&) = delete;
+  CurlMulti& operator=(const CurlMulti&) = delete;
+  ~CurlMulti() {
+    if (handle_) curl_multi_cleanup(handle_);
+  }
+  CURLM* get() const noexcept { return handle_; }
+
+ private:
+  CURLM* handle_;
+};
+
+struct Transfer {
+  std::uint64_t id = 0;
+  HttpRequest request;
+  std::string url;  // current hop
+  int hops = 0;
+  CurlEasy easy;
+  CurlHeaders header_list;
+  std::unique_ptr<char[]> error_buffer = std::make_unique<char[]>(CURL_ERROR_SIZE);
+  HttpResponse response;
+  bool added = false;
+
+  long current_status() const {
+    long status = 0;
+    curl_easy_getinfo(easy.get(), CURLINFO_RESPONSE_CODE, &status);
+    return status;
+  }
+  bool is_redirect_in_progress() const {
+    long s = current_status();
+    return s >= 300 && s < 400 && request.max_redirects > hops && response.header("location").has_value();
+  }
+};
+
+extern "C" std::size_t write_cb(char* data, std::size_t size, std::size_t nmemb, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  const std::size_t n = size * nmemb;
+  if (t->is_redirect_in_progress()) return n;  // body of a redirect: discarded
+  std::string_view chunk(data, n);
+  if (t->request.on_body) {
+    bool keep = false;
+    try {
+      keep = t->request.on_body(t->current_status(), chunk);
+    } catch (...) {
+      keep = false;  // the sink must not throw through C; treat as an abort
+    }
+    if (!keep) {
+      t->response.aborted = true;
+      return 0;  // CURLE_WRITE_ERROR
+    }
+  } else {
+    t->response.body.append(chunk);
+  }
+  return n;
+}
+
+extern "C" std::size_t header_cb(char* data, std::size_t size, std::size_t nmemb, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  const std::size_t n = size * nmemb;
+  std::string_view line(data, n);
+  if (line.starts_with("HTTP/")) {  // a new response (1xx, redirect hop or final)
+    t->response.headers.clear();
+    return n;
+  }
+  auto colon = line.find(':');
+  if (colon == std::string_view::npos) return n;
+  t->response.headers.emplace_back(lower(trim(line.substr(0, colon))), trim(line.substr(colon + 1)));
+  return n;
+}
+
+class CurlTransport final : public HttpTransport {
+ public:
+  explicit CurlTransport(CurlTransportOptions options) : options_(std::move(options)) {
+    ensure_global_init();
+    if (options_.user_agent.empty()) options_.user_agent = "kernel-lock/" + std::string(kVersion);
+    curl_multi_setopt(multi_.get(), CURLMOPT_PIPELINING, static_cast<long>(CURLPIPE_MULTIPLEX));
+    curl_multi_setopt(multi_.get(), CURLMOPT_MAX_TOTAL_CONNECTIONS, static_cast<long>(options_.max_connections));
+  }
+  ~CurlTransport() override {
+    for (auto& [id, t] : transfers_)
+      if (t->added) curl_multi_remove_handle(multi_.get(), t->easy.get());
+  }
+  CurlTransport(const CurlTransport&) = delete;
+  CurlTransport& operator=(const CurlTransport&) = delete;
+
+  std::uint64_t start(HttpRequest request) override {
+    auto t = std::make_unique<Transfer>();
+    t->id = ++next_id_;
+    t->url = request.url;
+    t->request = std::move(request);
+    ++started_;
+    launch(*t);
+    auto id = t->id;
+    transfers_.emplace(id, std::move(t));
+    return id;
+  }
+
+  std::vector<std::pair<std::uint64_t, HttpResponse>> poll(std::chrono::milliseconds max_wait) override {
+    std::vector<std::pair<std::uint64_t, HttpResponse>> done;
+    if (transfers_.empty()) return done;
+    int running = 0;
+    curl_multi_perform(multi_.get(), &running);
+    collect(done);
+    if (done.empty()) {
+      int numfds = 0;
+      curl_multi_poll(multi_.get(), nullptr, 0, static_cast<int>(max_wait.count()), &numfds);
+      curl_multi_perform(multi_.get(), &running);
+      collect(done);
+    }
+    return done;
+  }
+
+  std::size_t in_flight() const noexcept override { return transfers_.size(); }
+  std::uint64_t requests_started() const noexcept override { return started_; }
+
+ private:
+  void launch(Transfer& t) {
+    CURL* h = t.easy.get();
+    curl_easy_reset(h);
+    t.header_list = CurlHeaders();
+    t.response.headers.clear();
+    t.error_buffer[0] = '\0';
+    curl_easy_setopt(h, CURLOPT_URL, t.url.c_str());
+    curl_easy_setopt(h, CURLOPT_PRIVATE, &t);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, t.error_buffer.get());
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (!options_.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, options_.ca_file.c_str());
+    if (!options_.ca_path.empty()) curl_easy_setopt(h, CURLOPT_CAPATH, options_.ca_path.c_str());
+    if (!options_.http_proxy.empty() && t.url.starts_with("http://")) {
+      curl_easy_setopt(h, CURLOPT_PROXY, options_.http_proxy.c_str());
+      if (!options_.no_proxy.empty()) curl_easy_setopt(h, CURLOPT_NOPROXY, options_.no_proxy.c_str());
+    }
+    curl_easy_setopt(h, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
+    // Wait for an HTTP/2 connection to multiplex on (TLS only: plain http is HTTP/1.1 here,
+    // where waiting would serialise requests behind one connection).
+    if (t.url.starts_with("https://")) curl_easy_setopt(h, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, options_.user_agent.c_str());
+    const long timeout_ms = std::max<long>(1, static_cast<long>(t.request.timeout.count()));
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, std::max<long>(1, (timeout_ms + 999) / 1000));
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &t);
+    if (t.request.method == "HEAD") {
+      curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    } else if (t.request.method == "POST") {
+      curl_easy_setopt(h, CURLOPT_POST, 1L);
+      curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t.request.body.size()));
+      curl_easy_setopt(h, CURLOPT_POSTFIELDS, t.request.body.data());
+    } else if (t.request.method != "GET") {
+      curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, t.request.method.c_str());
+    }
+    if (t.request.range_from) {
+      const std::string range = std::to_string(*t.request.range_from) + "-";
+      curl_easy_setopt(h, CURLOPT_RANGE, range.c_str());  // copied by libcurl
+    }
+    for (const auto& [name, value] : t.request.headers) t.header_list.append(name + ": " + value);
+    if (t.request.credential_header && !t.request.credential_origin.empty() &&
+        url_origin(t.url) == t.request.credential_origin)
+      t.header_list.append(t.request.credential_header->first + ": " + t.request.credential_header->second);
+    if (t.header_list.get()) curl_easy_setopt(h, CURLOPT_HTTPHEADER, t.header_list.get());
+    if (curl_multi_add_handle(multi_.get(), h) != CURLM_OK)
+      throw Error(ErrorCode::network, "curl_multi_add_handle failed for " + t.url);
+    t.added = true;
+  }
+
+  void collect(std::vector<std::pair<std::uint64_t, HttpResponse>>& done) {
+    int queued = 0;
+    while (CURLMsg* msg = curl_multi_info_read(multi_.get(), &queued)) {
+      if (msg->msg != CURLMSG_DONE) continue;
+      void* priv = nullptr;
+      curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+      auto* t = static_cast<Transfer*>(priv);
+      const CURLcode code = msg->data.result;
+      curl_multi_remove_handle(multi_.get(), t->easy.get());
+      t->added = false;
+      finish(*t, code, done);
+    }
+  }
+
+  void finish(Transfer& t, CURLcode code, std::vector<std::pair<std::uint64_t, HttpResponse>>& done) {
+    long status = t.current_status();
+    if (code == CURLE_OK && status >= 300 && status < 400 && t.hops < t.request.max_redirects) {
+      if (auto location = t.response.header("location")) {
+        t.url = resolve_redirect(t.url, *location);
+        ++t.hops;
+        if (status == 303 && t.request.method == "POST") t.request.method = "GET";
+        launch(t);
+        return;
+      }
+    }
+    t.response.status = status;
+    char* effective = nullptr;
+    curl_easy_getinfo(t.easy.get(), CURLINFO_EFFECTIVE_URL, &effective);
+    t.response.effective_url = effective ? effective : t.url;
+    if (code != CURLE_OK) {
+      std::string detail = t.error_buffer[0] ? std::string(t.error_buffer.get()) : curl_easy_strerror(code);
+      t.response.error = "curl error " + std::to_string(static_cast<int>(code)) + ": " + detail;
+    }
+    auto id = t.id;
+    auto node = transfers_.extract(id);
+    done.emplace_back(id, std::move(node.mapped()->response));
+  }
+
+  CurlTransportOptions options_;
+  CurlMulti multi_;
+  std::map<std::uint64_t, std::unique_ptr<Transfer>> transfers_;
+  std::uint64_t next_id_ = 0;
+  std::uint64_t started_ = 0;
+};
+
+}  // namespace
+
+std::optional<std::string> HttpResponse::header(std::string_view name) const {
+  const auto key = lower(name);
+  for (const auto& [k, v] : headers)
+    if (k == key) return v;
+  return std::nullopt;
+}
+
+CurlTransportOptions CurlTransportOptions::from_environment() {
+  CurlTransportOptions o;
+  o.ca_file = env("SSL_CERT_FILE");
+  o.ca_path = env("SSL_CERT_DIR");
+  if (env("http_proxy").empty()) o.http_proxy = env("HTTP_PROXY");
+  o.no_proxy = env("NO_PROXY");
+  if (o.no_proxy.empty()) o.no_proxy = env("no_proxy");
+  return o;
+}
+
+std::shared_ptr<HttpTransport> make_curl_transport(CurlTransportOptions options) {
+  return std::make_shared<CurlTransport>(std::move(options));
+}
+
+std::string url_origin(std::string_view url) {
+  auto scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return {};
+  std::string scheme = lower(url.substr(0, scheme_end));
+  auto rest = url.substr(scheme_end + 3);
+  auto authority = rest.substr(0, rest.find_first_of("/?#"));
+  if (auto at = authority.rfind('@'); at != std::string_view::npos) authority = authority.substr(at + 1);
+  std::string host(authority);
+  std::string port;
+  // IPv6 literal [::1]:port
+  auto bracket = authority.rfind(']');
+  auto colon = authority.rfind(':');
+  if (colon != std::string_view::npos && (bracket == std::string_view::npos || colon > bracket)) {
+    host = std::string(authority.substr(0, colon));
+    port = std::string(authority.substr(colon + 1));
+  }
+  if (port.empty()) port = scheme == "https" ? "443" : scheme == "http" ? "80" : "";
+  return scheme + "://" + lower(host) + ":" + port;
+}
+
+std::string resolve_redirect(std::string_view base_url, std::string_view location) {
+  if (location.find("://") != std::string_view::npos) return std::string(location);
+  auto scheme_end = base_url.find("://");
+  if (scheme_end == std::string_view::npos) return std::string(location);
+  if (location.starts_with("//")) return std::string(base_url.substr(0, scheme_end + 1)) + std::string(location);
+  auto path_start = base_url.find('/', scheme_end + 3);
+  std::string root(path_start == std::string_view::npos ? base_url : base_url.substr(0, path_start));
+  if (location.starts_with("/")) return root + std::string(location);
+  // Relative reference: replace the last path segment.
+  std::string base(base_url.substr(0, base_url.find_first_of("?#", scheme_end + 3)));
+  auto slash = base.rfind('/');
+  if (slash == std::string::npos || slash < scheme_end + 3) return root + "/" + std::string(location);
+  return base.substr(0, slash + 1) + std::string(location);
+}
+
+std::string url_encode(std::string_view text) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(text.size() * 3);
+  for (unsigned char c : text) {
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(hex[c >> 4]);
+      out.push_back(hex[c & 15]);
+    }
+  }
+  return out;
+}
+
+std::string url_encode_path(std::string_view path) {
+  std::string out;
+  std::size_t start = 0;
+  while (true) {
+    auto slash = path.find('/', start);
+    out += url_encode(path.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start));
+    if (slash == std::string_view::npos) break;
+    out.push_back('/');
+    start = slash + 1;
+  }
+  return out;
+}
+
+}  // namespace kernel_lock

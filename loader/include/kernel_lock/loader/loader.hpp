@@ -1,0 +1,151 @@
+// kernel_lock::loader: load Hugging Face Hub kernels into a plain C++ libtorch
+// process (no Python), verified against kernel.lock, and call their ops through
+// the PyTorch dispatcher.
+//
+//   auto lock = kernel_lock::locate_lockfile();              // or a path
+//   auto act = kernel_lock::load_kernel("kernels-community/activation", lock);
+//   act.call<void(at::Tensor&, const at::Tensor&)>("gelu_fast", out, x);
+//
+// Functions mirror Python `kernels`: load_kernel (lock + cache only, never the
+// network), get_locked_kernel (lock found the documented way; missing files
+// fetched through a Fetcher unless offline), get_kernel (unpinned, from cache
+// refs), has_kernel, get_local_kernel. All throw kernel_lock::Error.
+//
+// Kernels stay loaded for the life of the process (op registrations cannot be
+// undone safely); loading the same kernel again returns the same handle.
+// Two versions of one kernel load side by side: each has its own op namespace.
+// Thread-safe: loads are serialised by one process-wide mutex.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <ATen/core/ivalue.h>
+
+#include "kernel_lock/cache/fetcher.hpp"
+#include "kernel_lock/core/lockfile.hpp"
+#include "kernel_lock/loader/sealed_variant.hpp"
+#include "kernel_lock/core/variant.hpp"
+
+namespace kernel_lock {
+
+// The running process as a variant must fit it: libtorch version (runtime, from
+// the loaded libtorch's build settings; compile-time TORCH_VERSION_* if those
+// cannot be read), C++ ABI, backend (cuda only when torch has CUDA and a device
+// is usable, else cpu), CUDA version (torch's CUDA runtime), arch and OS.
+Environment detect_environment();
+
+struct LoadOptions {
+  // Like Python's backend=: "cpu" or the backend torch was built for ("cuda").
+  std::optional<std::string> backend;
+  // Replaces detection entirely (tests, or targeting another fleet member).
+  std::optional<Environment> environment;
+  // Load exactly this variant (it must be in the lock / cache and fit unless
+  // `ignore_fit`); normally the best fitting one is chosen.
+  std::optional<std::string> variant;
+  bool ignore_fit = false;
+  // Cache root; default kernels_cache_dir() (KERNELS_CACHE, HF_HUB_CACHE, ...).
+  std::optional<std::filesystem::path> cache_dir;
+  // get_locked_kernel: lockfile path (file or directory), else the search of locate_lockfile.
+  std::optional<std::filesystem::path> lockfile;
+  // get_locked_kernel: used for variants missing from the cache unless offline.
+  std::shared_ptr<Fetcher> fetcher;
+  // Offline: never fetch. Default: HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE.
+  std::optional<bool> offline;
+  // Path of the PyModule_Create2 shim library; default: next to the loader library.
+  std::optional<std::filesystem::path> pyshim;
+};
+
+// get_kernel / has_kernel: which version of the kernel (exactly one of them).
+struct KernelRef {
+  std::optional<int> version;           // branch v<N>
+  std::optional<std::string> revision;  // branch, tag or 40-hex sha
+  static KernelRef of_version(int v) { return KernelRef{v, std::nullopt}; }
+  static KernelRef of_revision(std::string r) { return KernelRef{std::nullopt, std::move(r)}; }
+};
+
+struct OpInfo {
+  std::string name;            // "gelu_fast"
+  std::string overload;        // "" for the default overload
+  std::string qualified_name;  // "<ns>::gelu_fast"
+  std::string schema;          // "<ns>::gelu_fast(Tensor(a!) out, Tensor input) -> ()"
+};
+
+// A loaded kernel. Cheap to copy (shared state).
+class Kernel {
+ public:
+  struct State;
+  explicit Kernel(std::shared_ptr<const State> state) : state_(std::move(state)) {}
+
+  const std::string& repo_id() const noexcept;    // "" for get_local_kernel
+  const std::string& sha() const noexcept;        // commit ("" for local)
+  const std::string& variant() const noexcept;    // build/<variant> name
+  const std::string& ns() const noexcept;         // op namespace ("_activation_cpu_2f7c452")
+  const std::string& variant_hash() const noexcept;  // git_lfs_concat of the loaded bytes
+  Trust trust() const noexcept;                   // locked / cache_blobs (unpinned) / local
+  bool pinned() const noexcept { return trust() == Trust::locked; }
+  const std::filesystem::path& directory() const noexcept;  // the variant directory read
+  const std::vector<OpInfo>& ops() const noexcept;
+  bool has_op(std::string_view name, std::string_view overload = "") const;
+
+  // Dispatcher handle of "<ns>::<name>[.<overload>]"; Error(not_found) listing the ops.
+  c10::OperatorHandle op(std::string_view name, std::string_view overload = "") const;
+
+  // Typed call: kernel.call<void(at::Tensor&, const at::Tensor&)>("gelu_fast", out, x).
+  // The signature is checked against the schema by the dispatcher (c10::Error on mismatch).
+  template <class Signature, class... Args>
+  decltype(auto) call(std::string_view name, Args&&... args) const {
+    return op(name).template typed<Signature>().call(std::forward<Args>(args)...);
+  }
+  // Boxed call: the arguments in schema order (defaults filled in for missing
+  // trailing ones); returns the outputs.
+  std::vector<c10::IValue> call_boxed(std::string_view name, std::vector<c10::IValue> args,
+                                      std::string_view overload = "") const;
+
+ private:
+  std::shared_ptr<const State> state_;
+};
+
+// Loads `repo_id` as locked in `lockfile` (a file, or a directory with
+// kernel.lock / kernels.lock): the locked sha, the best variant for this process
+// among the lock's variants, files from the cache only (never the network),
+// verified (see read_locked_variant) into sealed memory, then loaded from there.
+Kernel load_kernel(std::string_view repo_id, const std::filesystem::path& lockfile, const LoadOptions& options = {});
+
+// Like load_kernel, with the lock found by locate_lockfile(options.lockfile).
+// A variant missing from the cache is fetched with options.fetcher unless
+// offline; without a fetcher it is Error(not_found) telling to run
+// `kernel-lock install` (or `kernel-lock bundle` + `install` for air-gapped nodes).
+Kernel get_locked_kernel(std::string_view repo_id, const LoadOptions& options = {});
+
+// UNPINNED: loads the version (branch v<N>) or revision of `repo_id` that the
+// cache's refs/ point at now. Nothing ties the bytes to a lock; the kernel's
+// trust() is Trust::cache_blobs (blob contents match their names, nothing more).
+// Use load_kernel for reproducible deployments. Cache only.
+Kernel get_kernel(std::string_view repo_id, const KernelRef& ref, const LoadOptions& options = {});
+
+// True when the cache holds `repo_id` at `ref` with a variant that fits this
+// process (or options). Loads nothing; never throws for "not there".
+bool has_kernel(std::string_view repo_id, const KernelRef& ref, const LoadOptions& options = {});
+
+// Loads a kernel from a local directory: a repo root (with build/), a build/
+// directory, or a variant directory holding metadata.json (Python's rules).
+// Not verified against anything (Trust::local).
+Kernel get_local_kernel(const std::filesystem::path& path, const LoadOptions& options = {});
+
+// The variants of `names` that fit the environment of `options`, best first;
+// Error(unsupported) with the environment, the variants available and the
+// nearest miss when none does. Used by every load function above.
+std::vector<std::string> select_variants_for(const std::vector<std::string>& names, const LoadOptions& options,
+                                             std::string_view what);
+
+// The environment load functions use for `options` (override, backend, or detection).
+Environment environment_for(const LoadOptions& options);
+
+}  // namespace kernel_lock

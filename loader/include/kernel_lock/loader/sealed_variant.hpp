@@ -1,0 +1,120 @@
+// Reading a kernel variant out of the HF cache into sealed memory, verified.
+// No torch here: this is the part of the loader that decides which bytes may be
+// loaded. loader.hpp builds on it.
+//
+// Every file of build/<variant>/ is read exactly once, from the cache blob the
+// snapshot symlink names, into a memfd that is then sealed against any change
+// (F_SEAL_WRITE|GROW|SHRINK|SEAL); the digest is computed over the same bytes
+// while copying. The loader then dlopens the sealed copy (/proc/self/fd/N), so
+// nothing on disk can be swapped between the check and the load.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kernel_lock/core/hash.hpp"
+#include "kernel_lock/cache/hf_cache.hpp"
+#include "kernel_lock/core/lockfile.hpp"
+
+namespace kernel_lock {
+
+// A sealed memfd (move-only RAII over the file descriptor). Its content cannot
+// be written, grown, shrunk or unsealed by anyone once created.
+class SealedFile {
+ public:
+  SealedFile() = default;
+  // Takes ownership of an already sealed memfd of `size` bytes.
+  SealedFile(int fd, std::uint64_t size) noexcept : fd_(fd), size_(size) {}
+  SealedFile(SealedFile&& other) noexcept;
+  SealedFile& operator=(SealedFile&& other) noexcept;
+  SealedFile(const SealedFile&) = delete;
+  SealedFile& operator=(const SealedFile&) = delete;
+  ~SealedFile();
+
+  // Creates a sealed memfd named `name` holding `bytes` (tests, small files).
+  static SealedFile from_bytes(std::string_view name, std::string_view bytes);
+
+  bool valid() const noexcept { return fd_ >= 0; }
+  int fd() const noexcept { return fd_; }
+  std::uint64_t size() const noexcept { return size_; }
+  // "/proc/self/fd/<fd>": a path dlopen() can open; valid while this object lives.
+  std::string proc_path() const;
+  // The whole content. Throws Error(io).
+  std::string read() const;
+
+ private:
+  int fd_ = -1;
+  std::uint64_t size_ = 0;
+};
+
+// How the bytes of a variant were checked before they were sealed.
+enum class Trust {
+  locked,       // against kernel.lock: variant hash, and per-file digests where the lock has them
+  cache_blobs,  // unpinned: every cache blob's content matches its blob name (no lock)
+  local,        // a local directory: read and sealed, nothing to compare with
+};
+std::string_view to_string(Trust trust) noexcept;
+
+struct SealedVariantFile {
+  std::string path;             // relative to build/<variant>/, '/'-separated
+  std::filesystem::path source; // the file actually read (cache blob or plain file)
+  std::string digest;           // hex digest of the bytes read (kind below)
+  DigestKind kind = DigestKind::git_sha1;
+  SealedFile content;
+};
+
+struct SealedVariant {
+  std::string variant;               // build/<variant> directory name
+  std::filesystem::path directory;   // where it was read from
+  std::string variant_hash;          // "sha256-<hex>" git_lfs_concat over the bytes read
+  Trust trust = Trust::local;
+  std::vector<SealedVariantFile> files;  // sorted by path; *.pyc and __pycache__ excluded
+
+  const SealedVariantFile* find(std::string_view path) const noexcept;
+};
+
+// Reads snapshots/<sha>/build/<variant>/ of `repo` and verifies it against the
+// locked variant, before anything is returned:
+//  * the set of files (minus *.pyc / __pycache__) equals the lock's file list
+//    when the lock has one: a file added or removed refuses;
+//  * each file's digest (kind from the lock's per-file record, or, for Python
+//    locks without per-file data, from the cache blob name the snapshot symlink
+//    points to) and size match the lock, and a named blob's content matches its name;
+//  * the git_lfs_concat hash over (path, digest) equals the lock's variant hash.
+// Snapshot symlinks must point into the repo's blobs/ directory; directory
+// symlinks and special files refuse. Throws Error(integrity) naming the file,
+// the expected and the actual digest; Error(not_found) when the variant or a
+// file is missing from the cache (hint: `kernel-lock install`).
+SealedVariant read_locked_variant(const CacheRepoPaths& repo, std::string_view sha, std::string_view variant,
+                                  const LockedVariant& locked);
+
+// Unpinned read of a cached variant: each snapshot symlink's blob must hold the
+// bytes its name says (Error(integrity) otherwise); no lock is consulted.
+SealedVariant read_cached_variant(const CacheRepoPaths& repo, std::string_view sha, std::string_view variant);
+
+// Reads a local variant directory (get_local_kernel): sealed, hashed with git
+// blob sha1 for every file (no LFS knowledge), nothing compared.
+SealedVariant read_local_variant(const std::filesystem::path& variant_dir);
+
+// Names of the directories directly under `build_dir` (sorted); empty when absent.
+std::vector<std::string> list_variant_dirs(const std::filesystem::path& build_dir);
+
+// Where the lockfile is, searched in this order (first hit wins):
+//   1. `explicit_path` (a file, or a directory holding kernel.lock / kernels.lock);
+//      when given and not found, nothing else is tried;
+//   2. $KERNEL_LOCK_FILE (file or directory, same rule);
+//   3. the directory of the running executable (/proc/self/exe);
+//   4. the current directory.
+// In a directory, kernel.lock wins over kernels.lock. Throws Error(not_found)
+// listing every place looked at.
+std::filesystem::path locate_lockfile(const std::optional<std::filesystem::path>& explicit_path = std::nullopt);
+
+// The commit a cached ref names: `revision` may be a 40-hex sha with a snapshot
+// present, or a ref (branch/tag) under refs/. std::nullopt when not cached.
+std::optional<std::string> resolve_cached_revision(const CacheRepoPaths& repo, std::string_view revision);
+
+}  // namespace kernel_lock

@@ -1,0 +1,172 @@
+#include "kernel_lock/mirror/repo_store.hpp"
+
+#include <algorithm>
+#include <map>
+
+#include "kernel_lock/core/error.hpp"
+#include "kernel_lock/core/hash.hpp"
+
+namespace kernel_lock {
+
+const TreeEntry* StoreCommit::find(std::string_view path) const noexcept {
+  auto it = std::lower_bound(entries.begin(), entries.end(), path,
+                             [](const TreeEntry& e, std::string_view p) { return e.path < p; });
+  return it != entries.end() && it->path == path ? &*it : nullptr;
+}
+
+std::vector<const TreeEntry*> StoreCommit::list(std::string_view dir, bool recursive) const {
+  std::string prefix;
+  if (!dir.empty()) {
+    const TreeEntry* d = find(dir);
+    if (!d || !d->is_directory) throw Error(ErrorCode::not_found, "no directory '" + std::string(dir) + "' at commit " + sha);
+    prefix = std::string(dir) + "/";
+  }
+  std::vector<const TreeEntry*> out;
+  // Entries are sorted by path, so a directory's subtree is one contiguous run
+  // starting at prefix (every path in it starts with "dir/").
+  auto it = std::lower_bound(entries.begin(), entries.end(), prefix,
+                             [](const TreeEntry& e, const std::string& p) { return e.path < p; });
+  for (; it != entries.end() && std::string_view(it->path).starts_with(prefix); ++it) {
+    std::string_view rest = std::string_view(it->path).substr(prefix.size());
+    if (recursive || rest.find('/') == std::string_view::npos) out.push_back(&*it);
+  }
+  return out;
+}
+
+std::uint64_t lfs_pointer_size(std::uint64_t size) noexcept {
+  return lfs_pointer_text(std::string(64, '0'), size).size();
+}
+
+std::string lfs_pointer_text(std::string_view sha256_hex, std::uint64_t size) {
+  return "version https://git-lfs.github.com/spec/v1\noid sha256:" + std::string(sha256_hex) + "\nsize " +
+         std::to_string(size) + "\n";
+}
+
+namespace store_detail {
+
+bool is_valid_repo_path(std::string_view path) noexcept {
+  if (path.empty() || path.front() == '/' || path.back() == '/') return false;
+  if (path.find('\0') != std::string_view::npos || path.find('\\') != std::string_view::npos) return false;
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    std::size_t end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    std::string_view part = path.substr(start, end - start);
+    if (part.empty() || part == "." || part == "..") return false;
+    start = end + 1;
+  }
+  return true;
+}
+
+namespace {
+
+struct TreeNode {
+  // name -> (is_directory, raw 20-byte oid); filled bottom-up.
+  std::map<std::string, std::pair<bool, std::vector<std::uint8_t>>> children;
+};
+
+// git sorts tree entries by name, comparing directory names as if they ended in '/'.
+bool git_tree_less(const std::pair<std::string, bool>& a, const std::pair<std::string, bool>& b) {
+  std::string ka = a.second ? a.first + "/" : a.first;
+  std::string kb = b.second ? b.first + "/" : b.first;
+  return ka < kb;
+}
+
+std::string git_tree_sha1_hex(const TreeNode& node) {
+  std::vector<std::pair<std::string, bool>> names;
+  names.reserve(node.children.size());
+  for (const auto& [name, value] : node.children) names.emplace_back(name, value.first);
+  std::sort(names.begin(), names.end(), git_tree_less);
+  std::string body;
+  for (const auto& [name, is_dir] : names) {
+    const auto& oid = node.children.at(name).second;
+    body += is_dir ? "40000 " : "100644 ";
+    body += name;
+    body.push_back('\0');
+    body.append(oid.begin(), oid.end());
+  }
+  Hasher hasher(Hasher::Algorithm::sha1);
+  hasher.update("tree " + std::to_string(body.size()) + std::string(1, '\0'));
+  hasher.update(body);
+  return hasher.finish_hex();
+}
+
+}  // namespace
+
+void complete_tree(StoreCommit& commit) {
+  std::vector<TreeEntry> files;
+  for (auto& e : commit.entries)
+    if (!e.is_directory) files.push_back(std::move(e));
+  std::sort(files.begin(), files.end(), [](const TreeEntry& a, const TreeEntry& b) { return a.path < b.path; });
+
+  // Directory paths, deepest first, so children are hashed before parents.
+  std::map<std::string, TreeNode> dirs;  // "" = root
+  dirs[""];
+  for (const auto& f : files) {
+    if (!is_valid_repo_path(f.path)) throw Error(ErrorCode::invalid_input, "invalid path in repo tree: '" + f.path + "'");
+    std::size_t pos = 0;
+    while ((pos = f.path.find('/', pos)) != std::string::npos) dirs[f.path.substr(0, pos++)];
+  }
+  for (const auto& f : files) {
+    auto slash = f.path.rfind('/');
+    std::string parent = slash == std::string::npos ? "" : f.path.substr(0, slash);
+    std::string name = slash == std::string::npos ? f.path : f.path.substr(slash + 1);
+    if (dirs.count(f.path)) throw Error(ErrorCode::invalid_input, "path is both a file and a directory: '" + f.path + "'");
+    dirs[parent].children[name] = {false, from_hex(f.oid)};
+  }
+  std::vector<std::string> order;
+  for (const auto& [path, node] : dirs) order.push_back(path);
+  std::sort(order.begin(), order.end(), [](const std::string& a, const std::string& b) {
+    auto depth = [](const std::string& p) { return p.empty() ? 0 : 1 + std::count(p.begin(), p.end(), '/'); };
+    return depth(a) != depth(b) ? depth(a) > depth(b) : a < b;
+  });
+  std::vector<TreeEntry> directories;
+  for (const auto& path : order) {
+    std::string oid = git_tree_sha1_hex(dirs.at(path));
+    if (path.empty()) {
+      commit.tree_oid = oid;
+      continue;
+    }
+    auto slash = path.rfind('/');
+    std::string parent = slash == std::string::npos ? "" : path.substr(0, slash);
+    std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+    dirs.at(parent).children[name] = {true, from_hex(oid)};
+    TreeEntry dir;
+    dir.path = path;
+    dir.is_directory = true;
+    dir.oid = oid;
+    directories.push_back(std::move(dir));
+  }
+  commit.entries = std::move(files);
+  commit.entries.insert(commit.entries.end(), std::make_move_iterator(directories.begin()),
+                        std::make_move_iterator(directories.end()));
+  std::sort(commit.entries.begin(), commit.entries.end(),
+            [](const TreeEntry& a, const TreeEntry& b) { return a.path < b.path; });
+}
+
+std::optional<std::string> resolve_revision(const RepoRefs& refs, const std::vector<std::string>& commit_shas,
+                                            std::string_view revision) {
+  auto find_ref = [](const std::vector<GitRef>& list, std::string_view name) -> std::optional<std::string> {
+    for (const auto& r : list)
+      if (r.name == name) return r.target_commit;
+    return std::nullopt;
+  };
+  if (revision.starts_with("refs/heads/")) return find_ref(refs.branches, revision.substr(11));
+  if (revision.starts_with("refs/tags/")) return find_ref(refs.tags, revision.substr(10));
+  if (auto b = find_ref(refs.branches, revision)) return b;
+  if (auto t = find_ref(refs.tags, revision)) return t;
+  bool hex = revision.size() >= 7 && revision.size() <= 40 &&
+             std::all_of(revision.begin(), revision.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+  if (!hex) return std::nullopt;
+  std::optional<std::string> found;
+  for (const auto& sha : commit_shas) {
+    if (std::string_view(sha).starts_with(revision)) {
+      if (found && *found != sha) return std::nullopt;  // ambiguous prefix
+      found = sha;
+    }
+  }
+  return found;
+}
+
+}  // namespace store_detail
+}  // namespace kernel_lock

@@ -1,0 +1,206 @@
+// A read-only RepoStore over an installed HF cache directory (serve CACHE_DIR).
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <mutex>
+
+#include "kernel_lock/cache/cache_writer.hpp"
+#include "kernel_lock/core/error.hpp"
+#include "kernel_lock/core/hash.hpp"
+#include "kernel_lock/cache/hf_cache.hpp"
+#include "kernel_lock/mirror/repo_store.hpp"
+
+namespace kernel_lock {
+namespace fs = std::filesystem;
+namespace {
+
+bool is_hex(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+// pread-based reader over one blob file.
+class FileBlobReader final : public BlobReader {
+ public:
+  explicit FileBlobReader(const fs::path& path) : path_(path) {
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) {
+      int err = errno;
+      throw Error(err == ENOENT ? ErrorCode::not_found : ErrorCode::io,
+                  "cannot open " + path.string() + ": " + std::strerror(err));
+    }
+    std::error_code ec;
+    size_ = fs::file_size(path, ec);
+  }
+  ~FileBlobReader() override { ::close(fd_); }
+  FileBlobReader(const FileBlobReader&) = delete;
+  FileBlobReader& operator=(const FileBlobReader&) = delete;
+  std::uint64_t size() const noexcept override { return size_; }
+  std::size_t read_at(std::uint64_t offset, std::span<char> out) override {
+    for (;;) {
+      ssize_t n = ::pread(fd_, out.data(), out.size(), static_cast<off_t>(offset));
+      if (n >= 0) return static_cast<std::size_t>(n);
+      if (errno != EINTR) throw Error(ErrorCode::io, "cannot read " + path_.string() + ": " + std::strerror(errno));
+    }
+  }
+
+ private:
+  fs::path path_;
+  int fd_ = -1;
+  std::uint64_t size_ = 0;
+};
+
+class CacheStore final : public RepoStore {
+ public:
+  explicit CacheStore(fs::path dir) : dir_(std::move(dir)) {}
+
+  std::vector<StoreRepo> list_repos() const override {
+    std::vector<StoreRepo> out;
+    std::error_code ec;
+    for (auto it = fs::directory_iterator(dir_, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+      if (auto ref = parse_folder(it->path().filename().string())) out.push_back(StoreRepo{*ref, false});
+    }
+    std::sort(out.begin(), out.end(), [](const StoreRepo& a, const StoreRepo& b) {
+      return std::pair(to_string(a.ref.type), a.ref.repo_id) < std::pair(to_string(b.ref.type), b.ref.repo_id);
+    });
+    return out;
+  }
+
+  std::optional<StoreRepo> find_repo(const RepoRef& repo) const override {
+    std::error_code ec;
+    if (!valid_id(repo.repo_id) || !fs::is_directory(root(repo), ec)) return std::nullopt;
+    return StoreRepo{repo, false};
+  }
+
+  RepoRefs refs(const RepoRef& repo) const override {
+    require(repo);
+    RepoRefs out;
+    const fs::path dir = root(repo) / "refs";
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
+         it.increment(ec)) {
+      std::error_code sec;
+      if (!it->is_regular_file(sec)) continue;
+      std::string name = it->path().lexically_relative(dir).generic_string();
+      std::optional<std::string> sha;
+      try {
+        sha = read_cache_ref(CacheRepoPaths{root(repo)}, name);
+      } catch (const Error&) {
+        continue;
+      }
+      if (sha) out.branches.push_back(GitRef{name, *sha});
+    }
+    std::sort(out.branches.begin(), out.branches.end(), [](const GitRef& a, const GitRef& b) { return a.name < b.name; });
+    return out;
+  }
+
+  std::optional<std::string> resolve(const RepoRef& repo, std::string_view revision) const override {
+    require(repo);
+    std::vector<std::string> shas;
+    std::error_code ec;
+    for (auto it = fs::directory_iterator(root(repo) / "snapshots", ec); !ec && it != fs::directory_iterator();
+         it.increment(ec)) {
+      std::string name = it->path().filename().string();
+      if (name.size() == 40 && is_hex(name)) shas.push_back(name);
+    }
+    std::sort(shas.begin(), shas.end());
+    return store_detail::resolve_revision(refs(repo), shas, revision);
+  }
+
+  std::shared_ptr<const StoreCommit> commit(const RepoRef& repo, std::string_view sha) const override {
+    require(repo);
+    const fs::path snap = root(repo) / "snapshots" / std::string(sha);
+    std::error_code ec;
+    if (sha.size() != 40 || !is_hex(sha) || !fs::is_directory(snap, ec))
+      throw Error(ErrorCode::not_found, repo.repo_id + " has no snapshot " + std::string(sha) + " in " + dir_.string());
+    const std::string key = std::string(to_string(repo.type)) + ":" + repo.repo_id + "@" + std::string(sha);
+    {
+      std::lock_guard lock(mutex_);
+      if (auto it = commits_.find(key); it != commits_.end()) return it->second;
+    }
+    auto c = std::make_shared<StoreCommit>();
+    c->sha = std::string(sha);
+    for (auto it = fs::recursive_directory_iterator(snap, ec); !ec && it != fs::recursive_directory_iterator();
+         it.increment(ec)) {
+      std::error_code sec;
+      const bool link = it->is_symlink(sec);
+      if (!link && it->is_directory(sec)) continue;
+      if (!fs::exists(it->path(), sec)) continue;  // dangling: not served
+      TreeEntry e;
+      e.path = it->path().lexically_relative(snap).generic_string();
+      if (!store_detail::is_valid_repo_path(e.path)) continue;
+      e.size = fs::file_size(it->path(), sec);
+      std::string digest;
+      if (link) {
+        auto target = fs::read_symlink(it->path(), sec);
+        std::string name = target.filename().string();
+        if (target.parent_path().filename() == "blobs" && (name.size() == 40 || name.size() == 64) && is_hex(name))
+          digest = name;
+      }
+      if (digest.empty()) continue;  // a file not backed by a blob cannot be served by digest
+      if (digest.size() == 64) {
+        e.lfs_sha256 = digest;
+        e.oid = git_blob_sha1_hex(lfs_pointer_text(digest, e.size));
+      } else {
+        e.oid = digest;
+      }
+      c->entries.push_back(std::move(e));
+    }
+    store_detail::complete_tree(*c);
+    std::lock_guard lock(mutex_);
+    return commits_.emplace(key, std::move(c)).first->second;
+  }
+
+  std::unique_ptr<BlobReader> open(const RepoRef& repo, std::string_view digest) const override {
+    require(repo);
+    if ((digest.size() != 40 && digest.size() != 64) || !is_hex(digest))
+      throw Error(ErrorCode::not_found, "no blob " + std::string(digest));
+    return std::make_unique<FileBlobReader>(root(repo) / "blobs" / std::string(digest));
+  }
+
+ private:
+  static bool valid_id(const std::string& id) {
+    try {
+      check_repo_id(id, "repo");
+      return true;
+    } catch (const Error&) {
+      return false;
+    }
+  }
+  static std::optional<RepoRef> parse_folder(const std::string& folder) {
+    for (auto [prefix, type] : {std::pair{"kernels--", RepoType::kernel}, std::pair{"models--", RepoType::model}}) {
+      std::string_view p(prefix);
+      if (!std::string_view(folder).starts_with(p)) continue;
+      std::string rest = folder.substr(p.size());
+      auto sep = rest.find("--");
+      if (sep == std::string::npos) return std::nullopt;
+      std::string id = rest.substr(0, sep) + "/" + rest.substr(sep + 2);
+      if (!valid_id(id)) return std::nullopt;
+      return RepoRef{id, type};
+    }
+    return std::nullopt;
+  }
+  fs::path root(const RepoRef& repo) const {
+    return dir_ / cache_repo_folder(to_string(repo.type), repo.repo_id);
+  }
+  void require(const RepoRef& repo) const {
+    if (!find_repo(repo)) throw Error(ErrorCode::not_found, "repository " + repo.repo_id + " is not in " + dir_.string());
+  }
+
+  fs::path dir_;
+  mutable std::mutex mutex_;
+  mutable std::map<std::string, std::shared_ptr<const StoreCommit>> commits_;
+};
+
+}  // namespace
+
+std::shared_ptr<RepoStore> open_cache_store(const fs::path& cache_dir) {
+  std::error_code ec;
+  if (!fs::is_directory(cache_dir, ec)) throw Error(ErrorCode::not_found, cache_dir.string() + " is not a directory");
+  return std::make_shared<CacheStore>(cache_dir);
+}
+
+}  // namespace kernel_lock

@@ -1,0 +1,698 @@
+// Resolver: requirements -> Lockfile. Stages, each one HubClient batch over all
+// kernels that still need work: (1) refs / revision -> commit sha, (2) tree of
+// build/ at that sha (all pages) -> variants, hashes, per-file records,
+// (3) optionally the file bytes (--verify-content).
+#include "kernel_lock/resolve/resolve.hpp"
+
+#include <algorithm>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+
+#include "kernel_lock/core/error.hpp"
+#include "kernel_lock/core/fs.hpp"
+#include "kernel_lock/core/hash.hpp"
+
+namespace kernel_lock {
+namespace {
+
+bool is_full_sha(std::string_view s) {
+  return s.size() == 40 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+std::string short_sha(std::string_view s) { return std::string(s.substr(0, 7)); }
+
+std::string join(const std::vector<std::string>& items, std::string_view sep) {
+  std::string out;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i) out += sep;
+    out += items[i];
+  }
+  return out;
+}
+
+std::string describe_filter(const VariantFilter& f) {
+  std::vector<std::string> parts;
+  if (!f.torch.empty()) parts.push_back("torch " + join(f.torch, ","));
+  if (!f.cuda.empty()) parts.push_back("cuda " + join(f.cuda, ","));
+  if (!f.arch.empty()) parts.push_back("arch " + join(f.arch, ","));
+  if (!f.os.empty()) parts.push_back("os " + join(f.os, ","));
+  return parts.empty() ? "no filter" : join(parts, ", ");
+}
+
+nlohmann::ordered_json filter_json(const VariantFilter& f) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+  if (!f.torch.empty()) out["torch"] = f.torch;
+  if (!f.cuda.empty()) out["cuda"] = f.cuda;
+  if (!f.arch.empty()) out["arch"] = f.arch;
+  if (!f.os.empty()) out["os"] = f.os;
+  return out;
+}
+
+bool same_filter(const VariantFilter& a, const VariantFilter& b) {
+  return a.torch == b.torch && a.cuda == b.cuda && a.arch == b.arch && a.os == b.os;
+}
+
+// "v1.2.3" -> {1,2,3}; nullopt for anything else.
+std::optional<std::vector<long>> parse_semver_tag(std::string_view tag, bool require_v) {
+  if (!tag.empty() && tag.front() == 'v')
+    tag.remove_prefix(1);
+  else if (require_v)
+    return std::nullopt;
+  if (tag.empty()) return std::nullopt;
+  std::vector<long> parts;
+  std::size_t start = 0;
+  while (true) {
+    auto dot = tag.find('.', start);
+    auto seg = tag.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+    if (seg.empty() || seg.size() > 9 || !std::all_of(seg.begin(), seg.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      return std::nullopt;
+    parts.push_back(std::stol(std::string(seg)));
+    if (dot == std::string_view::npos) break;
+    start = dot + 1;
+  }
+  return parts;
+}
+
+int compare_versions(std::vector<long> a, std::vector<long> b) {
+  auto n = std::max(a.size(), b.size());
+  a.resize(n, 0);
+  b.resize(n, 0);
+  return a < b ? -1 : (a > b ? 1 : 0);
+}
+
+struct Clause {
+  std::string op;
+  std::vector<long> version;
+  bool wildcard = false;  // "==1.2.*"
+};
+
+std::vector<Clause> parse_spec(std::string_view spec) {
+  std::vector<Clause> clauses;
+  std::size_t start = 0;
+  while (start <= spec.size()) {
+    auto end = spec.find(',', start);
+    if (end == std::string_view::npos) end = spec.size();
+    std::string clause(spec.substr(start, end - start));
+    std::erase(clause, ' ');
+    Clause c;
+    for (std::string_view op : {">=", "<=", "==", "!=", "~=", ">", "<"}) {
+      if (clause.starts_with(op)) {
+        c.op = std::string(op);
+        break;
+      }
+    }
+    std::string version = c.op.empty() ? std::string() : clause.substr(c.op.size());
+    if (version.ends_with(".*") && (c.op == "==" || c.op == "!=")) {
+      c.wildcard = true;
+      version.resize(version.size() - 2);
+    }
+    auto parsed = parse_semver_tag(version, false);
+    if (c.op.empty() || !parsed || (c.op == "~=" && parsed->size() < 2))
+      throw Error(ErrorCode::invalid_input, "invalid tag range clause '" + clause + "' in '" + std::string(spec) + "'",
+                  "write tag ranges like \">=0.1.0,<0.2.0\" (operators >=, <=, >, <, ==, !=, ~=)");
+    c.version = *parsed;
+    clauses.push_back(std::move(c));
+    start = end + 1;
+  }
+  return clauses;
+}
+
+bool satisfies(const std::vector<long>& v, const Clause& c) {
+  if (c.wildcard) {
+    bool prefix = v.size() >= c.version.size() && std::equal(c.version.begin(), c.version.end(), v.begin());
+    return c.op == "==" ? prefix : !prefix;
+  }
+  int cmp = compare_versions(v, c.version);
+  if (c.op == ">=") return cmp >= 0;
+  if (c.op == "<=") return cmp <= 0;
+  if (c.op == ">") return cmp > 0;
+  if (c.op == "<") return cmp < 0;
+  if (c.op == "==") return cmp == 0;
+  if (c.op == "!=") return cmp != 0;
+  // ~=X.Y.Z: >= X.Y.Z and same X.Y
+  std::vector<long> prefix(c.version.begin(), c.version.end() - 1);
+  return cmp >= 0 && v.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), v.begin());
+}
+
+// Work item for one requirement that needs the network.
+struct Pending {
+  std::size_t index = 0;  // into requirements.kernels
+  RepoRef repo;
+  bool detect_type = false;
+  VariantFilter filter;
+  nlohmann::ordered_json record;
+  std::string sha;
+  std::string resolved_from;
+};
+
+// A fresh path under `base` (default: the system temp dir) for downloads that
+// are only checked, never kept; whatever was written there is removed with it.
+// The downloader creates the directories it writes into.
+class ScratchDir {
+ public:
+  ScratchDir(const std::filesystem::path& base, std::string_view prefix) {
+    std::random_device rd;
+    path_ = (base.empty() ? std::filesystem::temp_directory_path() : base) /
+            (std::string(prefix) + std::to_string(rd()));
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  ~ScratchDir() {
+    std::error_code ec;
+    remove_tree(path_, ec);
+  }
+  const std::filesystem::path& path() const noexcept { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+void progress(const ResolveOptions& o, const std::string& line) {
+  if (o.on_progress) o.on_progress(line);
+}
+
+}  // namespace
+
+std::optional<std::string> pick_tag(const std::vector<std::string>& tags, std::string_view spec) {
+  auto clauses = parse_spec(spec);
+  std::optional<std::string> best;
+  std::vector<long> best_version;
+  for (const auto& tag : tags) {
+    auto v = parse_semver_tag(tag, true);
+    if (!v) continue;
+    if (!std::all_of(clauses.begin(), clauses.end(), [&](const Clause& c) { return satisfies(*v, c); })) continue;
+    if (!best || compare_versions(*v, best_version) > 0 || (compare_versions(*v, best_version) == 0 && tag < *best)) {
+      best = tag;
+      best_version = *v;
+    }
+  }
+  return best;
+}
+
+VariantFilter effective_filter(const VariantFilter& targets, const VariantFilter& kernel, const VariantFilter& cli) {
+  VariantFilter out = targets;
+  auto apply = [](std::vector<std::string>& dst, const std::vector<std::string>& src) {
+    if (!src.empty()) dst = src;
+  };
+  apply(out.torch, kernel.torch);
+  apply(out.cuda, kernel.cuda);
+  apply(out.arch, kernel.arch);
+  apply(out.os, kernel.os);
+  apply(out.torch, cli.torch);
+  apply(out.cuda, cli.cuda);
+  apply(out.arch, cli.arch);
+  apply(out.os, cli.os);
+  return out;
+}
+
+nlohmann::ordered_json requirement_record(const KernelRequirement& requirement, const VariantFilter& effective) {
+  auto record = requirement.to_json();
+  if (!effective.empty() && !same_filter(effective, requirement.filter)) record["targets"] = filter_json(effective);
+  return record;
+}
+
+Resolver::Resolver(HubClient& client, ResolveOptions options) : client_(client), options_(std::move(options)) {}
+
+ResolveResult Resolver::resolve(const Requirements& requirements, const Lockfile* previous) {
+  for (const auto& name : options_.upgrade_packages) {
+    bool known = std::any_of(requirements.kernels.begin(), requirements.kernels.end(),
+                             [&](const KernelRequirement& k) { return k.repo_id == name; });
+    const LockedKernel* old = previous ? previous->find(name) : nullptr;
+    bool locked_dependency = old && old->requirement.is_object() && old->requirement.contains("required-by");
+    if (!known && !locked_dependency)
+      throw Error(ErrorCode::usage, "--upgrade-package " + name + ": no such kernel in " + requirements.source.string(),
+                  "use one of the repo ids listed in the requirements (or a dependency in the lock)");
+  }
+  ResolveResult result = resolve_round(requirements, previous, {});
+  std::map<std::string, KernelRequirement> required;  // by repo id: what is locked, at which version
+  for (const auto& k : requirements.kernels) required.emplace(k.repo_id, k);
+  ResolveResult round;
+  const ResolveResult* level = &result;  // the kernels whose dependencies come next
+  for (int depth = 1;; ++depth) {
+    Requirements next;
+    next.source = requirements.source;
+    next.targets = requirements.targets;
+    std::map<std::string, std::string> required_by;
+    for (auto& [parent, dep] : declared_dependencies(*level, previous)) {
+      if (auto it = required.find(dep.repo_id); it != required.end()) {
+        const KernelRequirement& have = it->second;
+        if (have.version != dep.version || have.revision != dep.revision)
+          result.report.warnings.push_back(parent + " depends on " + dep.repo_id + " at " + dep.to_json().dump() +
+                                           ", but " + have.to_json().dump() + " is required; locked that");
+        continue;
+      }
+      required.emplace(dep.repo_id, dep);
+      required_by.emplace(dep.repo_id, parent);
+      next.kernels.push_back(std::move(dep));
+    }
+    if (next.kernels.empty()) break;
+    if (depth > 32)
+      throw Error(ErrorCode::invalid_input, "kernel dependencies nest deeper than 32 levels (via " +
+                                                required_by.begin()->second + ")");
+    progress(options_, "locking " + std::to_string(next.kernels.size()) + " kernel dependenc" +
+                           (next.kernels.size() == 1 ? "y" : "ies"));
+    round = resolve_round(next, previous, required_by);
+    for (const auto& k : round.lock.kernels) result.lock.kernels.push_back(k);
+    for (const auto& k : round.report.kernels) result.report.kernels.push_back(k);
+    for (const auto& w : round.report.warnings) result.report.warnings.push_back(w);
+    level = &round;
+  }
+  std::sort(result.lock.kernels.begin(), result.lock.kernels.end(),
+            [](const LockedKernel& a, const LockedKernel& b) { return a.repo_id < b.repo_id; });
+  result.report.stats = client_.stats();
+  return result;
+}
+
+ResolveResult Resolver::resolve_round(const Requirements& requirements, const Lockfile* previous,
+                                      const std::map<std::string, std::string>& required_by) {
+  ResolveResult result;
+  auto& report = result.report;
+  const auto n = requirements.kernels.size();
+  std::vector<std::optional<LockedKernel>> locked(n);
+  report.kernels.resize(n);
+  std::vector<Pending> pending;
+  const std::set<std::string> upgrade(options_.upgrade_packages.begin(), options_.upgrade_packages.end());
+
+  // Keep locked entries whose requirement did not change.
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto& req = requirements.kernels[i];
+    auto filter = effective_filter(requirements.targets, req.filter, options_.filter);
+    auto record = requirement_record(req, filter);
+    if (auto it = required_by.find(req.repo_id); it != required_by.end()) {
+      record["required-by"] = it->second;
+      report.kernels[i].required_by = it->second;
+    }
+    report.kernels[i].repo_id = req.repo_id;
+    const LockedKernel* old = previous ? previous->find(req.repo_id) : nullptr;
+    if (old && old->requirement == record && !options_.upgrade && !upgrade.count(req.repo_id) && !old->variants.empty()) {
+      locked[i] = *old;
+      auto& k = report.kernels[i];
+      k.repo_type = old->repo_type.value_or("kernel");
+      k.sha = old->sha;
+      k.resolved_from = "lock";
+      k.from_lock = true;
+      k.variants = old->variants.size();
+      for (const auto& [name, v] : old->variants) k.files += v.files.size();
+      continue;
+    }
+    Pending p;
+    p.index = i;
+    p.repo.repo_id = req.repo_id;
+    p.repo.type = req.repo_type ? parse_repo_type(*req.repo_type) : RepoType::kernel;
+    p.detect_type = !req.repo_type.has_value();
+    p.filter = std::move(filter);
+    p.record = std::move(record);
+    pending.push_back(std::move(p));
+  }
+
+  if (!pending.empty()) {
+    // Stage 1: commit shas. Versions and tag ranges need the refs; revisions the revision endpoint.
+    std::vector<RefsQuery> refs_queries;
+    std::vector<std::size_t> refs_owner;
+    std::vector<RevisionQuery> rev_queries;
+    std::vector<std::size_t> rev_owner;
+    for (std::size_t j = 0; j < pending.size(); ++j) {
+      const auto& req = requirements.kernels[pending[j].index];
+      if (req.revision) {
+        rev_queries.push_back(RevisionQuery{pending[j].repo, *req.revision, pending[j].detect_type});
+        rev_owner.push_back(j);
+      } else {
+        refs_queries.push_back(RefsQuery{pending[j].repo, pending[j].detect_type});
+        refs_owner.push_back(j);
+      }
+    }
+    progress(options_, "resolving " + std::to_string(pending.size()) + " kernel" + (pending.size() == 1 ? "" : "s"));
+    std::vector<RefsResult> refs;
+    std::vector<ResolvedRevision> revs;
+    if (!refs_queries.empty()) refs = client_.list_refs(refs_queries);
+    if (!rev_queries.empty()) revs = client_.resolve_revisions(rev_queries);
+    for (std::size_t q = 0; q < revs.size(); ++q) {
+      auto& p = pending[rev_owner[q]];
+      p.repo = revs[q].repo;
+      p.sha = revs[q].sha;
+      const auto& rev = *requirements.kernels[p.index].revision;
+      p.resolved_from = is_full_sha(rev) ? "sha" : "revision " + rev;
+    }
+    // Fallback for "no version given": the highest v<N>, else main.
+    std::vector<RevisionQuery> main_queries;
+    std::vector<std::size_t> main_owner;
+    for (std::size_t q = 0; q < refs.size(); ++q) {
+      auto& p = pending[refs_owner[q]];
+      p.repo = refs[q].repo;
+      const auto& req = requirements.kernels[p.index];
+      const auto& r = refs[q].refs;
+      std::map<int, const GitRef*> versions;
+      for (const auto& b : r.branches) {
+        if (b.name.size() < 2 || b.name[0] != 'v' || b.name.size() > 10) continue;
+        if (!std::all_of(b.name.begin() + 1, b.name.end(), [](char c) { return c >= '0' && c <= '9'; })) continue;
+        versions[std::stoi(b.name.substr(1))] = &b;
+      }
+      std::vector<std::string> available;
+      for (const auto& [v, ref] : versions) available.push_back(std::to_string(v));
+      const std::string where = std::string(to_string(p.repo.type)) + " repository " + p.repo.repo_id;
+      if (req.version) {
+        auto it = versions.find(*req.version);
+        if (it == versions.end())
+          throw Error(ErrorCode::not_found,
+                      p.repo.repo_id + ": version " + std::to_string(*req.version) + " (branch v" +
+                          std::to_string(*req.version) + ") does not exist in " + where + "; available versions: " +
+                          (available.empty() ? std::string("none (no v<N> branches)") : join(available, ", ")),
+                      available.empty() ? "this repo publishes no v<N> branches: require a revision (branch, tag or "
+                                          "sha) or a tag range instead"
+                                        : "change the version of " + p.repo.repo_id + " to one of: " + join(available, ", "));
+        p.sha = it->second->target_commit;
+        p.resolved_from = "branch v" + std::to_string(*req.version);
+      } else if (req.tag_range) {
+        std::vector<std::string> tag_names;
+        for (const auto& t : r.tags) tag_names.push_back(t.name);
+        auto tag = pick_tag(tag_names, *req.tag_range);
+        if (!tag) {
+          std::vector<std::string> semver;
+          for (const auto& t : tag_names)
+            if (parse_semver_tag(t, true)) semver.push_back(t);
+          std::sort(semver.begin(), semver.end());
+          throw Error(ErrorCode::not_found,
+                      p.repo.repo_id + ": no tag matches '" + *req.tag_range + "' in " + where +
+                          "; v<semver> tags: " + (semver.empty() ? std::string("none") : join(semver, ", ")),
+                      "widen the tag range of " + p.repo.repo_id +
+                          (available.empty() ? std::string() : ", or require a version (" + join(available, ", ") + ")"));
+        }
+        for (const auto& t : r.tags)
+          if (t.name == *tag) p.sha = t.target_commit;
+        p.resolved_from = "tag " + *tag;
+      } else if (!versions.empty()) {
+        p.sha = versions.rbegin()->second->target_commit;
+        p.resolved_from = "branch v" + std::to_string(versions.rbegin()->first) + " (latest)";
+      } else {
+        main_queries.push_back(RevisionQuery{p.repo, "main", false});
+        main_owner.push_back(refs_owner[q]);
+      }
+    }
+    if (!main_queries.empty()) {
+      auto mains = client_.resolve_revisions(main_queries);
+      for (std::size_t q = 0; q < mains.size(); ++q) {
+        pending[main_owner[q]].sha = mains[q].sha;
+        pending[main_owner[q]].resolved_from = "revision main";
+      }
+    }
+    for (auto& p : pending)
+      if (!is_full_sha(p.sha))
+        throw Error(ErrorCode::invalid_input, p.repo.repo_id + ": the Hub returned '" + p.sha + "' for " +
+                                                  p.resolved_from + ", which is not a 40-hex commit sha");
+
+    // Stage 2: build/ trees at the pinned commits.
+    progress(options_, "listing variants of " + std::to_string(pending.size()) + " kernel" + (pending.size() == 1 ? "" : "s"));
+    std::vector<TreeQuery> tree_queries;
+    for (const auto& p : pending) tree_queries.push_back(TreeQuery{p.repo, p.sha, "build", true});
+    std::vector<std::vector<TreeEntry>> trees;
+    try {
+      trees = client_.list_trees(tree_queries);
+    } catch (Error& e) {
+      if (e.code() == ErrorCode::not_found)
+        e.set_hint("a kernel repo keeps its builds under build/<variant>/; check that the pinned revision has a build/ directory");
+      throw;
+    }
+
+    std::vector<DownloadRequest> verify;
+    for (std::size_t j = 0; j < pending.size(); ++j) {
+      auto& p = pending[j];
+      // variant name -> files (relative paths) with digests.
+      std::map<std::string, std::vector<const TreeEntry*>> by_variant;
+      for (const auto& e : trees[j]) {
+        if (!e.path.starts_with("build/")) continue;
+        auto rest = std::string_view(e.path).substr(6);
+        auto slash = rest.find('/');
+        if (slash == std::string_view::npos) {
+          if (e.is_directory) by_variant[std::string(rest)];
+          continue;  // a file directly under build/ is no variant
+        }
+        auto& files = by_variant[std::string(rest.substr(0, slash))];
+        if (!e.is_directory) files.push_back(&e);
+      }
+      LockedKernel k;
+      k.repo_id = p.repo.repo_id;
+      k.sha = p.sha;
+      k.repo_type = std::string(to_string(p.repo.type));
+      k.requirement = p.record;
+      std::vector<std::string> all_names, rejected;
+      std::size_t files_total = 0;
+      for (const auto& [name, files] : by_variant) {
+        all_names.push_back(name);
+        if (files.empty()) continue;  // an empty directory holds no variant
+        auto parsed = try_parse_variant(name);
+        if (!parsed) {
+          if (!p.filter.empty()) {
+            rejected.push_back(name);
+            continue;
+          }
+          report.warnings.push_back(p.repo.repo_id + ": build/" + name +
+                                    " is not a known variant name; locked anyway (filters cannot select it)");
+        } else if (!matches_filter(*parsed, p.filter)) {
+          rejected.push_back(name);
+          continue;
+        }
+        LockedVariant v;
+        std::vector<VariantFileDigest> digests;
+        const std::string prefix = "build/" + name + "/";
+        for (const auto* f : files) {
+          auto rel = f->path.substr(prefix.size());
+          if (!is_hashed_variant_path(rel)) continue;
+          digests.push_back(VariantFileDigest{rel, f->digest()});
+          v.files.push_back(LockedFile{rel, f->size, f->digest(), f->digest_kind()});
+          if (options_.verify_content) {
+            DownloadRequest d;
+            d.repo = p.repo;
+            d.sha = p.sha;
+            d.path = f->path;
+            d.digest = f->digest();
+            d.size = f->size;
+            verify.push_back(std::move(d));
+          }
+        }
+        if (digests.empty()) continue;  // only caches (*.pyc): nothing to lock
+        std::sort(v.files.begin(), v.files.end(), [](const LockedFile& a, const LockedFile& b) { return a.path < b.path; });
+        v.hash = git_lfs_concat_hash(std::move(digests));
+        files_total += v.files.size();
+        k.variants.emplace(name, std::move(v));
+      }
+      if (k.variants.empty()) {
+        if (all_names.empty())
+          throw Error(ErrorCode::not_found,
+                      p.repo.repo_id + " at " + short_sha(p.sha) + " (" + p.resolved_from + "): build/ holds no variants",
+                      "pick a revision that has builds under build/<variant>/");
+        throw Error(ErrorCode::not_found,
+                    p.repo.repo_id + " at " + short_sha(p.sha) + " (" + p.resolved_from + "): no variant matches " +
+                        describe_filter(p.filter) + "; available: " + join(all_names, ", "),
+                    "widen --torch/--cuda/--arch (or the kernels.yaml targets) to include one of the available variants");
+      }
+      auto& r = report.kernels[p.index];
+      r.repo_type = *k.repo_type;
+      r.sha = k.sha;
+      r.resolved_from = p.resolved_from;
+      r.variants = k.variants.size();
+      r.files = files_total;
+      locked[p.index] = std::move(k);
+    }
+
+    // Stage 3: the bytes themselves, checked against the listing.
+    if (!verify.empty()) {
+      ScratchDir scratch(options_.scratch_dir, "kernel-lock-verify-");
+      for (auto& d : verify) d.destination = scratch.path() / d.repo.repo_id / d.sha / d.path;
+      progress(options_, "verifying the content of " + std::to_string(verify.size()) + " files");
+      client_.download(verify);
+    }
+  }
+
+  for (auto& k : locked) result.lock.kernels.push_back(std::move(*k));
+  std::sort(result.lock.kernels.begin(), result.lock.kernels.end(),
+            [](const LockedKernel& a, const LockedKernel& b) { return a.repo_id < b.repo_id; });
+  report.stats = client_.stats();
+  return result;
+}
+
+std::vector<std::pair<std::string, KernelRequirement>> Resolver::declared_dependencies(const ResolveResult& round,
+                                                                                      const Lockfile* previous) {
+  std::vector<std::pair<std::string, KernelRequirement>> out;
+  std::set<std::pair<std::string, std::string>> seen;  // (parent, dependency)
+  auto add = [&](const std::string& parent, KernelRequirement dep) {
+    if (dep.repo_id == parent || !seen.insert({parent, dep.repo_id}).second) return;
+    out.emplace_back(parent, std::move(dep));
+  };
+  std::set<std::string> from_lock;
+  for (const auto& k : round.report.kernels)
+    if (k.from_lock) from_lock.insert(k.repo_id);
+
+  struct Source {
+    std::string parent;
+    std::string where;  // "org/name build/<variant>/metadata.json"
+  };
+  std::map<std::string, DownloadRequest> downloads;  // by digest: one download per distinct metadata.json
+  std::map<std::string, std::vector<Source>> sources;
+  for (const auto& k : round.lock.kernels) {
+    if (from_lock.count(k.repo_id)) {
+      // Kept without network access: its dependencies are the previous lock's
+      // entries that it required.
+      if (!previous) continue;
+      for (const auto& dep : previous->kernels) {
+        if (!dep.requirement.is_object() || dep.requirement.value("required-by", std::string()) != k.repo_id) continue;
+        KernelRequirement r;
+        r.repo_id = dep.repo_id;
+        if (dep.requirement.contains("version") && dep.requirement["version"].is_number_integer())
+          r.version = dep.requirement["version"].get<int>();
+        if (dep.requirement.contains("revision") && dep.requirement["revision"].is_string())
+          r.revision = dep.requirement["revision"].get<std::string>();
+        add(k.repo_id, std::move(r));
+      }
+      continue;
+    }
+    if (k.repo_type.value_or("kernel") != "kernel") continue;
+    for (const auto& [variant, v] : k.variants) {
+      for (const auto& f : v.files) {
+        if (f.path != "metadata.json" || f.size > (1u << 20)) continue;
+        DownloadRequest d;
+        d.repo = RepoRef{k.repo_id, RepoType::kernel};
+        d.sha = k.sha;
+        d.path = "build/" + variant + "/metadata.json";
+        d.digest = f.digest;
+        d.size = f.size;
+        downloads.emplace(f.digest, d);
+        sources[f.digest].push_back(Source{k.repo_id, k.repo_id + " " + d.path});
+      }
+    }
+  }
+  if (downloads.empty()) return out;
+
+  ScratchDir scratch(options_.scratch_dir, "kernel-lock-metadata-");
+  std::vector<DownloadRequest> requests;
+  for (auto& [digest, d] : downloads) {
+    d.destination = scratch.path() / digest;
+    requests.push_back(d);
+  }
+  progress(options_, "reading kernel-depends of " + std::to_string(requests.size()) + " metadata.json file" +
+                         (requests.size() == 1 ? "" : "s"));
+  client_.download(requests);  // every byte checked against the listed digest
+
+  for (const auto& [digest, d] : downloads) {
+    const auto& src = sources.at(digest);
+    const std::string& where = src.front().where;
+    nlohmann::json meta;
+    try {
+      meta = nlohmann::json::parse(read_file(d.destination));
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(ErrorCode::invalid_input, where + ": not valid JSON: " + e.what());
+    }
+    if (!meta.is_object() || !meta.contains("kernel-depends")) continue;
+    const auto& deps = meta["kernel-depends"];
+    if (!deps.is_array())
+      throw Error(ErrorCode::invalid_input, where + ": kernel-depends: expected a list of {repo-id, version | revision}");
+    for (std::size_t i = 0; i < deps.size(); ++i) {
+      const auto& dep = deps[i];
+      const std::string at = where + ": kernel-depends[" + std::to_string(i) + "]: ";
+      if (!dep.is_object() || !dep.contains("repo-id") || !dep["repo-id"].is_string())
+        throw Error(ErrorCode::invalid_input, at + "expected an object with a \"repo-id\" string");
+      KernelRequirement r;
+      r.repo_id = dep["repo-id"].get<std::string>();
+      const bool has_version = dep.contains("version"), has_revision = dep.contains("revision");
+      if (has_version == has_revision)
+        throw Error(ErrorCode::invalid_input, at + "expected exactly one of \"version\" (integer) and \"revision\" (string)");
+      if (has_version) {
+        if (!dep["version"].is_number_integer() || dep["version"].get<long long>() < 0)
+          throw Error(ErrorCode::invalid_input, at + "\"version\" must be a non-negative integer");
+        r.version = dep["version"].get<int>();
+      } else {
+        if (!dep["revision"].is_string() || dep["revision"].get<std::string>().empty())
+          throw Error(ErrorCode::invalid_input, at + "\"revision\" must be a non-empty string");
+        r.revision = dep["revision"].get<std::string>();
+      }
+      for (const auto& s : src) add(s.parent, r);
+    }
+  }
+  // In lock order of the parents (downloads went by digest), so that a
+  // dependency two kernels share is recorded as required by the first.
+  std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  return out;
+}
+
+void check_lock_covers(const Requirements& requirements, const Lockfile& lock, const VariantFilter& cli_filter) {
+  std::vector<std::string> gaps;
+  for (const auto& req : requirements.kernels) {
+    const auto* k = lock.find(req.repo_id);
+    auto filter = effective_filter(requirements.targets, req.filter, cli_filter);
+    if (!k) {
+      gaps.push_back("- " + req.repo_id + ": required but not in the lock");
+      continue;
+    }
+    if (!k->requirement.is_null() && k->requirement != requirement_record(req, filter)) {
+      gaps.push_back("- " + req.repo_id + ": requirement changed: locked " + k->requirement.dump() + ", now " +
+                     requirement_record(req, filter).dump());
+      continue;
+    }
+    if (k->variants.empty()) {
+      gaps.push_back("- " + req.repo_id + ": locked with no variants");
+      continue;
+    }
+    if (!filter.empty()) {
+      bool any = false;
+      for (const auto& [name, v] : k->variants) {
+        auto parsed = try_parse_variant(name);
+        any = any || (parsed && matches_filter(*parsed, filter));
+      }
+      if (!any) gaps.push_back("- " + req.repo_id + ": no locked variant matches " + describe_filter(filter));
+    }
+  }
+  if (!gaps.empty())
+    throw Error(ErrorCode::lock_changed,
+                "the lock does not cover the requirements in " + requirements.source.string() + ":\n" + join(gaps, "\n"),
+                "run `kernel-lock resolve` (without --frozen) to update the lock");
+}
+
+std::string describe_lock_changes(const Lockfile& before, const Lockfile& after) {
+  std::vector<std::string> lines;
+  std::map<std::string, const LockedKernel*> a, b;
+  for (const auto& k : before.kernels) a[k.repo_id] = &k;
+  for (const auto& k : after.kernels) b[k.repo_id] = &k;
+  std::set<std::string> names;
+  for (auto& [n, k] : a) names.insert(n);
+  for (auto& [n, k] : b) names.insert(n);
+  for (const auto& name : names) {
+    auto ia = a.find(name);
+    auto ib = b.find(name);
+    if (ia == a.end()) {
+      lines.push_back("+ " + name + " " + short_sha(ib->second->sha) + " (" + std::to_string(ib->second->variants.size()) +
+                      " variants)");
+      continue;
+    }
+    if (ib == b.end()) {
+      lines.push_back("- " + name + " " + short_sha(ia->second->sha) + " (no longer required)");
+      continue;
+    }
+    const auto& x = *ia->second;
+    const auto& y = *ib->second;
+    const auto lines_before = lines.size();
+    if (x.sha != y.sha) lines.push_back("~ " + name + ": sha " + short_sha(x.sha) + " -> " + short_sha(y.sha));
+    if (x.requirement != y.requirement)
+      lines.push_back("~ " + name + ": requirement " + x.requirement.dump() + " -> " + y.requirement.dump());
+    if (x.repo_type.value_or("kernel") != y.repo_type.value_or("kernel"))
+      lines.push_back("~ " + name + ": repo type " + x.repo_type.value_or("kernel") + " -> " + y.repo_type.value_or("kernel"));
+    for (const auto& [vn, v] : x.variants) {
+      auto it = y.variants.find(vn);
+      if (it == y.variants.end())
+        lines.push_back("  - " + name + " variant " + vn);
+      else if (it->second.hash != v.hash)
+        lines.push_back("  ~ " + name + " variant " + vn + ": " + v.hash + " -> " + it->second.hash);
+      else if (it->second.files != v.files)
+        lines.push_back("  ~ " + name + " variant " + vn + ": per-file records differ");
+    }
+    for (const auto& [vn, v] : y.variants)
+      if (!x.variants.count(vn)) lines.push_back("  + " + name + " variant " + vn);
+    if (lines.size() == lines_before && !(x == y)) lines.push_back("~ " + name + ": other recorded fields differ");
+  }
+  if (lines.empty() && !(before == after)) lines.push_back("~ formatting or unknown keys differ");
+  return join(lines, "\n");
+}
+
+}  // namespace kernel_lock

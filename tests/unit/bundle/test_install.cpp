@@ -1,0 +1,350 @@
+// install_bundle: cache layout, idempotence, hostile archives, concurrency.
+#include <doctest/doctest.h>
+
+#include <sys/wait.h>
+
+#include <thread>
+
+#include "kernel_lock/bundle/bundle.hpp"
+#include "kernel_lock/core/error.hpp"
+#include "kernel_lock/bundle/install.hpp"
+#include "kernel_lock/bundle/verify.hpp"
+#include "test_bundle_support.hpp"
+
+using namespace kernel_lock;
+using namespace kltest;
+
+namespace {
+
+struct Made {
+  Lockfile lock;
+  fs::path bundle;
+};
+
+Made make_bundle(const TempDir& t, const std::string& name, const std::vector<TestKernel>& kernels,
+                 const VariantFilter& filter = {}) {
+  Made m;
+  m.lock = make_cache(t / ("src-" + name), kernels);
+  BundleOptions o;
+  o.cache_dir = t / ("src-" + name);
+  o.filter = filter;
+  m.bundle = t / (name + ".tar.zst");
+  write_bundle(m.lock, m.bundle, o);
+  return m;
+}
+
+InstallOptions into(const fs::path& cache) {
+  InstallOptions o;
+  o.cache_dir = cache;
+  o.durable = false;
+  return o;
+}
+
+// Every blob in the cache hashes to its name; no snapshot or ref exists.
+void check_untouched_except_verified_blobs(const fs::path& cache) {
+  if (!fs::exists(cache)) return;
+  for (auto it = fs::recursive_directory_iterator(cache); it != fs::recursive_directory_iterator(); ++it) {
+    std::string rel = fs::relative(it->path(), cache).generic_string();
+    INFO(rel);
+    CHECK(rel.find("/snapshots") == std::string::npos);
+    CHECK(rel.find("/refs") == std::string::npos);
+    CHECK(!rel.starts_with(".kernel-lock-staging"));  // staging removed, and its parent with it
+    if (it->is_regular_file() && it->path().parent_path().filename() == "blobs") {
+      std::string name = it->path().filename().string();
+      std::string content = slurp(it->path());
+      CHECK((name.size() == 64 ? sha256_hex(content) : git_blob_sha1_hex(content)) == name);
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("install: HF cache layout that Python reads offline") {
+  TempDir t;
+  auto kernels = sample_kernels();
+  auto made = make_bundle(t, "b", kernels);
+  auto s = install_bundle(made.bundle, into(t / "cache"));
+  CHECK(s.kernels == 2);
+  CHECK(s.variants == 4);
+  CHECK(s.variants_changed == 4);
+
+  auto repo = cache_repo_paths(t / "cache", "kernel", "kernels-test/relu");
+  CHECK(fs::is_directory(t / "cache" / "kernels--kernels-test--relu"));
+  // refs/v1 holds the sha without a newline.
+  CHECK(slurp(repo.refs() / "v1") == std::string(40, 'a'));
+  CHECK(slurp(cache_repo_paths(t / "cache", "kernel", "kernels-test/gelu").refs() / "v2") == std::string(40, 'b'));
+  // No trees/ file.
+  CHECK(!fs::exists(repo.root / "trees"));
+  // Relative symlinks into blobs, one "../" per level.
+  const auto link = repo.snapshot(std::string(40, 'a')) / "build/torch211-cxx11-cpu-x86_64-linux/layers/__init__.py";
+  REQUIRE(fs::is_symlink(link));
+  CHECK(fs::read_symlink(link).string() == "../../../../../blobs/" + git_blob_sha1_hex("# shared\n"));
+  CHECK(slurp(link) == "# shared\n");
+  const auto so = repo.snapshot(std::string(40, 'a')) / "build/torch211-cxx11-cpu-x86_64-linux/_relu_cpu_abc1234.abi3.so";
+  CHECK(fs::read_symlink(so).filename().string().size() == 64);
+  // Lock files sit where huggingface_hub puts them.
+  CHECK(fs::exists(t / "cache" / ".locks" / "kernels--kernels-test--relu" / (git_blob_sha1_hex("# shared\n") + ".lock")));
+
+  CHECK(verify_cache(made.lock, t / "cache").ok());
+
+  // Idempotent: a second install changes nothing.
+  auto before = tree_snapshot(t / "cache");
+  auto again = install_bundle(made.bundle, into(t / "cache"));
+  CHECK(again.variants_changed == 0);
+  CHECK(tree_snapshot(t / "cache") == before);
+}
+
+TEST_CASE("install: a corrupted existing blob is replaced by the verified one") {
+  TempDir t;
+  auto made = make_bundle(t, "b", sample_kernels());
+  install_bundle(made.bundle, into(t / "cache"));
+  auto repo = cache_repo_paths(t / "cache", "kernel", "kernels-test/relu");
+  const auto blob = repo.blob(git_blob_sha1_hex("# shared\n"));
+  fs::remove(blob);
+  spit(blob, "# sharet\n");
+  CHECK(!verify_cache(made.lock, t / "cache").ok());
+  install_bundle(made.bundle, into(t / "cache"));
+  CHECK(verify_cache(made.lock, t / "cache").ok());
+}
+
+TEST_CASE("install: --lockfile must agree with the bundle") {
+  TempDir t;
+  auto made = make_bundle(t, "b", sample_kernels());
+  auto other = made.lock;
+  other.kernels[1].variants.begin()->second.hash = "sha256-" + std::string(64, '1');
+  auto o = into(t / "cache");
+  o.lock = other;
+  try {
+    install_bundle(made.bundle, o);
+    FAIL("expected an error");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::integrity);
+  }
+  CHECK(!fs::exists(t / "cache" / "kernels--kernels-test--relu"));
+}
+
+TEST_CASE("install: hostile archives are refused and leave no snapshot, ref or unverified blob") {
+  TempDir t;
+  auto made = make_bundle(t, "good", sample_kernels());
+  auto entries = read_raw_archive(made.bundle);
+  REQUIRE(entries.size() > 3);
+  const std::string manifest = entries[0].second;
+  auto as_raw = [&](std::size_t skip = SIZE_MAX) {
+    std::vector<RawEntry> out;
+    for (std::size_t i = 0; i < entries.size(); ++i)
+      if (i != skip) out.push_back(RawEntry{entries[i].first, entries[i].second});
+    return out;
+  };
+  const fs::path bad = t / "bad.tar.zst";
+  const fs::path cache = t / "cache";
+  auto expect_refused = [&](const std::string& needle, ErrorCode code = ErrorCode::invalid_input,
+                            InstallOptions options = {}) {
+    options.cache_dir = cache;
+    options.durable = false;
+    try {
+      install_bundle(bad, options);
+      FAIL("install accepted a hostile bundle");
+    } catch (const Error& e) {
+      INFO(e.what());
+      CHECK(e.code() == code);
+      CHECK(std::string(e.what()).find(needle) != std::string::npos);
+    }
+    check_untouched_except_verified_blobs(cache);
+    CHECK(!fs::exists(t / "evil"));
+    CHECK(!fs::exists("/tmp/kl-evil-absolute"));
+  };
+
+  SUBCASE("path traversal") {
+    auto raw = as_raw();
+    raw.push_back(RawEntry{"../evil", "x"});
+    write_raw_archive(bad, raw);
+    expect_refused("path traversal");
+  }
+  SUBCASE("traversal hidden under blobs/") {
+    auto raw = as_raw();
+    raw.insert(raw.begin() + 1, RawEntry{"blobs/../../evil", "x"});
+    write_raw_archive(bad, raw);
+    expect_refused("path traversal");
+  }
+  SUBCASE("absolute path") {
+    auto raw = as_raw();
+    raw.insert(raw.begin() + 1, RawEntry{"/tmp/kl-evil-absolute", "x"});
+    write_raw_archive(bad, raw);
+    expect_refused("absolute path");
+  }
+  SUBCASE("symlink entry named like a blob") {
+    auto raw = as_raw(1);
+    raw.insert(raw.begin() + 1, RawEntry{entries[1].first, "", AE_IFLNK, -1, "/etc/passwd"});
+    write_raw_archive(bad, raw);
+    expect_refused("symbolic link");
+  }
+  SUBCASE("hardlink entry") {
+    auto raw = as_raw(2);
+    raw.insert(raw.begin() + 2, RawEntry{entries[2].first, "", AE_IFREG, 0, entries[1].first, true});
+    write_raw_archive(bad, raw);
+    expect_refused("hard link");
+  }
+  SUBCASE("device file") {
+    auto raw = as_raw();
+    raw.insert(raw.begin() + 1, RawEntry{"blobs/" + std::string(40, '0'), "", AE_IFCHR});
+    write_raw_archive(bad, raw);
+    expect_refused("character device");
+  }
+  SUBCASE("duplicate entry") {
+    auto raw = as_raw();
+    raw.insert(raw.begin() + 2, RawEntry{entries[1].first, entries[1].second});
+    write_raw_archive(bad, raw);
+    expect_refused("duplicate");
+  }
+  SUBCASE("entry not listed in the manifest") {
+    auto raw = as_raw();
+    raw.push_back(RawEntry{"blobs/" + git_blob_sha1_hex("extra"), "extra"});
+    write_raw_archive(bad, raw);
+    expect_refused("not listed");
+  }
+  SUBCASE("header size lies (smaller than the manifest says)") {
+    auto raw = as_raw();
+    raw[1].declared_size = static_cast<std::int64_t>(raw[1].content.size()) - 1;
+    raw[1].content.pop_back();
+    write_raw_archive(bad, raw);
+    expect_refused("declares");
+  }
+  SUBCASE("content altered, same size") {
+    auto raw = as_raw();
+    raw[2].content[0] ^= 0x20;
+    write_raw_archive(bad, raw);
+    expect_refused("hashes to", ErrorCode::integrity);
+  }
+  SUBCASE("a blob missing at the end") {
+    write_raw_archive(bad, as_raw(entries.size() - 1));
+    expect_refused("missing");
+  }
+  SUBCASE("manifest not first") {
+    auto raw = as_raw();
+    std::swap(raw[0], raw[1]);
+    write_raw_archive(bad, raw);
+    expect_refused("first entry");
+  }
+  SUBCASE("truncated archive") {
+    std::string bytes = slurp(made.bundle);
+    spit(bad, bytes.substr(0, bytes.size() * 2 / 3));
+    expect_refused("truncated");
+  }
+  SUBCASE("not an archive at all") {
+    spit(bad, "hello, I am not a tar file\n");
+    expect_refused("bundle");
+  }
+  SUBCASE("manifest inconsistent with its lock (digest swapped)") {
+    auto m = parse_bundle_manifest(manifest);
+    auto text = manifest;
+    // Point one file at another blob of the same kind: the variant hash no longer matches.
+    const auto& f0 = m.kernels[1].files[0];
+    const auto& f1 = m.kernels[1].files[1];
+    REQUIRE(f0.digest.size() == f1.digest.size());
+    auto pos = text.find("\"digest\": \"" + f0.digest + "\"");
+    REQUIRE(pos != std::string::npos);
+    text.replace(pos + 11, f0.digest.size(), f1.digest);
+    auto raw = as_raw();
+    raw[0].content = text;
+    write_raw_archive(bad, raw);
+    try {
+      InstallOptions o = into(cache);
+      install_bundle(bad, o);
+      FAIL("accepted");
+    } catch (const Error& e) {
+      CHECK((e.code() == ErrorCode::integrity || e.code() == ErrorCode::invalid_input));
+    }
+    check_untouched_except_verified_blobs(cache);
+  }
+  SUBCASE("decompression bomb: declared total over the limit") {
+    write_raw_archive(bad, as_raw());
+    InstallOptions o;
+    o.limits.max_total_bytes = 1000;
+    expect_refused("exceeds the limit", ErrorCode::invalid_input, o);
+  }
+  SUBCASE("decompression bomb: expansion ratio") {
+    // A manifest-consistent bundle whose one big blob is all zeros.
+    TempDir z;
+    TestKernel k{"kernels-test/zeros", std::string(40, 'd'), {}, 1};
+    k.variants["torch-cpu"] = {{"big.so", std::string(8 << 20, '\0')}};
+    auto lock = make_cache(z / "src", {k});
+    BundleOptions bo;
+    bo.cache_dir = z / "src";
+    write_bundle(lock, bad, bo);
+    InstallOptions o;
+    o.limits.max_expansion_ratio = 50;
+    o.limits.ratio_grace_bytes = 1 << 20;
+    expect_refused("decompression bomb", ErrorCode::invalid_input, o);
+  }
+  SUBCASE("oversized manifest") {
+    auto raw = as_raw();
+    raw[0].content = std::string(2 << 20, ' ') + manifest;
+    write_raw_archive(bad, raw);
+    InstallOptions o;
+    o.limits.max_manifest_bytes = 1 << 20;
+    expect_refused("manifest size", ErrorCode::invalid_input, o);
+  }
+}
+
+TEST_CASE("install: two concurrent installs of overlapping bundles both succeed") {
+  TempDir t;
+  auto kernels = sample_kernels();
+  VariantFilter cpu;
+  cpu.cuda = {"99.0"};  // drops CUDA variants: cpu + noarch
+  VariantFilter all;
+  auto a = make_bundle(t, "a", kernels, cpu);
+  auto b = make_bundle(t, "b", kernels, all);
+  const fs::path cache = t / "cache";
+
+  SUBCASE("threads") {
+    for (int round = 0; round < 5; ++round) {
+      fs::remove_all(cache);
+      std::exception_ptr ea, eb;
+      std::thread ta([&] {
+        try {
+          install_bundle(a.bundle, into(cache));
+        } catch (...) {
+          ea = std::current_exception();
+        }
+      });
+      std::thread tb([&] {
+        try {
+          install_bundle(b.bundle, into(cache));
+        } catch (...) {
+          eb = std::current_exception();
+        }
+      });
+      ta.join();
+      tb.join();
+      CHECK(!ea);
+      CHECK(!eb);
+      CHECK(verify_cache(b.lock, cache).ok());
+    }
+  }
+  SUBCASE("processes") {
+    for (int round = 0; round < 3; ++round) {
+      fs::remove_all(cache);
+      pid_t pids[2];
+      for (int i = 0; i < 2; ++i) {
+        pids[i] = ::fork();
+        REQUIRE(pids[i] >= 0);
+        if (pids[i] == 0) {
+          int rc = 0;
+          try {
+            install_bundle(i == 0 ? a.bundle : b.bundle, into(cache));
+          } catch (...) {
+            rc = 1;
+          }
+          ::_exit(rc);
+        }
+      }
+      for (pid_t pid : pids) {
+        int status = 0;
+        REQUIRE(::waitpid(pid, &status, 0) == pid);
+        CHECK(WIFEXITED(status));
+        CHECK(WEXITSTATUS(status) == 0);
+      }
+      CHECK(verify_cache(b.lock, cache).ok());
+    }
+  }
+}

@@ -1,0 +1,336 @@
+// Digests checked against independent references: published test vectors,
+// `git hash-object`, `sha256sum`, and the variant hash rebuilt with
+// printf | xxd -r -p | sha256sum from the SPEC.md definition.
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "../temp_dir.hpp"
+#include "kernel_lock/core/error.hpp"
+#include "kernel_lock/core/hash.hpp"
+
+namespace fs = std::filesystem;
+using namespace kernel_lock;
+
+namespace {
+
+// Runs a shell command and returns its stdout with the trailing newline removed.
+std::string run(const std::string& command) {
+  std::string out;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::array<char, 4096> buffer{};
+  std::size_t n = 0;
+  while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) out.append(buffer.data(), n);
+  const int status = ::pclose(pipe);
+  REQUIRE_MESSAGE(status == 0, "command failed: " << command);
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return out;
+}
+
+std::string quote(const fs::path& p) {
+  std::string out = "'";
+  for (char c : p.string()) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string git_hash_object(const fs::path& p) { return run("git hash-object --no-filters " + quote(p)); }
+std::string sha256sum(const fs::path& p) { return run("sha256sum " + quote(p)).substr(0, 64); }
+
+using kltest::TempDir;
+
+void write(const fs::path& p, const std::string& bytes) {
+  fs::create_directories(p.parent_path());
+  std::ofstream out(p, std::ios::binary);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  REQUIRE(out.good());
+}
+
+std::string random_bytes(std::size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, '\0');
+  for (auto& c : s) c = static_cast<char>(rng() & 0xff);
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("published digest vectors") {
+  CHECK(sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  CHECK(sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  // hf-hub-api.md §9 and git itself.
+  CHECK(git_blob_sha1_hex("Hello, World!") == "b45ef6fec89518d314f546fd6c3025367b721684");
+  CHECK(git_blob_sha1_hex("") == "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391");
+}
+
+TEST_CASE("Hasher streams, moves and refuses reuse") {
+  Hasher a(Hasher::Algorithm::sha256);
+  a.update(std::string_view("a"));
+  Hasher b = std::move(a);
+  b.update(std::string_view("bc"));
+  CHECK(b.finish_hex() == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  CHECK_THROWS_AS(b.finish(), Error);
+  CHECK_THROWS_AS(b.update(std::string_view("x")), Error);
+  Hasher sha1(Hasher::Algorithm::sha1);
+  sha1.update(std::string_view("abc"));
+  CHECK(sha1.finish_hex() == "a9993e364706816aba3e25717850c26c9cd0d89d");
+}
+
+TEST_CASE("hex and digest kinds") {
+  const std::vector<std::uint8_t> bytes{0x00, 0x7f, 0x80, 0xff};
+  CHECK(to_hex(bytes) == "007f80ff");
+  CHECK(from_hex("007F80ff") == bytes);
+  CHECK_THROWS_AS(from_hex("abc"), Error);
+  CHECK_THROWS_AS(from_hex("zz"), Error);
+  try {
+    from_hex("0g");
+    FAIL("expected throw");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::invalid_input);
+  }
+  CHECK(digest_kind_from_hex(std::string(40, 'a')) == DigestKind::git_sha1);
+  CHECK(digest_kind_from_hex(std::string(64, 'a')) == DigestKind::lfs_sha256);
+  CHECK_THROWS_AS(digest_kind_from_hex(std::string(41, 'a')), Error);
+  CHECK(to_string(DigestKind::git_sha1) == "git-sha1");
+  CHECK(to_string(DigestKind::lfs_sha256) == "sha256");
+  CHECK(parse_digest_kind("git-sha1") == DigestKind::git_sha1);
+  CHECK(parse_digest_kind("sha256") == DigestKind::lfs_sha256);
+  CHECK_THROWS_AS(parse_digest_kind("sha1"), Error);
+}
+
+TEST_CASE("file digests match git hash-object and sha256sum") {
+  TempDir tmp;
+  const std::size_t mib = std::size_t{1} << 20;
+  const std::vector<std::size_t> sizes{0, 1, 4095, 4096, mib - 1, mib, mib + 1, 3 * mib + 7};
+  std::vector<fs::path> paths;
+  for (std::size_t i = 0; i < sizes.size(); ++i) {
+    auto p = tmp.path() / ("file " + std::to_string(i) + ".bin");
+    write(p, random_bytes(sizes[i], static_cast<unsigned>(i + 1)));
+    paths.push_back(p);
+  }
+  for (const auto& p : paths) {
+    CAPTURE(p);
+    const auto git = git_hash_object(p);
+    const auto sha = sha256sum(p);
+    CHECK(git_blob_sha1_hex_file(p) == git);
+    CHECK(sha256_hex_file(p) == sha);
+    CHECK(file_digest_hex(p, DigestKind::git_sha1) == git);
+    CHECK(file_digest_hex(p, DigestKind::lfs_sha256) == sha);
+    const auto both = digest_file_both(p);
+    CHECK(both.git_sha1_hex == git);
+    CHECK(both.sha256_hex == sha);
+    CHECK(both.size == fs::file_size(p));
+  }
+
+  SUBCASE("parallel API keeps the order and agrees") {
+    for (unsigned threads : {1U, 2U, 3U, 0U}) {
+      CAPTURE(threads);
+      const auto all = digest_files(paths, threads);
+      REQUIRE(all.size() == paths.size());
+      std::vector<FileDigestRequest> requests;
+      for (std::size_t i = 0; i < paths.size(); ++i) {
+        CHECK(all[i].sha256_hex == sha256sum(paths[i]));
+        CHECK(all[i].git_sha1_hex == git_hash_object(paths[i]));
+        requests.push_back({paths[i], i % 2 == 0 ? DigestKind::git_sha1 : DigestKind::lfs_sha256});
+      }
+      const auto one = digest_files_hex(requests, threads);
+      for (std::size_t i = 0; i < paths.size(); ++i)
+        CHECK(one[i] == (i % 2 == 0 ? all[i].git_sha1_hex : all[i].sha256_hex));
+    }
+    CHECK(digest_files({}, 4).empty());
+  }
+
+  SUBCASE("errors name the path; the first failing path in order wins") {
+    auto with_missing = paths;
+    with_missing.insert(with_missing.begin() + 2, tmp.path() / "missing-a");
+    with_missing.push_back(tmp.path() / "missing-b");
+    for (unsigned threads : {1U, 4U}) {
+      try {
+        digest_files(with_missing, threads);
+        FAIL("expected throw");
+      } catch (const Error& e) {
+        CHECK(e.code() == ErrorCode::not_found);
+        CHECK(std::string(e.what()).find("missing-a") != std::string::npos);
+      }
+    }
+    try {
+      sha256_hex_file(tmp.path());
+      FAIL("expected throw");
+    } catch (const Error& e) {
+      CHECK(e.code() == ErrorCode::invalid_input);
+      CHECK(std::string(e.what()).find(tmp.path().string()) != std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("is_hashed_variant_path skips bytecode") {
+  CHECK(is_hashed_variant_path("__init__.py"));
+  CHECK(is_hashed_variant_path("layers/norm.py"));
+  CHECK(is_hashed_variant_path("_ops.so"));
+  CHECK(is_hashed_variant_path("pycache/x.py"));
+  CHECK(is_hashed_variant_path("a.pyc.txt"));
+  CHECK_FALSE(is_hashed_variant_path("x.pyc"));
+  CHECK_FALSE(is_hashed_variant_path("layers/x.pyc"));
+  CHECK_FALSE(is_hashed_variant_path("__pycache__/x.cpython-311.pyc"));
+  CHECK_FALSE(is_hashed_variant_path("__pycache__/notes.txt"));
+  CHECK_FALSE(is_hashed_variant_path("pkg/__pycache__/x.py"));
+  CHECK_FALSE(is_hashed_variant_path("__pycache__"));
+}
+
+namespace {
+
+// The variant hash rebuilt with coreutils from the SPEC.md definition: for each
+// (path, hex digest) in bytewise path order, path bytes then raw digest bytes.
+std::string reference_variant_hash(std::vector<std::pair<std::string, std::string>> pairs, const fs::path& scratch) {
+  std::sort(pairs.begin(), pairs.end());  // bytewise on std::string
+  std::string script = "{ ";
+  for (const auto& [path, hex] : pairs)
+    script += "printf '%s' " + quote(path) + "; printf '%s' " + hex + " | xxd -r -p; ";
+  script += "} > " + quote(scratch) + " && sha256sum " + quote(scratch);
+  return "sha256-" + run("sh -c " + quote(script)).substr(0, 64);
+}
+
+}  // namespace
+
+TEST_CASE("git_lfs_concat_hash follows the SPEC definition") {
+  TempDir tmp;
+  std::vector<VariantFileDigest> files{
+      {"b.py", git_blob_sha1_hex("print('b')\n")},
+      {"_ops.so", sha256_hex("ELF...")},
+      {"B.py", git_blob_sha1_hex("upper\n")},
+      {"layers/__init__.py", git_blob_sha1_hex("")},
+      {"layers.py", git_blob_sha1_hex("x = 1\n")},
+      {"caf\xc3\xa9.txt", git_blob_sha1_hex("utf-8 name\n")},
+      {"__pycache__/b.cpython-311.pyc", git_blob_sha1_hex("bytecode")},
+      {"x.pyc", sha256_hex("bytecode")},
+  };
+  std::vector<std::pair<std::string, std::string>> kept;
+  for (const auto& f : files)
+    if (is_hashed_variant_path(f.path)) kept.emplace_back(f.path, f.digest_hex);
+  REQUIRE(kept.size() == 6);
+  CHECK(git_lfs_concat_hash(files) == reference_variant_hash(kept, tmp.path() / "stream"));
+  // Order of input does not matter.
+  std::reverse(files.begin(), files.end());
+  CHECK(git_lfs_concat_hash(files) == reference_variant_hash(kept, tmp.path() / "stream"));
+  // Empty variant: sha256 of nothing.
+  CHECK(git_lfs_concat_hash({}) == "sha256-e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  // Malformed digests are refused, naming the file.
+  try {
+    git_lfs_concat_hash({{"a.py", "abcd"}});
+    FAIL("expected throw");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::invalid_input);
+    CHECK(std::string(e.what()).find("a.py") != std::string::npos);
+  }
+  CHECK_THROWS_AS(git_lfs_concat_hash({{"a.py", std::string(40, 'g')}}), Error);
+}
+
+TEST_CASE("hash_variant_directory on disk") {
+  TempDir tmp;
+  const fs::path v = tmp.path() / "torch211-cxx11-cu130-x86_64-linux";
+  write(v / "__init__.py", "from ._ops import ops\n");
+  write(v / "_ops.py", "import torch\nops = torch.ops._act_cuda_abc1234\n");
+  write(v / "_act_cuda_abc1234.abi3.so", random_bytes(200000, 7));
+  write(v / "metadata.json", "{\"name\": \"act\"}\n");
+  write(v / "layers" / "__init__.py", "");
+  write(v / "layers" / "deep" / "ops.so", random_bytes(1000, 8));
+  write(v / "__pycache__" / "__init__.cpython-311.pyc", "junk");
+  write(v / "layers" / "__pycache__" / "x.py", "junk");
+  write(v / "stale.pyc", "junk");
+
+  // Expected: each kept file's digest from git hash-object / sha256sum.
+  const std::vector<std::pair<std::string, bool>> kept{{"__init__.py", false},
+                                                       {"_ops.py", false},
+                                                       {"_act_cuda_abc1234.abi3.so", true},
+                                                       {"metadata.json", false},
+                                                       {"layers/__init__.py", false},
+                                                       {"layers/deep/ops.so", true}};
+  std::vector<std::pair<std::string, std::string>> pairs;
+  for (const auto& [rel, lfs] : kept) pairs.emplace_back(rel, lfs ? sha256sum(v / rel) : git_hash_object(v / rel));
+  const auto expected = reference_variant_hash(pairs, tmp.path() / "stream");
+
+  for (unsigned threads : {1U, 3U}) {
+    const auto result = hash_variant_directory(v, lfs_glob_chooser({"*.so"}), threads);
+    CHECK(result.hash == expected);
+    REQUIRE(result.files.size() == kept.size());
+    for (std::size_t i = 1; i < result.files.size(); ++i) CHECK(result.files[i - 1].path < result.files[i].path);
+    for (const auto& f : result.files) {
+      CAPTURE(f.path);
+      const bool lfs = f.path.ends_with(".so");
+      CHECK(f.kind == (lfs ? DigestKind::lfs_sha256 : DigestKind::git_sha1));
+      CHECK(f.size == fs::file_size(v / f.path));
+    }
+  }
+
+  SUBCASE("glob on the relative path crosses '/'") {
+    auto chooser = lfs_glob_chooser({"layers/*"});
+    CHECK(chooser("layers/deep/ops.so", v / "layers/deep/ops.so") == DigestKind::lfs_sha256);
+    CHECK(chooser("_ops.py", v / "_ops.py") == DigestKind::git_sha1);
+    CHECK(lfs_glob_chooser({"ops.so"})("layers/deep/ops.so", v) == DigestKind::lfs_sha256);  // basename
+    CHECK(lfs_glob_chooser({})("x.so", v) == DigestKind::git_sha1);
+  }
+
+  SUBCASE("bad entries are errors naming the path") {
+    fs::create_directory_symlink(v / "layers", v / "linked-dir");
+    try {
+      hash_variant_directory(v, lfs_glob_chooser({"*.so"}));
+      FAIL("expected throw");
+    } catch (const Error& e) {
+      CHECK(e.code() == ErrorCode::invalid_input);
+      CHECK(std::string(e.what()).find("linked-dir") != std::string::npos);
+    }
+    fs::remove(v / "linked-dir");
+    fs::create_symlink(v / "nowhere", v / "dangling");
+    try {
+      hash_variant_directory(v, lfs_glob_chooser({"*.so"}));
+      FAIL("expected throw");
+    } catch (const Error& e) {
+      CHECK(e.code() == ErrorCode::not_found);
+      CHECK(std::string(e.what()).find("dangling") != std::string::npos);
+    }
+    fs::remove(v / "dangling");
+    CHECK_THROWS_AS(hash_variant_directory(tmp.path() / "absent", lfs_glob_chooser({})), Error);
+    CHECK_THROWS_AS(hash_variant_directory(v / "metadata.json", lfs_glob_chooser({})), Error);
+  }
+
+  SUBCASE("HF cache snapshot: kind from the blob name, content checked") {
+    const fs::path repo = tmp.path() / "kernels--org--act";
+    const fs::path snap = repo / "snapshots" / std::string(40, 'a') / "build" / v.filename();
+    for (const auto& [rel, lfs] : kept) {
+      const auto digest = lfs ? sha256sum(v / rel) : git_hash_object(v / rel);
+      fs::create_directories(repo / "blobs");
+      fs::copy_file(v / rel, repo / "blobs" / digest, fs::copy_options::overwrite_existing);
+      fs::create_directories((snap / rel).parent_path());
+      // Relative link as huggingface_hub writes it.
+      fs::create_symlink(fs::relative(repo / "blobs" / digest, (snap / rel).parent_path()), snap / rel);
+    }
+    auto chooser = [](std::string_view, const fs::path& file) { return digest_kind_from_cache_link(file); };
+    const auto result = hash_variant_directory(snap, chooser, 2, true);
+    CHECK(result.hash == expected);
+    // Python leaves bytecode next to the links: it is ignored.
+    write(snap / "__pycache__" / "__init__.cpython-311.pyc", "junk");
+    CHECK(hash_variant_directory(snap, chooser, 2, true).hash == expected);
+    // A plain file in a snapshot is not a cache link.
+    write(snap / "extra.txt", "x");
+    CHECK_THROWS_AS(hash_variant_directory(snap, chooser, 2, true), Error);
+    fs::remove(snap / "extra.txt");
+    // Tampered blob: integrity error naming the file.
+    const auto blob = repo / "blobs" / git_hash_object(v / "_ops.py");
+    fs::remove(blob);
+    write(blob, "tampered\n");
+    try {
+      hash_variant_directory(snap, chooser, 2, true);
+      FAIL("expected throw");
+    } catch (const Error& e) {
+      CHECK(e.code() == ErrorCode::integrity);
+      CHECK(std::string(e.what()).find("_ops.py") != std::string::npos);
+    }
+  }
+}
