@@ -25,5 +25,6 @@ void add_serve_command(CLI::App& app, CliContext& ctx);
 void add_hub_command(CLI::App& app, CliContext& ctx);
 void add_lock_fmt_command(CLI::App& app, CliContext& ctx);
 void add_resolve_command(CLI::App& app, CliContext& ctx);
+void add_verify_blob_command(CLI::App& app, CliContext& ctx);
 
 }  // namespace kernel_lock::cli

@@ -67,6 +67,7 @@ int main(int argc, char** argv) {
   cli::add_hub_command(app, ctx);
   cli::add_lock_fmt_command(app, ctx);
   cli::add_resolve_command(app, ctx);
+  cli::add_verify_blob_command(app, ctx);
 
   if (argc > 1 && argv[1][0] != '-') {
     std::string_view typed = argv[1];

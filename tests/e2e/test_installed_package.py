@@ -27,8 +27,8 @@ def test_find_package_build_and_load(tmp_path: Path):
         pytest.skip("no cmake")
     prefix = tmp_path / "prefix"
     run(["cmake", "--install", BUILD_DIR, "--prefix", prefix])
-    for rel in ("lib/cmake/kernel_lock/kernel_lockConfig.cmake", "include/kernel_lock/loader.hpp",
-                "include/kernel_lock/hub_fetcher.hpp", "include/kernel_lock/lockfile.hpp", "bin/kernel-lock"):
+    for rel in ("lib/cmake/kernel_lock/kernel_lockConfig.cmake", "include/kernel_lock/loader/loader.hpp",
+                "include/kernel_lock/hub/hub_fetcher.hpp", "include/kernel_lock/core/lockfile.hpp", "bin/kernel-lock"):
         assert (prefix / rel).exists(), rel
     assert any(prefix.glob("lib*/libkernel_lock_loader.so*")) and any(prefix.glob("lib*/libkernel_lock_pyshim.so"))
     version = run([prefix / "bin" / "kernel-lock", "--version"]).stdout
