@@ -14,6 +14,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 if [ $# -ne 2 ]; then echo "usage: $0 BUILD_DIR OUT_DIR" >&2; exit 2; fi
 build="$(cd "$1" && pwd)"; out="$2"
 kl="$build/cli/kernel-lock"
+kl_dev="$build/testing/kernel-lock-dev"  # fixture Hubs (built with the tests)
 if ! ls "$build"/hub-kernels/activation/build/*-cu* >/dev/null 2>&1; then
   echo "gpu_prepare: no CUDA variant in $build/hub-kernels (configure with -DKERNEL_LOCK_BUILD_CUDA_KERNELS=ON)" >&2
   exit 1
@@ -32,8 +33,8 @@ done | sort -u | grep -v -E '/(libc|libm|libpthread|libdl|librt|libgcc_s|libstdc
 
 work="$(mktemp -d)"
 trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
-bash "$root/fixtures/build_fixture_hub.sh" "$work/hub" "$kl" >/dev/null
-"$kl" serve "$work/hub" --port 0 --port-file "$work/port" >"$work/serve.log" 2>&1 &
+bash "$root/fixtures/build_fixture_hub.sh" "$work/hub" "$kl_dev" >/dev/null
+"$kl_dev" serve "$work/hub" --port 0 --port-file "$work/port" >"$work/serve.log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.1; done
 export HF_ENDPOINT="http://127.0.0.1:$(cat "$work/port")" HF_HUB_CACHE="$work/cache"

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark: lock N kernels x V variants through `kernel-lock serve` with an
+"""Benchmark: lock N kernels x V variants through `kernel-lock-dev serve` with an
 injected per-request latency, `kernel-lock resolve` vs Python `kernels lock`
 (kernels 0.17.2) in the same run. Prints a markdown table.
 
@@ -9,7 +9,7 @@ injected per-request latency, `kernel-lock resolve` vs Python `kernels lock`
 Run with the reference Python (scripts/setup.sh prints its path). The fixture
 Hub (N repos, branch v1, V torch* variants each with __init__.py, _ops.py,
 metadata.json and an LFS .so) is generated under a temp dir with
-`kernel-lock hub publish`.
+`kernel-lock-dev hub publish` (the developer tool, built with the tests).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def variant_names(count: int) -> list[str]:
     return names[:count]
 
 
-def make_hub(bin_path: Path, hub: Path, work: Path, kernels: int, variants: int) -> list[str]:
+def make_hub(dev_bin: Path, hub: Path, work: Path, kernels: int, variants: int) -> list[str]:
     repos = []
     for i in range(kernels):
         name = f"bench-kernel-{i:03d}"
@@ -55,7 +55,7 @@ def make_hub(bin_path: Path, hub: Path, work: Path, kernels: int, variants: int)
                 "python-depends": [], "kernel-depends": [], "backend": {"type": backend},
             }, indent=2) + "\n")
             (d / f"{ns}.abi3.so").write_bytes((f"{repo}/{v}".encode() * 64)[:4096])
-        subprocess.run([str(bin_path), "-q", "hub", "publish", "--hub", str(hub), "--repo", repo, "--branch", "v1",
+        subprocess.run([str(dev_bin), "-q", "hub", "publish", "--hub", str(hub), "--repo", repo, "--branch", "v1",
                         "--under", "build", "--date", str(1767225600 + i), str(src)], check=True,
                        stdout=subprocess.DEVNULL)
         repos.append(repo)
@@ -63,13 +63,13 @@ def make_hub(bin_path: Path, hub: Path, work: Path, kernels: int, variants: int)
 
 
 class Server:
-    def __init__(self, bin_path: Path, hub: Path, latency_ms: int, log: Path):
-        self.proc = subprocess.Popen([str(bin_path), "serve", str(hub), "--port", "0", "--threads", "64",
+    def __init__(self, dev_bin: Path, hub: Path, latency_ms: int, log: Path):
+        self.proc = subprocess.Popen([str(dev_bin), "serve", str(hub), "--port", "0", "--threads", "64",
                                       "--fault-latency-ms", str(latency_ms), "--log", str(log)],
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         self.url = self.proc.stdout.readline().strip().rstrip("/")
         if not self.url.startswith("http"):
-            raise RuntimeError("kernel-lock serve did not start")
+            raise RuntimeError("kernel-lock-dev serve did not start")
         self.log = log
 
     def requests(self) -> int:
@@ -99,11 +99,12 @@ def main() -> int:
     ap.add_argument("--skip-python", action="store_true")
     args = ap.parse_args()
     bin_path = Path(args.build_dir) / "cli" / "kernel-lock"
+    dev_bin = Path(args.build_dir) / "testing" / "kernel-lock-dev"
 
     with tempfile.TemporaryDirectory(prefix="kl-resolve-bench-") as tmp:
         tmp = Path(tmp)
         t0 = time.monotonic()
-        repos = make_hub(bin_path, tmp / "hub", tmp / "src", args.kernels, args.variants)
+        repos = make_hub(dev_bin, tmp / "hub", tmp / "src", args.kernels, args.variants)
         print(f"generated {len(repos)} repos x {args.variants} variants in {time.monotonic() - t0:.1f}s", file=sys.stderr)
         project = tmp / "project"
         project.mkdir()
@@ -115,7 +116,7 @@ def main() -> int:
         rows = []
 
         def run(label, argv, log_name):
-            server = Server(bin_path, tmp / "hub", args.latency_ms, tmp / log_name)
+            server = Server(dev_bin, tmp / "hub", args.latency_ms, tmp / log_name)
             try:
                 start = time.monotonic()
                 proc = subprocess.run(argv, env=dict(env, HF_ENDPOINT=server.url), capture_output=True, text=True)
@@ -141,7 +142,7 @@ def main() -> int:
             rows.append(("Python `kernels lock` 0.17.2", py_wall, py_req))
 
         print(f"\n{args.kernels} kernels x {args.variants} variants, {args.latency_ms} ms latency per request "
-              f"(kernel-lock serve, loopback)\n")
+              f"(kernel-lock-dev serve, loopback)\n")
         print("| tool | wall time (s) | HTTP requests | speed-up |")
         print("|---|---:|---:|---:|")
         for label, wall, req in rows:

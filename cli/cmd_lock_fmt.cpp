@@ -1,4 +1,4 @@
-// Hidden maintenance commands over the formats (docs/formats.md):
+// Maintenance commands over the formats (docs/formats.md; public, listed in --help):
 //   `kernel-lock lock-fmt FILE [--python] [--check]`: reads a kernel.lock or a
 //     Python kernels.lock (either shape) and prints its canonical bytes;
 //   `kernel-lock requirements-fmt FILE|DIR`: reads kernels.yaml / pyproject.toml

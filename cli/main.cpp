@@ -1,50 +1,9 @@
-// kernel-lock: thin CLI over the kernel_lock libraries. Prints errors and maps
-// them to exit codes (README "Exit codes"); all work happens in the libraries.
-#include <algorithm>
-#include <iostream>
+// kernel-lock: thin CLI over the kernel_lock libraries. run_cli (run.cpp)
+// prints errors and maps them to exit codes; all work happens in the libraries.
 #include <string>
-#include <string_view>
-#include <vector>
 
 #include "commands.hpp"
-#include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/version.hpp"
-
-namespace {
-
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diagonal = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      std::size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
-
-// The command the user typed, when it is not one we know: suggest the nearest.
-int report_unknown_command(const CLI::App& app, std::string_view typed) {
-  std::string best;
-  std::size_t best_distance = 3;  // suggest only close matches
-  for (const auto* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
-    auto d = edit_distance(typed, sub->get_name());
-    if (d < best_distance || (sub->get_name().starts_with(typed) && !typed.empty())) {
-      best_distance = std::min(d, best_distance);
-      best = sub->get_name();
-    }
-  }
-  std::cerr << "kernel-lock: error: unknown command '" << typed << "'\n";
-  if (!best.empty()) std::cerr << "hint: did you mean 'kernel-lock " << best << "'?\n";
-  std::cerr << "hint: run 'kernel-lock --help' for the list of commands\n";
-  return kernel_lock::exit_code_for(kernel_lock::ErrorCode::usage);
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   using namespace kernel_lock;
@@ -64,32 +23,8 @@ int main(int argc, char** argv) {
   cli::add_verify_command(app, ctx);
   cli::add_variants_command(app, ctx);
   cli::add_serve_command(app, ctx);
-  cli::add_hub_command(app, ctx);
   cli::add_lock_fmt_command(app, ctx);
   cli::add_resolve_command(app, ctx);
   cli::add_verify_blob_command(app, ctx);
-
-  if (argc > 1 && argv[1][0] != '-') {
-    std::string_view typed = argv[1];
-    bool known = false;
-    for (const auto* sub : app.get_subcommands([](const CLI::App*) { return true; }))
-      known = known || sub->check_name(std::string(typed));
-    if (!known) return report_unknown_command(app, typed);
-  }
-
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : exit_code_for(ErrorCode::usage);
-  }
-  try {
-    return ctx.action ? ctx.action() : 0;
-  } catch (const Error& e) {
-    std::cerr << "kernel-lock: " << to_string(e.code()) << ": " << e.what() << "\n";
-    if (!e.hint().empty()) std::cerr << "hint: " << e.hint() << "\n";
-    return exit_code_for(e.code());
-  } catch (const std::exception& e) {
-    std::cerr << "kernel-lock: error: " << e.what() << "\n";
-    return exit_code_for(ErrorCode::generic);
-  }
+  return cli::run_cli(app, ctx, argc, argv);
 }

@@ -14,6 +14,7 @@ step "1/8 set-up and build (scripts/setup.sh, cmake)"
 bash "$root/scripts/configure.sh" "$build" >/dev/null
 cmake --build "$build" -j "$jobs"
 kl="$build/cli/kernel-lock"
+kl_dev="$build/testing/kernel-lock-dev"  # the developer tool: fixture Hubs
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/kernel-lock-demo.XXXXXX")"
 server_pid=""
@@ -21,10 +22,10 @@ cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; true; }
 trap cleanup EXIT
 
 step "2/8 build the fixture Hub (our kernels published as kernels-test/*) in $work/hub"
-bash "$root/fixtures/build_fixture_hub.sh" "$work/hub" "$kl" >/dev/null
+bash "$root/fixtures/build_fixture_hub.sh" "$work/hub" "$kl_dev" >/dev/null
 
-step "3/8 serve it on loopback: kernel-lock serve"
-"$kl" serve "$work/hub" --port 0 --port-file "$work/port" >"$work/serve.log" 2>&1 &
+step "3/8 serve it on loopback: kernel-lock-dev serve"
+"$kl_dev" serve "$work/hub" --port 0 --port-file "$work/port" >"$work/serve.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.1; done
 export HF_ENDPOINT="http://127.0.0.1:$(cat "$work/port")"

@@ -1,5 +1,5 @@
-// HubServer: cpp-httplib wiring of handle_hub_request, plus deterministic
-// fault injection and the JSON-lines request log.
+// HubServer: cpp-httplib wiring of handle_hub_request, the interceptor seam
+// (body actions applied at the transport level) and the JSON-lines request log.
 #include "kernel_lock/mirror/hub_server.hpp"
 
 #include <httplib.h>
@@ -7,104 +7,18 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
-#include <regex>
 #include <thread>
-#include <unordered_map>
 
 #include <nlohmann/json.hpp>
 
 #include "kernel_lock/core/error.hpp"
-#include "kernel_lock/core/hash.hpp"
 
 namespace kernel_lock {
 namespace {
-
-enum class Fault { none, too_many_requests, server_error, reset, truncate, corrupt };
-
-const char* fault_name(Fault f) {
-  switch (f) {
-    case Fault::none: return "";
-    case Fault::too_many_requests: return "429";
-    case Fault::server_error: return "5xx";
-    case Fault::reset: return "reset";
-    case Fault::truncate: return "truncate";
-    case Fault::corrupt: return "corrupt";
-  }
-  return "";
-}
-
-struct Draw {
-  Fault fault = Fault::none;
-  int server_status = 500;  // for Fault::server_error
-  std::string key;
-};
-
-// Seeded, order-independent fault decisions (see FaultOptions).
-class FaultInjector {
- public:
-  explicit FaultInjector(const FaultOptions& options) : opts_(options) {
-    if (!opts_.match.empty()) {
-      try {
-        match_.emplace(opts_.match, std::regex::ECMAScript);
-      } catch (const std::regex_error& e) {
-        throw Error(ErrorCode::usage, "invalid --fault-match regex '" + opts_.match + "': " + e.what());
-      }
-    }
-  }
-
-  bool matches(const std::string& method, const std::string& target) const {
-    return !match_ || std::regex_search(method + " " + target, *match_);
-  }
-
-  Draw draw(const std::string& method, const std::string& target) {
-    Draw d;
-    d.key = method + " " + target;
-    if (!matches(method, target)) return d;
-    std::uint64_t n;
-    {
-      std::lock_guard lock(mutex_);
-      n = seen_[d.key]++;
-      if (opts_.times && injected_[d.key] >= opts_.times) return d;
-    }
-    Hasher h(Hasher::Algorithm::sha256);
-    h.update(std::to_string(opts_.seed) + "\n" + d.key + "\n" + std::to_string(n));
-    auto raw = h.finish();
-    std::uint64_t bits = 0;
-    for (int i = 0; i < 8; ++i) bits = (bits << 8) | raw[static_cast<std::size_t>(i)];
-    double u = static_cast<double>(bits >> 11) / static_cast<double>(1ULL << 53);
-    static const int statuses[] = {500, 502, 503, 504};
-    d.server_status = statuses[raw[8] % 4];
-    double edge = 0;
-    const std::pair<double, Fault> kinds[] = {{opts_.rate_429, Fault::too_many_requests},
-                                              {opts_.rate_5xx, Fault::server_error},
-                                              {opts_.rate_reset, Fault::reset},
-                                              {opts_.rate_truncate, Fault::truncate},
-                                              {opts_.rate_corrupt, Fault::corrupt}};
-    for (const auto& [rate, kind] : kinds) {
-      edge += rate;
-      if (rate > 0 && u < edge) {
-        d.fault = kind;
-        break;
-      }
-    }
-    return d;
-  }
-
-  // Counts an injected fault against FaultOptions::times.
-  void applied(const std::string& key) {
-    std::lock_guard lock(mutex_);
-    ++injected_[key];
-  }
-
- private:
-  FaultOptions opts_;
-  std::optional<std::regex> match_;
-  std::mutex mutex_;
-  std::unordered_map<std::string, std::uint64_t> seen_, injected_;
-};
 
 struct FileCloser {
   void operator()(std::FILE* f) const noexcept {
@@ -133,14 +47,14 @@ class RequestLog {
   std::mutex mutex_;
 };
 
-// Streams [offset, offset+length) of a blob into the sink, applying a body fault.
+// Streams [offset, offset+length) of a blob into the sink, applying a body action.
 class BlobStreamer {
  public:
-  BlobStreamer(std::unique_ptr<BlobReader> blob, Fault fault) : blob_(std::move(blob)), fault_(fault) {}
+  BlobStreamer(std::unique_ptr<BlobReader> blob, BodyAction action) : blob_(std::move(blob)), action_(action) {}
 
   bool operator()(std::size_t offset, std::size_t length, httplib::DataSink& sink) {
-    if (fault_ == Fault::reset) return false;
-    if (fault_ == Fault::truncate) {
+    if (action_ == BodyAction::reset) return false;
+    if (action_ == BodyAction::truncate) {
       if (!limit_) limit_ = offset + length / 2;
       if (offset >= *limit_) return false;
       length = std::min(length, *limit_ - offset);
@@ -148,7 +62,7 @@ class BlobStreamer {
     std::size_t n = std::min<std::size_t>(length, buffer_.size());
     std::size_t got = blob_->read_at(offset, std::span<char>(buffer_.data(), n));
     if (got == 0) return false;  // the stored object shrank underneath us
-    if (fault_ == Fault::corrupt) {
+    if (action_ == BodyAction::corrupt) {
       std::uint64_t pos = blob_->size() / 2;
       if (pos >= offset && pos < offset + got) buffer_[pos - offset] = static_cast<char>(buffer_[pos - offset] ^ 0xFF);
     }
@@ -157,25 +71,9 @@ class BlobStreamer {
 
  private:
   std::unique_ptr<BlobReader> blob_;
-  Fault fault_;
+  BodyAction action_;
   std::optional<std::size_t> limit_;
   std::vector<char> buffer_ = std::vector<char>(64 * 1024);
-};
-
-// A fixed string as a BlobReader (JSON bodies that a fault cuts short).
-class StringBlob final : public BlobReader {
- public:
-  explicit StringBlob(std::string text) : text_(std::move(text)) {}
-  std::uint64_t size() const noexcept override { return text_.size(); }
-  std::size_t read_at(std::uint64_t offset, std::span<char> out) override {
-    if (offset >= text_.size()) return 0;
-    std::size_t n = std::min<std::size_t>(out.size(), text_.size() - offset);
-    std::memcpy(out.data(), text_.data() + offset, n);
-    return n;
-  }
-
- private:
-  std::string text_;
 };
 
 std::string format_host(const std::string& host) { return host.find(':') != std::string::npos ? "[" + host + "]" : host; }
@@ -184,13 +82,10 @@ std::string format_host(const std::string& host) { return host.find(':') != std:
 
 struct HubServer::Impl {
   Impl(std::shared_ptr<const RepoStore> s, HubServerOptions o)
-      : store(std::move(s)), options(std::move(o)), faults(options.faults), log(options.log_path) {}
+      : store(std::move(s)), options(std::move(o)), log(options.log_path) {}
 
   void handle(const httplib::Request& req, httplib::Response& res) {
     std::uint64_t seq = ++count;
-    if (options.faults.latency.count() > 0 && faults.matches(req.method, req.target))
-      std::this_thread::sleep_for(options.faults.latency);
-
     HubRequest hr;
     hr.method = req.method;
     hr.target = req.target;
@@ -208,23 +103,11 @@ struct HubServer::Impl {
       hr.base_url = "http://" + (host.empty() ? format_host(options.host) + ":" + std::to_string(port) : host);
     }
 
+    if (options.interceptor) options.interceptor->before(hr);
     HubResponse r = handle_hub_request(*store, options, hr);
-    Draw draw = faults.draw(req.method, req.target);
-    bool has_body = req.method != "HEAD" && (r.blob ? r.blob->size() > 0 : !r.body.empty());
-    Fault fault = draw.fault;
-    if ((fault == Fault::reset || fault == Fault::truncate) && !has_body) fault = Fault::none;
-    if (fault == Fault::corrupt && !(has_body && r.blob && r.status == 200)) fault = Fault::none;
-    if (fault != Fault::none) faults.applied(draw.key);
-
-    if (fault == Fault::too_many_requests || fault == Fault::server_error) {
-      HubResponse f;
-      f.status = fault == Fault::too_many_requests ? 429 : draw.server_status;
-      std::string message = "injected fault: " + std::string(fault == Fault::too_many_requests ? "rate limited" : "server error");
-      f.headers.emplace_back("X-Error-Message", message);
-      if (fault == Fault::too_many_requests) f.headers.emplace_back("Retry-After", std::to_string(options.faults.retry_after_s));
-      f.body = nlohmann::json{{"error", message}}.dump();
-      r = std::move(f);
-    }
+    InterceptDecision decision;
+    if (options.interceptor) decision = options.interceptor->after(hr, r);
+    BodyAction action = decision.body;
 
     res.status = r.status;
     for (auto& [name, value] : r.headers) res.set_header(name, value);
@@ -247,7 +130,7 @@ struct HubServer::Impl {
       }
       if (r.blob && size > 0) {
         planned = size;
-        auto streamer = std::make_shared<BlobStreamer>(std::move(r.blob), fault);
+        auto streamer = std::make_shared<BlobStreamer>(std::move(r.blob), action);
         res.set_content_provider(static_cast<std::size_t>(size), r.content_type,
                                  [streamer](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
                                    return (*streamer)(offset, length, sink);
@@ -257,9 +140,9 @@ struct HubServer::Impl {
       }
     } else if (!req.ranges.empty() && r.status >= 300) {
       // httplib would slice an error body by the request's Range; send headers only.
-    } else if (fault == Fault::reset || fault == Fault::truncate) {
+    } else if ((action == BodyAction::reset || action == BodyAction::truncate) && !r.body.empty()) {
       planned = r.body.size();
-      auto streamer = std::make_shared<BlobStreamer>(std::make_unique<StringBlob>(std::move(r.body)), fault);
+      auto streamer = std::make_shared<BlobStreamer>(store_detail::string_blob(std::move(r.body)), action);
       res.set_content_provider(static_cast<std::size_t>(planned), r.content_type,
                                [streamer](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
                                  return (*streamer)(offset, length, sink);
@@ -275,7 +158,7 @@ struct HubServer::Impl {
                            {"path", req.target.substr(0, qmark)},
                            {"query", qmark == std::string::npos ? "" : req.target.substr(qmark + 1)},
                            {"status", res.status},
-                           {"fault", fault_name(fault)},
+                           {"fault", decision.label},
                            {"error_code", r.error_code},
                            {"range", req.get_header_value("Range")},
                            {"bytes", req.method == "HEAD" ? 0 : planned},
@@ -285,7 +168,6 @@ struct HubServer::Impl {
 
   std::shared_ptr<const RepoStore> store;
   HubServerOptions options;
-  FaultInjector faults;
   RequestLog log;
   httplib::Server server;
   int port = -1;

@@ -1,7 +1,10 @@
 #include "kernel_lock/mirror/repo_store.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <map>
+#include <memory>
+#include <utility>
 
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/hash.hpp"
@@ -43,6 +46,25 @@ std::string lfs_pointer_text(std::string_view sha256_hex, std::uint64_t size) {
 }
 
 namespace store_detail {
+
+namespace {
+class StringBlob final : public BlobReader {
+ public:
+  explicit StringBlob(std::string text) : text_(std::move(text)) {}
+  std::uint64_t size() const noexcept override { return text_.size(); }
+  std::size_t read_at(std::uint64_t offset, std::span<char> out) override {
+    if (offset >= text_.size()) return 0;
+    std::size_t n = std::min<std::size_t>(out.size(), static_cast<std::size_t>(text_.size() - offset));
+    std::memcpy(out.data(), text_.data() + offset, n);
+    return n;
+  }
+
+ private:
+  std::string text_;
+};
+}  // namespace
+
+std::unique_ptr<BlobReader> string_blob(std::string text) { return std::make_unique<StringBlob>(std::move(text)); }
 
 bool is_valid_repo_path(std::string_view path) noexcept {
   if (path.empty() || path.front() == '/' || path.back() == '/') return false;

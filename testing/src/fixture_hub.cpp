@@ -369,7 +369,7 @@ FixtureHub FixtureHub::open(const fs::path& root) {
   fs::path marker = root / "hub.json";
   if (!fs::exists(marker))
     throw Error(ErrorCode::not_found, "no fixture Hub at " + root.string() + " (missing hub.json)",
-                "create one with 'kernel-lock hub publish --hub " + root.string() + " ...'");
+                "create one with 'kernel-lock-dev hub publish --hub " + root.string() + " ...'");
   json j = read_json(marker);
   if (j.value("format", std::string()) != kFormat)
     throw Error(ErrorCode::invalid_input, root.string() + " is not a kernel-lock fixture Hub");

@@ -1,13 +1,17 @@
 """Shared pytest fixtures for the end-to-end tests.
 
 Environment (set by ctest, see tests/CMakeLists.txt):
-  KERNEL_LOCK_BUILD_DIR   build tree holding cli/kernel-lock
+  KERNEL_LOCK_BUILD_DIR   build tree holding cli/kernel-lock and testing/kernel-lock-dev
   KERNEL_LOCK_SOURCE_DIR  source tree (defaults to the repo this file is in)
 
 Fixtures and helpers:
 
   kernel_lock_bin -> Path
       The built `kernel-lock` executable (skips the test when it is missing).
+
+  kernel_lock_dev_bin -> Path
+      The built developer tool `kernel-lock-dev` (fixture Hubs, a mirror with
+      fault injection; skips the test when it is missing).
 
   fixture_hub -> Path                                   (session scope)
       A fixture Hub built once per session by fixtures/build_fixture_hub.sh:
@@ -19,14 +23,15 @@ Fixtures and helpers:
 
   make_fixture_hub(dest=None) -> Path
       A fresh private copy of that Hub (in tmp_path unless `dest` is given),
-      for tests that publish to it with `kernel-lock hub publish --hub ...`.
+      for tests that publish to it with `kernel-lock-dev hub publish --hub ...`.
 
-  start_hub_server(hub_dir=None, *args, token=None, page_size=None, faults=None, log=True) -> HubServer
-      Starts `kernel-lock serve HUB --port 0` (default Hub: fixture_hub) and
-      waits for the URL it prints. Extra CLI `args` are passed through;
-      `faults` is a dict of --fault-* options without the prefix, e.g.
-      {"429-rate": 1, "times": 1, "match": "resolve"}. Every server is stopped
-      (SIGTERM) at the end of the test.
+  start_hub_server(hub_dir=None, *args, token=None, page_size=None, faults=None, log=True, product=False) -> HubServer
+      Starts `kernel-lock-dev serve HUB --port 0` (default Hub: fixture_hub)
+      and waits for the URL it prints; product=True runs the product's
+      `kernel-lock serve` instead (an HF cache or a bundle, no faults). Extra
+      CLI `args` are passed through; `faults` is a dict of --fault-* options
+      without the prefix, e.g. {"429-rate": 1, "times": 1, "match": "resolve"}.
+      Every server is stopped (SIGTERM) at the end of the test.
 
   hub_server -> HubServer
       `start_hub_server()` with defaults: the session fixture Hub, no token.
@@ -73,6 +78,10 @@ def _bin_path() -> Path:
     return BUILD_DIR / "cli" / "kernel-lock"
 
 
+def _dev_bin_path() -> Path:
+    return BUILD_DIR / "testing" / "kernel-lock-dev"
+
+
 @pytest.fixture(scope="session")
 def kernel_lock_bin() -> Path:
     path = _bin_path()
@@ -82,10 +91,18 @@ def kernel_lock_bin() -> Path:
 
 
 @pytest.fixture(scope="session")
-def fixture_hub(tmp_path_factory, kernel_lock_bin) -> Path:
+def kernel_lock_dev_bin() -> Path:
+    path = _dev_bin_path()
+    if not path.is_file():
+        pytest.skip(f"kernel-lock-dev is not built at {path} (set KERNEL_LOCK_BUILD_DIR)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def fixture_hub(tmp_path_factory, kernel_lock_dev_bin) -> Path:
     out = tmp_path_factory.mktemp("fixture-hub") / "hub"
     subprocess.run(
-        ["bash", str(SOURCE_DIR / "fixtures" / "build_fixture_hub.sh"), str(out), str(kernel_lock_bin)],
+        ["bash", str(SOURCE_DIR / "fixtures" / "build_fixture_hub.sh"), str(out), str(kernel_lock_dev_bin)],
         check=True,
         capture_output=True,
         text=True,
@@ -104,7 +121,7 @@ def make_fixture_hub(fixture_hub, tmp_path):
 
 
 class HubServer:
-    """A running `kernel-lock serve` process (see the module docstring)."""
+    """A running `kernel-lock serve` / `kernel-lock-dev serve` process (see the module docstring)."""
 
     def __init__(self, argv: list[str], log_path: Path | None, startup_timeout: float = 30.0):
         self.argv = argv
@@ -118,7 +135,7 @@ class HubServer:
         reader.join(startup_timeout)
         if not line or not line[0].startswith("http"):
             self.stop()
-            raise RuntimeError(f"kernel-lock serve did not print its URL: {argv}\nstderr:\n{self.stderr()}")
+            raise RuntimeError(f"serve did not print its URL: {argv}\nstderr:\n{self.stderr()}")
         self.url = line[0].strip().rstrip("/")
         self.port = int(self.url.rsplit(":", 1)[1])
 
@@ -147,11 +164,14 @@ class HubServer:
 
 
 @pytest.fixture
-def start_hub_server(kernel_lock_bin, fixture_hub, tmp_path):
+def start_hub_server(kernel_lock_bin, kernel_lock_dev_bin, fixture_hub, tmp_path):
     servers: list[HubServer] = []
 
-    def start(hub_dir=None, *args, token=None, page_size=None, faults=None, log=True) -> HubServer:
-        argv = [str(kernel_lock_bin), "serve", str(hub_dir or fixture_hub), "--port", "0"]
+    def start(hub_dir=None, *args, token=None, page_size=None, faults=None, log=True, product=False) -> HubServer:
+        if product and (faults or hub_dir is None):
+            raise ValueError("the product's `kernel-lock serve` serves an HF cache or a bundle, without faults")
+        binary = kernel_lock_bin if product else kernel_lock_dev_bin
+        argv = [str(binary), "serve", str(hub_dir or fixture_hub), "--port", "0"]
         if token is not None:
             argv += ["--token", token]
         if page_size is not None:

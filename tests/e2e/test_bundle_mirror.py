@@ -52,7 +52,7 @@ def test_serve_bundle_or_cache(source, kernel_lock_bin, bundled, start_hub_serve
     else:
         target = tmp_path / "served-cache"
         kl(kernel_lock_bin, "install", bundle, "--cache", target)
-    server = start_hub_server(target)
+    server = start_hub_server(target, product=True)
     _client_roundtrip(server, hf_env, lock, tmp_path, source)
 
     # Our resolver against the mirror locks the same commit and hashes.

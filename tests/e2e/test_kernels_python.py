@@ -364,12 +364,12 @@ def test_cuda_variant_layout_and_load(name, version):
 
 def test_published_to_fixture_hub_and_loaded_by_get_kernel(tmp_path):
     """fixtures/build_fixture_hub.sh publishes these builds as kernels-test/activation
-    and kernels-test/rmsnorm; `kernel-lock serve` serves them and Python
+    and kernels-test/rmsnorm; `kernel-lock-dev serve` serves them and Python
     `kernels.get_kernel` (HF_ENDPOINT) downloads and loads each version."""
-    binary = BUILD_DIR / "cli" / "kernel-lock"
+    binary = BUILD_DIR / "testing" / "kernel-lock-dev"
     script = SOURCE_DIR / "fixtures" / "build_fixture_hub.sh"
     if not binary.exists() or not script.exists():
-        pytest.skip("needs the kernel-lock binary and fixtures/build_fixture_hub.sh")
+        pytest.skip("needs the kernel-lock-dev binary and fixtures/build_fixture_hub.sh")
     hub = tmp_path / "hub"
     env = dict(os.environ, KERNELS_BUILD=str(BUILD_DIR))
     r = subprocess.run(["bash", str(script), str(hub), str(binary)], env=env, capture_output=True, text=True)

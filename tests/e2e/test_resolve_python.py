@@ -1,4 +1,4 @@
-"""`kernel-lock resolve` against `kernel-lock serve` over the fixture Hub,
+"""`kernel-lock resolve` against `kernel-lock-dev serve` over the fixture Hub,
 compared with the real Python `kernels lock` (kernels 0.17.2) and with an
 independent Python computation of every variant hash.
 

@@ -1,4 +1,5 @@
-"""Stock Python clients (huggingface_hub, kernels) against `kernel-lock serve`.
+"""Stock Python clients (huggingface_hub, kernels) against the kernel-lock mirror
+(`kernel-lock-dev serve`: the product's serve loop over the fixture Hub, with faults).
 
 Every client runs in a subprocess with HF_ENDPOINT pointed at the mirror
 (conftest.hf_env), because huggingface_hub reads its settings at import time.

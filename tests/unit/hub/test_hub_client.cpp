@@ -1,20 +1,20 @@
-// HubClient against in-process Hubs (httplib) and scripted transports:
+// HubClient against in-process Hubs (the product's HubServer over a
+// MemoryStore, testing/scripted_hub.hpp) and scripted transports:
 // pagination, error mapping, retries, resume, verification, credentials, offline.
 #include <doctest/doctest.h>
 
 #include <chrono>
 #include <filesystem>
 #include <random>
+#include <thread>
 
-#include "../hub_test_server.hpp"
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/fs.hpp"
 #include "kernel_lock/hub/http.hpp"
 #include "kernel_lock/hub/hub_client.hpp"
+#include "kernel_lock/testing/scripted_hub.hpp"
 
 using namespace kernel_lock;
-using kl_test::FakeFile;
-using kl_test::TestHub;
 
 namespace {
 
@@ -28,24 +28,25 @@ std::filesystem::path temp_dir(const std::string& name) {
   return dir;
 }
 
-void add_kernel(TestHub& hub, const std::string& id = "org/k") {
-  auto& r = hub.repos[id];
-  r.branches = {{"main", kSha2}, {"v1", kSha1}, {"v2", kSha2}};
-  r.tags = {{"v0.1.0", kSha1}};
-  r.commits[kSha1] = {{"build/torch-cpu/__init__.py", {"print(1)\n", false}}};
-  r.commits[kSha2] = {{"build/torch-cpu/__init__.py", {"print(2)\n", false}},
-                      {"build/torch-cpu/_ops.so", {std::string(5000, 'x'), true}},
-                      {"build/torch211-cxx11-cu130-x86_64-linux/__init__.py", {"cuda\n", false}}};
+void add_kernel(ScriptedHub& hub, const std::string& id = "org/k") {
+  hub.store().edit(id, [](MemoryRepo& r) {
+    r.branches = {{"main", kSha2}, {"v1", kSha1}, {"v2", kSha2}};
+    r.tags = {{"v0.1.0", kSha1}};
+    r.commits[kSha1] = {{"build/torch-cpu/__init__.py", {"print(1)\n", false}}};
+    r.commits[kSha2] = {{"build/torch-cpu/__init__.py", {"print(2)\n", false}},
+                        {"build/torch-cpu/_ops.so", {std::string(5000, 'x'), true}},
+                        {"build/torch211-cxx11-cu130-x86_64-linux/__init__.py", {"cuda\n", false}}};
+  });
 }
 
-DownloadRequest request_for(TestHub& hub, const std::string& path, const std::filesystem::path& dest,
+DownloadRequest request_for(ScriptedHub& hub, const std::string& path, const std::filesystem::path& dest,
                             const std::string& id = "org/k") {
-  auto& f = hub.repos[id].commits[kSha2][path];
+  const MemoryFile f = hub.store().repo(id).commits.at(kSha2).at(path);
   DownloadRequest d;
   d.repo = RepoRef{id, RepoType::kernel};
   d.sha = kSha2;
   d.path = path;
-  d.digest = TestHub::digest(f);
+  d.digest = memory_file_digest(f);
   d.size = f.content.size();
   d.destination = dest;
   return d;
@@ -107,11 +108,12 @@ TEST_CASE("url helpers encode revisions, paths and origins like the Python clien
 }
 
 TEST_CASE("refs, revisions and repo type detection") {
-  TestHub hub;
+  ScriptedHub hub;
   add_kernel(hub);
-  hub.repos["old/model-kernel"] = hub.repos["org/k"];
-  hub.repos["old/model-kernel"].type = "models";
-  HubClient client(kl_test::fast_config(hub.url()));
+  MemoryRepo model = hub.store().repo("org/k");
+  model.type = RepoType::model;
+  hub.store().edit("old/model-kernel", [&](MemoryRepo& r) { r = model; });
+  HubClient client(fast_hub_config(hub.url()));
 
   auto refs = client.list_refs(RepoRef{"org/k", RepoType::kernel});
   REQUIRE(refs.branches.size() == 3);
@@ -129,9 +131,9 @@ TEST_CASE("refs, revisions and repo type detection") {
 }
 
 TEST_CASE("X-Error-Code replies become actionable errors") {
-  TestHub hub;
+  ScriptedHub hub;
   add_kernel(hub);
-  HubClient client(kl_test::fast_config(hub.url()));
+  HubClient client(fast_hub_config(hub.url()));
   try {
     client.resolve_revision(RepoRef{"org/k", RepoType::kernel}, "v9");
     FAIL("expected an error");
@@ -159,12 +161,15 @@ TEST_CASE("X-Error-Code replies become actionable errors") {
 }
 
 TEST_CASE("tree listing follows Link pagination and keeps directories") {
-  TestHub hub;
+  HubServerOptions options;
+  options.page_size = 7;
+  ScriptedHub hub(options);
   add_kernel(hub);
-  auto& files = hub.repos["org/k"].commits[kSha2];
-  for (int i = 0; i < 25; ++i) files["build/torch-cpu/layers/f" + std::to_string(100 + i) + ".py"] = {std::to_string(i), false};
-  hub.page_size = 7;
-  HubClient client(kl_test::fast_config(hub.url()));
+  hub.store().edit("org/k", [](MemoryRepo& r) {
+    auto& files = r.commits[kSha2];
+    for (int i = 0; i < 25; ++i) files["build/torch-cpu/layers/f" + std::to_string(100 + i) + ".py"] = {std::to_string(i), false};
+  });
+  HubClient client(fast_hub_config(hub.url()));
   auto entries = client.list_tree(RepoRef{"org/k", RepoType::kernel}, kSha2, "build", true);
   std::size_t n_files = 0, n_dirs = 0;
   for (const auto& e : entries) (e.is_directory ? n_dirs : n_files)++;
@@ -183,16 +188,15 @@ TEST_CASE("tree listing follows Link pagination and keeps directories") {
 }
 
 TEST_CASE("unsafe paths in a tree reply are rejected") {
-  TestHub hub;
+  ScriptedHub hub;
   add_kernel(hub);
-  hub.hook = [](const httplib::Request& req, httplib::Response& res, int) {
-    if (req.path.find("/tree/") == std::string::npos) return false;
-    res.set_content(R"([{"type":"file","path":"build/../../etc/passwd","oid":")" + std::string(40, 'a') +
-                        R"(","size":1}])",
-                    "application/json");
-    return true;
-  };
-  HubClient client(kl_test::fast_config(hub.url()));
+  hub.script([](const HubRequest& req, HubResponse& res, int) {
+    if (req.target.find("/tree/") == std::string::npos) return InterceptDecision{};
+    res = scripted_response(200, R"([{"type":"file","path":"build/../../etc/passwd","oid":")" + std::string(40, 'a') +
+                                     R"(","size":1}])");
+    return InterceptDecision{};
+  });
+  HubClient client(fast_hub_config(hub.url()));
   try {
     client.list_tree(RepoRef{"org/k", RepoType::kernel}, kSha2, "build", true);
     FAIL("expected an error");
@@ -203,50 +207,49 @@ TEST_CASE("unsafe paths in a tree reply are rejected") {
 }
 
 TEST_CASE("transient failures are retried; Retry-After is honoured; persistent ones fail") {
-  TestHub hub;
+  ScriptedHub hub;
   add_kernel(hub);
   SUBCASE("503 then success") {
-    hub.hook = [](const httplib::Request&, httplib::Response& res, int nth) {
-      if (nth > 2) return false;
-      res.status = 503;
-      return true;
-    };
-    HubClient client(kl_test::fast_config(hub.url()));
+    hub.script([](const HubRequest&, HubResponse& res, int nth) {
+      if (nth <= 2) res = scripted_response(503);
+      return InterceptDecision{};
+    });
+    HubClient client(fast_hub_config(hub.url()));
     CHECK(client.list_refs(RepoRef{"org/k", RepoType::kernel}).branches.size() == 3);
     CHECK(hub.count("/refs") == 3);
     CHECK(client.stats().retries == 2);
   }
   SUBCASE("429 with Retry-After waits at least that long") {
-    hub.hook = [](const httplib::Request&, httplib::Response& res, int nth) {
-      if (nth > 1) return false;
-      res.status = 429;
-      res.set_header("Retry-After", "1");
-      return true;
-    };
-    HubClient client(kl_test::fast_config(hub.url()));
+    hub.script([](const HubRequest&, HubResponse& res, int nth) {
+      if (nth > 1) return InterceptDecision{};
+      res = scripted_response(429);
+      res.headers.emplace_back("Retry-After", "1");
+      return InterceptDecision{};
+    });
+    HubClient client(fast_hub_config(hub.url()));
     auto t0 = std::chrono::steady_clock::now();
     CHECK(client.list_refs(RepoRef{"org/k", RepoType::kernel}).branches.size() == 3);
     CHECK(std::chrono::steady_clock::now() - t0 >= std::chrono::milliseconds(950));
     CHECK(hub.count("/refs") == 2);
   }
   SUBCASE("RateLimit t= is honoured when the quota is exhausted") {
-    hub.hook = [](const httplib::Request&, httplib::Response& res, int nth) {
-      if (nth > 1) return false;
-      res.status = 429;
-      res.set_header("RateLimit", "\"api\";r=0;t=0");
-      return true;
-    };
-    HubClient client(kl_test::fast_config(hub.url()));
+    hub.script([](const HubRequest&, HubResponse& res, int nth) {
+      if (nth > 1) return InterceptDecision{};
+      res = scripted_response(429);
+      res.headers.emplace_back("RateLimit", "\"api\";r=0;t=0");
+      return InterceptDecision{};
+    });
+    HubClient client(fast_hub_config(hub.url()));
     auto t0 = std::chrono::steady_clock::now();
     CHECK(client.list_refs(RepoRef{"org/k", RepoType::kernel}).branches.size() == 3);
     CHECK(std::chrono::steady_clock::now() - t0 >= std::chrono::milliseconds(950));  // t+1 seconds
   }
   SUBCASE("always 500: network error after max_attempts") {
-    hub.hook = [](const httplib::Request&, httplib::Response& res, int) {
-      res.status = 500;
-      return true;
-    };
-    auto config = kl_test::fast_config(hub.url());
+    hub.script([](const HubRequest&, HubResponse& res, int) {
+      res = scripted_response(500);
+      return InterceptDecision{};
+    });
+    auto config = fast_hub_config(hub.url());
     config.max_attempts = 3;
     HubClient client(config);
     try {
@@ -259,7 +262,7 @@ TEST_CASE("transient failures are retried; Retry-After is honoured; persistent o
     CHECK(hub.count("/refs") == 3);
   }
   SUBCASE("connection refused is a network error") {
-    auto config = kl_test::fast_config("http://127.0.0.1:1");
+    auto config = fast_hub_config("http://127.0.0.1:1");
     config.max_attempts = 2;
     HubClient client(config);
     try {
@@ -272,10 +275,10 @@ TEST_CASE("transient failures are retried; Retry-After is honoured; persistent o
 }
 
 TEST_CASE("download verifies and writes atomically") {
-  TestHub hub;
+  ScriptedHub hub;
   add_kernel(hub);
   auto dir = temp_dir("dl");
-  HubClient client(kl_test::fast_config(hub.url()));
+  HubClient client(fast_hub_config(hub.url()));
   std::vector<DownloadRequest> reqs{request_for(hub, "build/torch-cpu/__init__.py", dir / "a" / "init.py"),
                                     request_for(hub, "build/torch-cpu/_ops.so", dir / "b" / "ops.so")};
   std::uint64_t last_done = 0, last_total = 0;
@@ -292,15 +295,17 @@ TEST_CASE("download verifies and writes atomically") {
 }
 
 TEST_CASE("a corrupted body is rejected and nothing is written") {
-  TestHub hub;
+  ScriptedHub hub;
   add_kernel(hub);
-  hub.hook = [](const httplib::Request& req, httplib::Response& res, int) {
-    if (req.path.find("/resolve/") == std::string::npos) return false;
-    res.set_content(std::string(5000, 'y'), "application/octet-stream");  // right size, wrong bytes
-    return true;
-  };
+  hub.script([](const HubRequest& req, HubResponse& res, int) {
+    if (req.target.find("/resolve/") == std::string::npos) return InterceptDecision{};
+    res.blob.reset();  // right size, wrong bytes
+    res.body = std::string(5000, 'y');
+    res.content_type = "application/octet-stream";
+    return InterceptDecision{};
+  });
   auto dir = temp_dir("corrupt");
-  HubClient client(kl_test::fast_config(hub.url()));
+  HubClient client(fast_hub_config(hub.url()));
   try {
     client.download({request_for(hub, "build/torch-cpu/_ops.so", dir / "ops.so")});
     FAIL("expected an error");
@@ -314,28 +319,22 @@ TEST_CASE("a corrupted body is rejected and nothing is written") {
 }
 
 TEST_CASE("a truncated transfer resumes with Range") {
-  TestHub hub;
+  ScriptedHub hub;
   add_kernel(hub);
   const std::string content(5000, 'x');
-  hub.hook = [&](const httplib::Request& req, httplib::Response& res, int nth) {
-    if (req.path.find("/resolve/") == std::string::npos || nth > 1) return false;
-    // Promise 5000 bytes, send 2000, then drop the connection.
-    res.set_content_provider(content.size(), "application/octet-stream",
-                             [&](std::size_t offset, std::size_t, httplib::DataSink& sink) {
-                               if (offset >= 2000) return false;
-                               sink.write(content.data(), 2000);
-                               return true;
-                             });
-    return true;
-  };
+  hub.script([](const HubRequest& req, HubResponse&, int nth) {
+    if (req.target.find("/resolve/") == std::string::npos || nth > 1) return InterceptDecision{};
+    // Promise 5000 bytes, send half of them (2500), then drop the connection.
+    return InterceptDecision{BodyAction::truncate, "truncate"};
+  });
   auto dir = temp_dir("resume");
-  HubClient client(kl_test::fast_config(hub.url()));
+  HubClient client(fast_hub_config(hub.url()));
   client.download({request_for(hub, "build/torch-cpu/_ops.so", dir / "ops.so")});
   CHECK(read_file(dir / "ops.so") == content);
   auto seen = hub.seen();
   REQUIRE(seen.size() == 2);
   CHECK(seen[0].range.empty());
-  CHECK(seen[1].range == "bytes=2000-");
+  CHECK(seen[1].range == "bytes=2500-");
   std::filesystem::remove_all(dir);
 }
 
@@ -352,7 +351,7 @@ TEST_CASE("a 200 reply to a Range request restarts from zero") {
     return body_response(req, 200, content);  // ignores the Range
   };
   auto dir = temp_dir("restart");
-  HubClient client(kl_test::fast_config("http://hub.test"), transport);
+  HubClient client(fast_hub_config("http://hub.test"), transport);
   DownloadRequest d{RepoRef{"org/k", RepoType::kernel}, kSha2, "f.txt", git_blob_sha1_hex(content), content.size(),
                     dir / "f.txt"};
   client.download({d});
@@ -375,7 +374,7 @@ TEST_CASE("a 200 body that arrives in many chunks is written whole") {
     return r;
   };
   auto dir = temp_dir("chunks");
-  HubClient client(kl_test::fast_config("http://hub.test"), transport);
+  HubClient client(fast_hub_config("http://hub.test"), transport);
   DownloadRequest d{RepoRef{"org/k", RepoType::kernel}, kSha2, "f.bin", sha256_hex(content), content.size(),
                     dir / "f.bin"};
   client.download({d});
@@ -390,7 +389,7 @@ TEST_CASE("a failure does not hang when other transfers finish in the same poll"
     return nth == 1 ? body_response(req, 404, "{\"error\":\"Entry not found\"}") : body_response(req, 200, "x");
   };
   auto dir = temp_dir("fail-batch");
-  HubClient client(kl_test::fast_config("http://hub.test"), transport);
+  HubClient client(fast_hub_config("http://hub.test"), transport);
   std::vector<DownloadRequest> reqs;
   for (int i = 0; i < 3; ++i)
     reqs.push_back(DownloadRequest{RepoRef{"org/k", RepoType::kernel}, kSha2, "f" + std::to_string(i), git_blob_sha1_hex("x"),
@@ -411,7 +410,7 @@ TEST_CASE("more bytes than listed is an integrity error") {
     return r;
   };
   auto dir = temp_dir("overflow");
-  HubClient client(kl_test::fast_config("http://hub.test"), transport);
+  HubClient client(fast_hub_config("http://hub.test"), transport);
   DownloadRequest d{RepoRef{"org/k", RepoType::kernel}, kSha2, "f.txt", git_blob_sha1_hex("0123456789"), 10,
                     dir / "f.txt"};
   try {
@@ -425,18 +424,19 @@ TEST_CASE("more bytes than listed is an integrity error") {
 }
 
 TEST_CASE("the token goes to the endpoint origin only, also across redirects") {
-  TestHub cdn;
+  ScriptedHub cdn;
   add_kernel(cdn);
-  TestHub hub;
+  ScriptedHub hub;
   add_kernel(hub);
   const std::string cdn_url = cdn.url();
-  hub.hook = [cdn_url](const httplib::Request& req, httplib::Response& res, int) {
-    if (req.path.find("/resolve/") == std::string::npos) return false;
-    res.status = 302;
-    res.set_header("Location", cdn_url + req.path);
-    return true;
-  };
-  auto config = kl_test::fast_config(hub.url());
+  // A redirect to another origin, which the product server never sends.
+  hub.script([cdn_url](const HubRequest& req, HubResponse& res, int) {
+    if (req.target.find("/resolve/") == std::string::npos) return InterceptDecision{};
+    res = scripted_response(302);
+    res.headers.emplace_back("Location", cdn_url + req.target.substr(0, req.target.find('?')));
+    return InterceptDecision{};
+  });
+  auto config = fast_hub_config(hub.url());
   config.token = "hf_secret";
   HubClient client(config);
   client.list_refs(RepoRef{"org/k", RepoType::kernel});
@@ -450,9 +450,9 @@ TEST_CASE("the token goes to the endpoint origin only, also across redirects") {
 }
 
 TEST_CASE("offline mode makes no requests") {
-  TestHub hub;
+  ScriptedHub hub;
   add_kernel(hub);
-  auto config = kl_test::fast_config(hub.url());
+  auto config = fast_hub_config(hub.url());
   config.offline = true;
   HubClient client(config);
   try {
@@ -493,22 +493,22 @@ TEST_CASE("HubConfig reads the environment") {
 }
 
 TEST_CASE("batches run concurrently: many repos cost about one round trip") {
-  TestHub hub;
+  ScriptedHub hub;
   std::vector<RefsQuery> queries;
   for (int i = 0; i < 20; ++i) {
     add_kernel(hub, "org/k" + std::to_string(i));
     queries.push_back(RefsQuery{RepoRef{"org/k" + std::to_string(i), RepoType::kernel}, false});
   }
   std::atomic<int> concurrent{0}, peak{0};
-  hub.hook = [&](const httplib::Request&, httplib::Response&, int) {
+  hub.script([&](const HubRequest&, HubResponse&, int) {
     int now = ++concurrent;
     int p = peak.load();
     while (now > p && !peak.compare_exchange_weak(p, now)) {}
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     --concurrent;
-    return false;
-  };
-  HubClient client(kl_test::fast_config(hub.url()));
+    return InterceptDecision{};
+  });
+  HubClient client(fast_hub_config(hub.url()));
   auto results = client.list_refs(queries);
   CHECK(results.size() == 20);
   CHECK(results[7].repo.repo_id == "org/k7");

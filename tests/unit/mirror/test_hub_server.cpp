@@ -19,6 +19,7 @@
 #include "kernel_lock/testing/fixture_hub.hpp"
 #include "kernel_lock/core/hash.hpp"
 #include "kernel_lock/mirror/hub_server.hpp"
+#include "kernel_lock/testing/faults.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -335,15 +336,25 @@ TEST_CASE("bearer token: 401 without it, wrong one rejected, right one served (a
   CHECK(body_json(c.Get("/api/organizations/kernels-test/overview", auth))["trustedKernelPublisher"] == false);
 }
 
+namespace {
+// Server options whose interceptor injects the faults `f` (testing/faults.hpp).
+HubServerOptions with_faults(const FaultOptions& f) {
+  HubServerOptions o;
+  o.interceptor = make_fault_interceptor(f);
+  return o;
+}
+}  // namespace
+
 TEST_CASE("faults: deterministic 429/5xx/reset/truncate/corrupt with a request log") {
   Fixture fx;
   const std::string file = "/kernels/kernels-test/demo/resolve/v2/build/torch-cpu/_demo.so";
 
   SUBCASE("429 once per target, then success") {
-    HubServerOptions o;
-    o.faults.rate_429 = 1.0;
-    o.faults.times = 1;
-    o.faults.retry_after_s = 3;
+    FaultOptions f;
+    f.rate_429 = 1.0;
+    f.times = 1;
+    f.retry_after_s = 3;
+    HubServerOptions o = with_faults(f);
     o.log_path = fx.tmp.path() / "log.jsonl";
     Running srv(fx.store, o);
     auto c = srv.client();
@@ -367,9 +378,10 @@ TEST_CASE("faults: deterministic 429/5xx/reset/truncate/corrupt with a request l
   }
 
   SUBCASE("5xx only where --fault-match matches") {
-    HubServerOptions o;
-    o.faults.rate_5xx = 1.0;
-    o.faults.match = "^GET /api/";
+    FaultOptions f;
+    f.rate_5xx = 1.0;
+    f.match = "^GET /api/";
+    HubServerOptions o = with_faults(f);
     Running srv(fx.store, o);
     auto c = srv.client();
     auto api = c.Get("/api/kernels/kernels-test/demo/refs");
@@ -379,16 +391,18 @@ TEST_CASE("faults: deterministic 429/5xx/reset/truncate/corrupt with a request l
   }
 
   SUBCASE("reset and truncate cut the body; corrupt flips one byte") {
-    HubServerOptions reset;
-    reset.faults.rate_reset = 1.0;
+    FaultOptions reset_faults;
+    reset_faults.rate_reset = 1.0;
+    HubServerOptions reset = with_faults(reset_faults);
     Running r1(fx.store, reset);
     auto c1 = r1.client();
     auto cut = c1.Get(file.c_str());
     CHECK_FALSE(cut);  // connection closed before the promised body
     CHECK(c1.Head(file.c_str())->status == 200);  // HEAD has no body to cut
 
-    HubServerOptions trunc;
-    trunc.faults.rate_truncate = 1.0;
+    FaultOptions trunc_faults;
+    trunc_faults.rate_truncate = 1.0;
+    HubServerOptions trunc = with_faults(trunc_faults);
     Running r2(fx.store, trunc);
     std::string received;
     auto c2 = r2.client();
@@ -400,8 +414,9 @@ TEST_CASE("faults: deterministic 429/5xx/reset/truncate/corrupt with a request l
     CHECK(received.size() == 5000);
     CHECK(received == big_content().substr(0, 5000));
 
-    HubServerOptions corrupt;
-    corrupt.faults.rate_corrupt = 1.0;
+    FaultOptions corrupt_faults;
+    corrupt_faults.rate_corrupt = 1.0;
+    HubServerOptions corrupt = with_faults(corrupt_faults);
     Running r3(fx.store, corrupt);
     auto c3 = r3.client();
     auto bad = c3.Get(file.c_str());
@@ -419,9 +434,10 @@ TEST_CASE("faults: deterministic 429/5xx/reset/truncate/corrupt with a request l
 
   SUBCASE("the same seed gives the same decisions, another seed others") {
     auto pattern = [&](std::uint64_t seed) {
-      HubServerOptions o;
-      o.faults.seed = seed;
-      o.faults.rate_429 = 0.5;
+      FaultOptions f;
+      f.seed = seed;
+      f.rate_429 = 0.5;
+      HubServerOptions o = with_faults(f);
       Running srv(fx.store, o);
       auto c = srv.client();
       std::string out;

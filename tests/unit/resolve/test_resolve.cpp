@@ -1,15 +1,14 @@
-// Resolver against an in-process Hub: versions, tags, revisions, filters,
+// Resolver against an in-process Hub (the product's HubServer over a
+// MemoryStore, testing/scripted_hub.hpp): versions, tags, revisions, filters,
 // hashes, keeping locked entries, --frozen coverage and lock diffs.
 #include <doctest/doctest.h>
 
-#include "../hub_test_server.hpp"
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/hash.hpp"
 #include "kernel_lock/resolve/resolve.hpp"
+#include "kernel_lock/testing/scripted_hub.hpp"
 
 using namespace kernel_lock;
-using kl_test::FakeFile;
-using kl_test::TestHub;
 
 namespace {
 
@@ -17,22 +16,23 @@ const std::string kShaV1 = std::string(39, '1') + "a";
 const std::string kShaV2 = std::string(39, '2') + "b";
 const std::string kShaTag = std::string(39, '3') + "c";
 
-void add_repo(TestHub& hub, const std::string& id) {
-  auto& r = hub.repos[id];
-  r.branches = {{"main", kShaV2}, {"v1", kShaV1}, {"v2", kShaV2}, {"vnext", kShaV1}};
-  r.tags = {{"v0.0.3", kShaTag}, {"v0.1.0", kShaV1}, {"v0.1.10", kShaV2}, {"release", kShaV1}};
-  r.commits[kShaV1] = {{"build/torch-cpu/__init__.py", {"v1\n", false}}, {"README.md", {"hi", false}}};
-  r.commits[kShaTag] = {{"build/torch-universal/__init__.py", {"old\n", false}}};
-  r.commits[kShaV2] = {
-      {"build/torch211-cxx11-cu130-x86_64-linux/__init__.py", {"cu130\n", false}},
-      {"build/torch211-cxx11-cu130-x86_64-linux/_k_cuda_abc1234.abi3.so", {std::string(3000, 'c'), true}},
-      {"build/torch211-cxx11-cu130-x86_64-linux/__pycache__/x.cpython-311.pyc", {"pyc", false}},
-      {"build/torch210-cxx11-cu128-x86_64-linux/__init__.py", {"cu128\n", false}},
-      {"build/torch211-cxx11-cpu-aarch64-linux/__init__.py", {"arm\n", false}},
-      {"build/tvm-ffi01-cpu-x86_64-linux/__init__.py", {"tvm\n", false}},
-      {"build/torch-cpu/__init__.py", {"noarch\n", false}},
-      {"build/torch-cpu/layers/__init__.py", {"layers\n", false}},
-  };
+void add_repo(ScriptedHub& hub, const std::string& id) {
+  hub.store().edit(id, [](MemoryRepo& r) {
+    r.branches = {{"main", kShaV2}, {"v1", kShaV1}, {"v2", kShaV2}, {"vnext", kShaV1}};
+    r.tags = {{"v0.0.3", kShaTag}, {"v0.1.0", kShaV1}, {"v0.1.10", kShaV2}, {"release", kShaV1}};
+    r.commits[kShaV1] = {{"build/torch-cpu/__init__.py", {"v1\n", false}}, {"README.md", {"hi", false}}};
+    r.commits[kShaTag] = {{"build/torch-universal/__init__.py", {"old\n", false}}};
+    r.commits[kShaV2] = {
+        {"build/torch211-cxx11-cu130-x86_64-linux/__init__.py", {"cu130\n", false}},
+        {"build/torch211-cxx11-cu130-x86_64-linux/_k_cuda_abc1234.abi3.so", {std::string(3000, 'c'), true}},
+        {"build/torch211-cxx11-cu130-x86_64-linux/__pycache__/x.cpython-311.pyc", {"pyc", false}},
+        {"build/torch210-cxx11-cu128-x86_64-linux/__init__.py", {"cu128\n", false}},
+        {"build/torch211-cxx11-cpu-aarch64-linux/__init__.py", {"arm\n", false}},
+        {"build/tvm-ffi01-cpu-x86_64-linux/__init__.py", {"tvm\n", false}},
+        {"build/torch-cpu/__init__.py", {"noarch\n", false}},
+        {"build/torch-cpu/layers/__init__.py", {"layers\n", false}},
+    };
+  });
 }
 
 KernelRequirement req_version(const std::string& id, int v) {
@@ -84,11 +84,11 @@ TEST_CASE("effective filter: CLI over kernel over targets, per dimension") {
 }
 
 TEST_CASE("resolve pins versions, tags and revisions and hashes every variant") {
-  TestHub hub;
+  ScriptedHub hub;
   add_repo(hub, "org/a");
   add_repo(hub, "org/b");
   add_repo(hub, "org/c");
-  HubClient client(kl_test::fast_config(hub.url()));
+  HubClient client(fast_hub_config(hub.url()));
   KernelRequirement tag;
   tag.repo_id = "org/b";
   tag.tag_range = ">=0.0.1,<0.1.0";
@@ -124,9 +124,9 @@ TEST_CASE("resolve pins versions, tags and revisions and hashes every variant") 
 }
 
 TEST_CASE("filters narrow the variants; unmeetable requirements explain themselves") {
-  TestHub hub;
+  ScriptedHub hub;
   add_repo(hub, "org/a");
-  HubClient client(kl_test::fast_config(hub.url()));
+  HubClient client(fast_hub_config(hub.url()));
   ResolveOptions options;
   options.filter.torch = {"2.11"};
   options.filter.cuda = {"13.0"};
@@ -148,10 +148,11 @@ TEST_CASE("filters narrow the variants; unmeetable requirements explain themselv
   CHECK(v1.kernels[0].variants.count("torch-cpu") == 1);
   narrow.filter = {};
   narrow.filter.arch = {"riscv64"};
-  auto& cu = hub.repos["org/cu"];
-  cu.branches = {{"v1", kShaV2}};
-  cu.commits[kShaV2] = {{"build/torch211-cxx11-cu130-x86_64-linux/__init__.py", {"a", false}},
-                        {"build/torch210-cxx11-cu128-x86_64-linux/__init__.py", {"b", false}}};
+  hub.store().edit("org/cu", [](MemoryRepo& cu) {
+    cu.branches = {{"v1", kShaV2}};
+    cu.commits[kShaV2] = {{"build/torch211-cxx11-cu130-x86_64-linux/__init__.py", {"a", false}},
+                          {"build/torch210-cxx11-cu128-x86_64-linux/__init__.py", {"b", false}}};
+  });
   msg = message_of([&] { Resolver(client, narrow).resolve(reqs({req_version("org/cu", 1)})); }, ErrorCode::not_found);
   CHECK(msg.find("no variant matches arch riscv64") != std::string::npos);
   CHECK(msg.find("torch210-cxx11-cu128-x86_64-linux") != std::string::npos);
@@ -166,15 +167,15 @@ TEST_CASE("filters narrow the variants; unmeetable requirements explain themselv
 }
 
 TEST_CASE("re-resolving keeps unchanged locked entries unless upgraded") {
-  TestHub hub;
+  ScriptedHub hub;
   add_repo(hub, "org/a");
   add_repo(hub, "org/b");
-  HubClient client(kl_test::fast_config(hub.url()));
+  HubClient client(fast_hub_config(hub.url()));
   auto requirements = reqs({req_version("org/a", 1), req_version("org/b", 1)});
   auto first = Resolver(client, {}).resolve(requirements).lock;
   // The Hub moves v1; a plain re-resolve keeps the lock as it is, without any request.
-  hub.repos["org/a"].branches["v1"] = kShaV2;
-  hub.repos["org/b"].branches["v1"] = kShaV2;
+  hub.store().edit("org/a", [](MemoryRepo& r) { r.branches["v1"] = kShaV2; });
+  hub.store().edit("org/b", [](MemoryRepo& r) { r.branches["v1"] = kShaV2; });
   const auto before = hub.seen().size();
   auto again = Resolver(client, {}).resolve(requirements, &first);
   CHECK(again.lock == first);
@@ -199,9 +200,9 @@ TEST_CASE("re-resolving keeps unchanged locked entries unless upgraded") {
 }
 
 TEST_CASE("frozen coverage check needs no network") {
-  TestHub hub;
+  ScriptedHub hub;
   add_repo(hub, "org/a");
-  HubClient client(kl_test::fast_config(hub.url()));
+  HubClient client(fast_hub_config(hub.url()));
   auto requirements = reqs({req_version("org/a", 2)});
   auto lock = Resolver(client, {}).resolve(requirements).lock;
   CHECK_NOTHROW(check_lock_covers(requirements, lock, {}));
@@ -216,12 +217,12 @@ TEST_CASE("frozen coverage check needs no network") {
 }
 
 TEST_CASE("offline resolve works from the lock and fails clearly otherwise") {
-  TestHub hub;
+  ScriptedHub hub;
   add_repo(hub, "org/a");
-  HubClient online(kl_test::fast_config(hub.url()));
+  HubClient online(fast_hub_config(hub.url()));
   auto requirements = reqs({req_version("org/a", 1)});
   auto lock = Resolver(online, {}).resolve(requirements).lock;
-  auto config = kl_test::fast_config(hub.url());
+  auto config = fast_hub_config(hub.url());
   config.offline = true;
   HubClient offline(config);
   const auto before = hub.seen().size();
@@ -232,37 +233,40 @@ TEST_CASE("offline resolve works from the lock and fails clearly otherwise") {
 }
 
 TEST_CASE("verify-content downloads the bytes and rejects a listing that lies") {
-  TestHub hub;
+  ScriptedHub hub;
   add_repo(hub, "org/a");
-  HubClient client(kl_test::fast_config(hub.url()));
+  HubClient client(fast_hub_config(hub.url()));
   ResolveOptions options;
   options.verify_content = true;
   auto result = Resolver(client, options).resolve(reqs({req_version("org/a", 1)}));
   CHECK(hub.count("/resolve/") == 1);
-  hub.hook = [](const httplib::Request& req, httplib::Response& res, int) {
-    if (req.path.find("/resolve/") == std::string::npos) return false;
-    res.set_content("v2\n", "text/plain");  // same size, other bytes
-    return true;
-  };
+  hub.script([](const HubRequest& req, HubResponse& res, int) {
+    if (req.target.find("/resolve/") == std::string::npos) return InterceptDecision{};
+    res.blob.reset();  // same size, other bytes
+    res.body = "v2\n";
+    res.content_type = "text/plain";
+    return InterceptDecision{};
+  });
   message_of([&] { Resolver(client, options).resolve(reqs({req_version("org/a", 1)})); }, ErrorCode::integrity);
 }
 
 TEST_CASE("kernel-depends in metadata.json are locked level by level, cycles and conflicts included") {
-  TestHub hub;
+  ScriptedHub hub;
   auto add = [&](const std::string& id, const std::string& deps) {
-    auto& r = hub.repos[id];
-    r.branches = {{"main", kShaV1}, {"v1", kShaV1}};
-    r.tags = {{"release", kShaV1}};
-    r.commits[kShaV1] = {
-        {"build/torch-cpu/__init__.py", {id + "\n", false}},
-        {"build/torch-cpu/metadata.json", {R"({"name": "x", "kernel-depends": )" + deps + "}", false}}};
+    hub.store().edit(id, [&](MemoryRepo& r) {
+      r.branches = {{"main", kShaV1}, {"v1", kShaV1}};
+      r.tags = {{"release", kShaV1}};
+      r.commits[kShaV1] = {
+          {"build/torch-cpu/__init__.py", {id + "\n", false}},
+          {"build/torch-cpu/metadata.json", {R"({"name": "x", "kernel-depends": )" + deps + "}", false}}};
+    });
   };
   add("org/top", R"([{"repo-id": "org/mid", "version": 1}, {"repo-id": "org/other", "version": 1}])");
   add("org/mid", R"([{"repo-id": "org/leaf", "revision": "release"}])");
   add("org/leaf", R"([{"repo-id": "org/top", "version": 1}])");  // a cycle back to the top
   add("org/other", R"([{"repo-id": "org/leaf", "revision": "release"}])");  // shared with org/mid
-  hub.repos["org/other"].branches = {{"main", kShaV1}, {"v1", kShaV1}, {"v2", kShaV1}};
-  HubClient client(kl_test::fast_config(hub.url()));
+  hub.store().edit("org/other", [](MemoryRepo& r) { r.branches = {{"main", kShaV1}, {"v1", kShaV1}, {"v2", kShaV1}}; });
+  HubClient client(fast_hub_config(hub.url()));
   Resolver resolver(client, {});
 
   auto result = resolver.resolve(reqs({req_version("org/top", 1)}));
@@ -278,7 +282,7 @@ TEST_CASE("kernel-depends in metadata.json are locked level by level, cycles and
   CHECK(result.report.warnings.empty());
 
   // Kept from the lock, the whole tree re-resolves without a request.
-  HubClient again_client(kl_test::fast_config(hub.url()));
+  HubClient again_client(fast_hub_config(hub.url()));
   Resolver again(again_client, {});
   auto kept = again.resolve(reqs({req_version("org/top", 1)}), &result.lock);
   CHECK(kept.lock == result.lock);

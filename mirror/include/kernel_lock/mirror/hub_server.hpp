@@ -17,7 +17,6 @@
 // Xet is never advertised.
 #pragma once
 
-#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -31,26 +30,7 @@
 
 namespace kernel_lock {
 
-// Faults injected per request, for tests. Decisions are deterministic: a
-// request's fault depends only on the seed, "METHOD target" and how many times
-// that same "METHOD target" was seen before (so concurrency does not change
-// which request of a given URL fails, and a retry draws again).
-struct FaultOptions {
-  std::uint64_t seed = 0;
-  std::chrono::milliseconds latency{0};  // added before answering every matching request
-  double rate_429 = 0;       // 429 Too Many Requests with Retry-After
-  double rate_5xx = 0;       // 500/502/503/504, chosen by the same draw
-  double rate_reset = 0;     // headers sent, then the connection is closed before any body byte
-  double rate_truncate = 0;  // half of the body sent, then the connection is closed
-  double rate_corrupt = 0;   // one byte of a file body flipped (resolve GET only)
-  int retry_after_s = 1;
-  std::string match;         // ECMAScript regex searched in "METHOD target"; empty = every request
-  std::uint64_t times = 0;   // at most this many faults per distinct "METHOD target"; 0 = no limit
-
-  bool any() const noexcept {
-    return latency.count() > 0 || rate_429 > 0 || rate_5xx > 0 || rate_reset > 0 || rate_truncate > 0 || rate_corrupt > 0;
-  }
-};
+class RequestInterceptor;
 
 struct HubServerOptions {
   std::string host = "127.0.0.1";  // loopback by default
@@ -63,7 +43,9 @@ struct HubServerOptions {
   // Empty: "http://" + the request's Host header.
   std::string public_url;
   std::filesystem::path log_path;  // JSON lines, one per request; empty = no log
-  FaultOptions faults;
+  // Sees every request before and after it is answered (may be null); tests
+  // use it to inject faults (kernel_lock/testing/faults.hpp).
+  std::shared_ptr<RequestInterceptor> interceptor;
 };
 
 // ---- Transport-independent request handling (used by HubServer, testable alone).
@@ -83,6 +65,32 @@ struct HubResponse {
   std::string content_type = "application/json";
   std::unique_ptr<BlobReader> blob;   // a file body (size = blob->size()), streamed
   std::string error_code;             // X-Error-Code, for logs; empty on success
+};
+
+// What the server does to a response body at the transport level.
+enum class BodyAction {
+  none,
+  reset,     // headers sent, then the connection is closed before any body byte
+  truncate,  // half of the body sent, then the connection is closed
+  corrupt,   // the byte at size/2 of a file body flipped
+};
+
+struct InterceptDecision {
+  BodyAction body = BodyAction::none;
+  std::string label;  // logged as the request's "fault"; empty = none
+};
+
+// A seam around request handling. Implementations must be thread-safe: the
+// server calls them from its worker threads.
+class RequestInterceptor {
+ public:
+  virtual ~RequestInterceptor() = default;
+  // Called before the request is answered; may block (added latency).
+  virtual void before(const HubRequest& request) { (void)request; }
+  // Called with the response built for `request`. May rewrite it (status,
+  // headers, body; a replaced body should clear `blob`) and may ask for a
+  // body action, which the server applies when the response has a body.
+  virtual InterceptDecision after(const HubRequest& request, HubResponse& response) = 0;
 };
 
 // Answers one request from the store. Never throws for client errors (they

@@ -120,6 +120,8 @@ std::optional<std::string> resolve_revision(const RepoRefs& refs, const std::vec
                                             std::string_view revision);
 // True for a repo-relative path as defined above.
 bool is_valid_repo_path(std::string_view path) noexcept;
+// A BlobReader over a string held in memory.
+std::unique_ptr<BlobReader> string_blob(std::string text);
 }  // namespace store_detail
 
 }  // namespace kernel_lock

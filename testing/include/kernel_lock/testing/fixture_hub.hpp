@@ -1,6 +1,6 @@
 // A fixture Hub on disk: a small, content-addressed, deterministic stand-in
-// for huggingface.co that `kernel-lock serve` exposes over HTTP and tests build
-// with `kernel-lock hub publish`.
+// for huggingface.co that `kernel-lock-dev serve` exposes over HTTP and tests
+// build with `kernel-lock-dev hub publish`.
 //
 // Layout (format_version 1), every JSON file written atomically:
 //   <root>/hub.json                    {"format": "kernel-lock-fixture-hub", "format_version": 1}

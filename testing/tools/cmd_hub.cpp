@@ -1,16 +1,17 @@
-// `kernel-lock hub ...`: builds fixture Hubs (fixture_hub.hpp) for tests and
-// offline demos. `publish` prints the new commit sha on stdout; `tag` and
+// `kernel-lock-dev hub ...`: builds fixture Hubs (fixture_hub.hpp) for tests,
+// demos and benchmarks. `publish` prints the new commit sha on stdout; `tag` and
 // `branch` print the sha they point at.
 #include <iostream>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "commands.hpp"
+#include "dev_commands.hpp"
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/testing/fixture_hub.hpp"
 
-namespace kernel_lock::cli {
+namespace kernel_lock::dev {
+using cli::CliContext;
 namespace {
 
 struct HubArgs {
@@ -64,7 +65,7 @@ int run_publish(const HubArgs& a, const CliContext& ctx) {
   auto result = hub.publish(opts, a.src);
   std::cout << result.sha << std::endl;
   if (!ctx.quiet)
-    std::cerr << "kernel-lock: " << a.repo_type << " " << a.repo << "@" << a.branch << " -> " << result.sha << " (" << result.files
+    std::cerr << "kernel-lock-dev: " << a.repo_type << " " << a.repo << "@" << a.branch << " -> " << result.sha << " (" << result.files
               << " files, " << result.lfs_files << " LFS)\n";
   return 0;
 }
@@ -118,4 +119,4 @@ void add_hub_command(CLI::App& app, CliContext& ctx) {
   }
 }
 
-}  // namespace kernel_lock::cli
+}  // namespace kernel_lock::dev
