@@ -2,6 +2,7 @@
 // reproducible archive (bundle.hpp describes the format).
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -13,6 +14,7 @@
 #include "kernel_lock/bundle/bundle.hpp"
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/lockfile.hpp"
+#include "kernel_lock/hub/lock_fetch.hpp"
 
 namespace kernel_lock::cli {
 namespace {
@@ -42,6 +44,28 @@ ProgressFn terminal_progress(bool quiet, const char* what) {
   };
 }
 
+// The bundle pipeline: unless offline, complete a Python-shaped lock from the
+// Hub (one batched tree request) and fetch the locked files the cache lacks
+// (hub/lock_fetch.hpp); then bundle from the lock and the cache alone. The lock
+// handed to the bundler is the one read (its embedded copy stays as written).
+// Returns the bundle summary with from_cache/downloaded counting the fetch.
+BundleSummary fetch_and_bundle(const Lockfile& lock, const std::string& output, BundleOptions options, bool online) {
+  std::size_t downloaded = 0;
+  if (online) {
+    HubClient client(HubConfig::from_environment());
+    Lockfile completed = lock;
+    complete_lock(completed, client, options.filter);
+    downloaded = fetch_locked_files(completed, options.cache_dir.value_or(std::filesystem::path()), options.filter,
+                                    client, options.progress)
+                     .downloaded;
+  }
+  options.hub.reset();  // the bundler reads the cache only
+  BundleSummary s = write_bundle(lock, output, options);
+  s.downloaded = std::min(downloaded, s.from_cache);
+  s.from_cache -= s.downloaded;
+  return s;
+}
+
 int run_bundle(const BundleArgs& args, const CliContext& ctx) {
   namespace fs = std::filesystem;
   const fs::path lock_path = args.lockfile.empty() ? find_lockfile(args.dir) : fs::path(args.lockfile);
@@ -51,12 +75,11 @@ int run_bundle(const BundleArgs& args, const CliContext& ctx) {
   options.filter.cuda = args.cuda;
   options.filter.arch = args.arch;
   if (!args.cache.empty()) options.cache_dir = fs::path(args.cache);
-  auto hub = HubConfig::from_environment();
-  if (!args.offline && !hub.offline) options.hub = hub;
   options.compression_level = args.level;
   options.threads = args.threads;
   options.progress = terminal_progress(ctx.quiet, "bundling");
-  const auto s = write_bundle(lock, args.output, options);
+  const bool online = !args.offline && !HubConfig::from_environment().offline;
+  const auto s = fetch_and_bundle(lock, args.output, options, online);
   if (!ctx.quiet)
     std::cout << "wrote " << args.output << ": " << s.kernels << " kernel(s), " << s.variants << " variant(s), "
               << s.files << " file(s), " << s.blobs << " blob(s); " << s.content_bytes << " content bytes -> "

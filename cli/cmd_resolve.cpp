@@ -30,6 +30,7 @@ struct ResolveArgs {
   bool locked = false;
   bool frozen = false;
   bool offline = false;
+  std::string from_cache;  // resolve against this HF cache instead of the Hub
   std::vector<std::string> torch, cuda, arch;
   bool upgrade = false;
   std::vector<std::string> upgrade_packages;
@@ -99,6 +100,9 @@ int run_resolve(const ResolveArgs& args, const CliContext& ctx) {
   HubConfig config = HubConfig::from_environment();
   if (args.offline) config.offline = true;
   HubClient client(config);
+  HubSource hub_source(client);
+  CacheSource cache_source{fs::path(args.from_cache)};
+  ResolveSource& source = args.from_cache.empty() ? static_cast<ResolveSource&>(hub_source) : cache_source;
   ResolveOptions options;
   options.filter = cli_filter;
   options.upgrade = args.upgrade;
@@ -106,7 +110,7 @@ int run_resolve(const ResolveArgs& args, const CliContext& ctx) {
   options.verify_content = args.verify_content;
   if (show_progress) options.on_progress = [](std::string_view line) { std::cerr << "  " << line << "...\n"; };
 
-  Resolver resolver(client, options);
+  Resolver resolver(source, options);
   auto result = with_context("resolving " + requirements.source.string(),
                              [&] { return resolver.resolve(requirements, previous ? &*previous : nullptr); });
 
@@ -167,6 +171,8 @@ void add_resolve_command(CLI::App& app, CliContext& ctx) {
   cmd->add_flag("--locked", args->locked, "Fail (exit 7) if the lock would change");
   cmd->add_flag("--frozen", args->frozen, "Never touch the network: check that the lock covers the requirements");
   cmd->add_flag("--offline", args->offline, "No network access (like HF_HUB_OFFLINE=1); locked entries are kept");
+  cmd->add_option("--from-cache", args->from_cache,
+                  "Resolve against this HF cache (refs/ and snapshots/) instead of the Hub; no network");
   cmd->add_option("--torch", args->torch, "Only variants for these torch versions (e.g. 2.10,2.11)");
   cmd->add_option("--cuda", args->cuda, "Only variants for these CUDA versions (e.g. 12.8,13.0)");
   cmd->add_option("--arch", args->arch, "Only variants for these CPU architectures (e.g. x86_64)");

@@ -126,6 +126,57 @@ struct FileDownload {
   }
 };
 
+// What one download attempt's response means: retry (transient, truncated,
+// resumable, a first digest mismatch), finished (verified and committed), or
+// an Error (HTTP error, integrity after repeated mismatches, a write failure).
+Outcome handle_download_response(FileDownload& f, HttpResponse& resp, const std::string& what, int max_attempts,
+                                 HubStats& stats) {
+  const auto& req = *f.request;
+  const bool progressed = f.received > f.received_at_attempt_start;
+  if (f.overflow) {
+    f.truncate();
+    if (++f.integrity_failures >= max_attempts)
+      throw Error(ErrorCode::integrity, what + ": the server sent more than the " + std::to_string(req.size) +
+                                            " bytes the listing promised");
+    return Outcome::retry("server sent more bytes than expected");
+  }
+  if (resp.aborted) throw Error(ErrorCode::io, what + ": cannot write " + f.temp.string() + ": " + std::strerror(errno));
+  if (!resp.transport_failed() && resp.status == 416 && f.received > 0) {
+    f.truncate();  // our offset is past the end: the partial bytes are suspect
+    return Outcome::retry("HTTP 416 on resume");
+  }
+  if (resp.transport_failed() || is_transient_status(resp.status)) {
+    auto o = Outcome::retry(resp.transport_failed() ? resp.error : "HTTP " + std::to_string(resp.status));
+    if (!resp.transport_failed()) o.server_delay = server_retry_delay(resp);
+    if (progressed && !is_transient_status(resp.status)) o.counts_as_attempt = false;  // data arrived: resume now
+    return o;
+  }
+  if (resp.status < 200 || resp.status >= 300) {
+    resp.body = f.error_body;
+    throw http_error(resp, what, &req.repo, req.sha);
+  }
+  if (f.received < req.size) {
+    // Connection closed cleanly but short (truncation without a length): resume.
+    auto o = Outcome::retry("truncated: got " + std::to_string(f.received) + " of " + std::to_string(req.size) + " bytes");
+    if (progressed) o.counts_as_attempt = false;
+    return o;
+  }
+  auto actual = f.hasher->finish_hex();
+  if (actual != req.digest) {
+    const std::string kind_name(to_string(f.kind));
+    f.truncate();
+    if (++f.integrity_failures >= 2)
+      throw Error(ErrorCode::integrity,
+                  what + ": content does not match the Hub listing\n  expected " + kind_name + " " + req.digest +
+                      "\n  actual   " + kind_name + " " + actual,
+                  "the server or a proxy altered the file; nothing was written. Retry, or check HF_ENDPOINT/proxies");
+    return Outcome::retry("digest mismatch (expected " + req.digest + ", got " + actual + ")");
+  }
+  f.commit();
+  stats.bytes_downloaded += req.size;
+  return Outcome::finished();
+}
+
 }  // namespace
 
 void HubClient::download(const std::vector<DownloadRequest>& requests, const ProgressFn& progress) {
@@ -171,50 +222,7 @@ void HubClient::download(const std::vector<DownloadRequest>& requests, const Pro
       return req;
     };
     call->handle = [self, f, what = call->what](HttpResponse& resp) -> Outcome {
-      const auto& req = *f->request;
-      const bool progressed = f->received > f->received_at_attempt_start;
-      if (f->overflow) {
-        f->truncate();
-        if (++f->integrity_failures >= self->impl_->config.max_attempts)
-          throw Error(ErrorCode::integrity, what + ": the server sent more than the " + std::to_string(req.size) +
-                                                " bytes the listing promised");
-        return Outcome::retry("server sent more bytes than expected");
-      }
-      if (resp.aborted) throw Error(ErrorCode::io, what + ": cannot write " + f->temp.string() + ": " + std::strerror(errno));
-      if (!resp.transport_failed() && resp.status == 416 && f->received > 0) {
-        f->truncate();  // our offset is past the end: the partial bytes are suspect
-        return Outcome::retry("HTTP 416 on resume");
-      }
-      if (resp.transport_failed() || is_transient_status(resp.status)) {
-        auto o = Outcome::retry(resp.transport_failed() ? resp.error : "HTTP " + std::to_string(resp.status));
-        if (!resp.transport_failed()) o.server_delay = server_retry_delay(resp);
-        if (progressed && !is_transient_status(resp.status)) o.counts_as_attempt = false;  // data arrived: resume now
-        return o;
-      }
-      if (resp.status < 200 || resp.status >= 300) {
-        resp.body = f->error_body;
-        throw http_error(resp, what, &req.repo, req.sha);
-      }
-      if (f->received < req.size) {
-        // Connection closed cleanly but short (truncation without a length): resume.
-        auto o = Outcome::retry("truncated: got " + std::to_string(f->received) + " of " + std::to_string(req.size) + " bytes");
-        if (progressed) o.counts_as_attempt = false;
-        return o;
-      }
-      auto actual = f->hasher->finish_hex();
-      if (actual != req.digest) {
-        const std::string kind_name(to_string(f->kind));
-        f->truncate();
-        if (++f->integrity_failures >= 2)
-          throw Error(ErrorCode::integrity,
-                      what + ": content does not match the Hub listing\n  expected " + kind_name + " " + req.digest +
-                          "\n  actual   " + kind_name + " " + actual,
-                      "the server or a proxy altered the file; nothing was written. Retry, or check HF_ENDPOINT/proxies");
-        return Outcome::retry("digest mismatch (expected " + req.digest + ", got " + actual + ")");
-      }
-      f->commit();
-      self->impl_->stats.bytes_downloaded += req.size;
-      return Outcome::finished();
+      return handle_download_response(*f, resp, what, self->impl_->config.max_attempts, self->impl_->stats);
     };
     sched.submit(call);
   }

@@ -1,4 +1,4 @@
-// Resolver: requirements -> Lockfile. Stages, each one HubClient batch over all
+// Resolver: requirements -> Lockfile. Stages, each one source batch over all
 // kernels that still need work: (1) refs / revision -> commit sha, (2) tree of
 // build/ at that sha (all pages) -> variants, hashes, per-file records,
 // (3) optionally the file bytes (--verify-content).
@@ -13,8 +13,21 @@
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/fs.hpp"
 #include "kernel_lock/core/hash.hpp"
+#include "kernel_lock/core/tree_variants.hpp"
 
 namespace kernel_lock {
+
+// Work item for one requirement that needs the network.
+struct ResolvePending {
+  std::size_t index = 0;  // into requirements.kernels
+  RepoRef repo;
+  bool detect_type = false;
+  VariantFilter filter;
+  nlohmann::ordered_json record;
+  std::string sha;
+  std::string resolved_from;
+};
+
 namespace {
 
 bool is_full_sha(std::string_view s) {
@@ -138,16 +151,7 @@ bool satisfies(const std::vector<long>& v, const Clause& c) {
   return cmp >= 0 && v.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), v.begin());
 }
 
-// Work item for one requirement that needs the network.
-struct Pending {
-  std::size_t index = 0;  // into requirements.kernels
-  RepoRef repo;
-  bool detect_type = false;
-  VariantFilter filter;
-  nlohmann::ordered_json record;
-  std::string sha;
-  std::string resolved_from;
-};
+using Pending = ResolvePending;
 
 // A fresh path under `base` (default: the system temp dir) for downloads that
 // are only checked, never kept; whatever was written there is removed with it.
@@ -215,7 +219,95 @@ nlohmann::ordered_json requirement_record(const KernelRequirement& requirement, 
   return record;
 }
 
-Resolver::Resolver(HubClient& client, ResolveOptions options) : client_(client), options_(std::move(options)) {}
+namespace {
+
+// Pins `p` from its repo's refs: the required version's v<N> branch, the
+// highest tag in the range, else the highest v<N>. False when none applies
+// (the caller falls back to main). Throws Error(not_found) naming what exists.
+bool pin_from_refs(const KernelRequirement& req, const RepoRefs& r, Pending& p) {
+  std::map<int, const GitRef*> versions;
+  for (const auto& b : r.branches) {
+    if (b.name.size() < 2 || b.name[0] != 'v' || b.name.size() > 10) continue;
+    if (!std::all_of(b.name.begin() + 1, b.name.end(), [](char c) { return c >= '0' && c <= '9'; })) continue;
+    versions[std::stoi(b.name.substr(1))] = &b;
+  }
+  std::vector<std::string> available;
+  for (const auto& [v, ref] : versions) available.push_back(std::to_string(v));
+  const std::string where = std::string(to_string(p.repo.type)) + " repository " + p.repo.repo_id;
+  if (req.version) {
+    auto it = versions.find(*req.version);
+    if (it == versions.end())
+      throw Error(ErrorCode::not_found,
+                  p.repo.repo_id + ": version " + std::to_string(*req.version) + " (branch v" +
+                      std::to_string(*req.version) + ") does not exist in " + where + "; available versions: " +
+                      (available.empty() ? std::string("none (no v<N> branches)") : join(available, ", ")),
+                  available.empty() ? "this repo publishes no v<N> branches: require a revision (branch, tag or "
+                                      "sha) or a tag range instead"
+                                    : "change the version of " + p.repo.repo_id + " to one of: " + join(available, ", "));
+    p.sha = it->second->target_commit;
+    p.resolved_from = "branch v" + std::to_string(*req.version);
+  } else if (req.tag_range) {
+    std::vector<std::string> tag_names;
+    for (const auto& t : r.tags) tag_names.push_back(t.name);
+    auto tag = pick_tag(tag_names, *req.tag_range);
+    if (!tag) {
+      std::vector<std::string> semver;
+      for (const auto& t : tag_names)
+        if (parse_semver_tag(t, true)) semver.push_back(t);
+      std::sort(semver.begin(), semver.end());
+      throw Error(ErrorCode::not_found,
+                  p.repo.repo_id + ": no tag matches '" + *req.tag_range + "' in " + where +
+                      "; v<semver> tags: " + (semver.empty() ? std::string("none") : join(semver, ", ")),
+                  "widen the tag range of " + p.repo.repo_id +
+                      (available.empty() ? std::string() : ", or require a version (" + join(available, ", ") + ")"));
+    }
+    for (const auto& t : r.tags)
+      if (t.name == *tag) p.sha = t.target_commit;
+    p.resolved_from = "tag " + *tag;
+  } else if (!versions.empty()) {
+    p.sha = versions.rbegin()->second->target_commit;
+    p.resolved_from = "branch v" + std::to_string(versions.rbegin()->first) + " (latest)";
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// The locked kernel of `p`: the tree's variants that its filter selects
+// (unparseable names only without a filter, with a warning). Throws
+// Error(not_found) when build/ holds no variant or none matches.
+LockedKernel select_variants(const Pending& p, TreeVariants tree, std::vector<std::string>& warnings) {
+  LockedKernel k;
+  k.repo_id = p.repo.repo_id;
+  k.sha = p.sha;
+  k.repo_type = std::string(to_string(p.repo.type));
+  k.requirement = p.record;
+  for (auto& [name, v] : tree.variants) {
+    auto parsed = try_parse_variant(name);
+    if (!parsed) {
+      if (!p.filter.empty()) continue;
+      warnings.push_back(p.repo.repo_id + ": build/" + name +
+                         " is not a known variant name; locked anyway (filters cannot select it)");
+    } else if (!matches_filter(*parsed, p.filter)) {
+      continue;
+    }
+    k.variants.emplace(name, std::move(v));
+  }
+  if (!k.variants.empty()) return k;
+  const std::string at = p.repo.repo_id + " at " + short_sha(p.sha) + " (" + p.resolved_from + "): ";
+  if (tree.names.empty())
+    throw Error(ErrorCode::not_found, at + "build/ holds no variants", "pick a revision that has builds under build/<variant>/");
+  throw Error(ErrorCode::not_found,
+              at + "no variant matches " + describe_filter(p.filter) + "; available: " + join(tree.names, ", "),
+              "widen --torch/--cuda/--arch (or the kernels.yaml targets) to include one of the available variants");
+}
+
+}  // namespace
+
+Resolver::Resolver(HubClient& client, ResolveOptions options)
+    : owned_source_(std::make_unique<HubSource>(client)), source_(*owned_source_), options_(std::move(options)) {}
+
+Resolver::Resolver(ResolveSource& source, ResolveOptions options) : source_(source), options_(std::move(options)) {}
 
 ResolveResult Resolver::resolve(const Requirements& requirements, const Lockfile* previous) {
   for (const auto& name : options_.upgrade_packages) {
@@ -263,22 +355,18 @@ ResolveResult Resolver::resolve(const Requirements& requirements, const Lockfile
   }
   std::sort(result.lock.kernels.begin(), result.lock.kernels.end(),
             [](const LockedKernel& a, const LockedKernel& b) { return a.repo_id < b.repo_id; });
-  result.report.stats = client_.stats();
+  result.report.stats = source_.stats();
   return result;
 }
 
-ResolveResult Resolver::resolve_round(const Requirements& requirements, const Lockfile* previous,
-                                      const std::map<std::string, std::string>& required_by) {
-  ResolveResult result;
-  auto& report = result.report;
-  const auto n = requirements.kernels.size();
-  std::vector<std::optional<LockedKernel>> locked(n);
-  report.kernels.resize(n);
+// Stage 0: keeps the locked entries whose requirement did not change (into
+// round.lock slots / report) and returns the requirements that need the source.
+std::vector<Pending> Resolver::keep_or_queue(const Requirements& requirements, const Lockfile* previous,
+                                             const std::map<std::string, std::string>& required_by,
+                                             std::vector<std::optional<LockedKernel>>& locked, ResolveReport& report) {
   std::vector<Pending> pending;
   const std::set<std::string> upgrade(options_.upgrade_packages.begin(), options_.upgrade_packages.end());
-
-  // Keep locked entries whose requirement did not change.
-  for (std::size_t i = 0; i < n; ++i) {
+  for (std::size_t i = 0; i < requirements.kernels.size(); ++i) {
     const auto& req = requirements.kernels[i];
     auto filter = effective_filter(requirements.targets, req.filter, options_.filter);
     auto record = requirement_record(req, filter);
@@ -308,211 +396,176 @@ ResolveResult Resolver::resolve_round(const Requirements& requirements, const Lo
     p.record = std::move(record);
     pending.push_back(std::move(p));
   }
+  return pending;
+}
 
+ResolveResult Resolver::resolve_round(const Requirements& requirements, const Lockfile* previous,
+                                      const std::map<std::string, std::string>& required_by) {
+  ResolveResult result;
+  auto& report = result.report;
+  std::vector<std::optional<LockedKernel>> locked(requirements.kernels.size());
+  report.kernels.resize(requirements.kernels.size());
+  std::vector<Pending> pending = keep_or_queue(requirements, previous, required_by, locked, report);
   if (!pending.empty()) {
-    // Stage 1: commit shas. Versions and tag ranges need the refs; revisions the revision endpoint.
-    std::vector<RefsQuery> refs_queries;
-    std::vector<std::size_t> refs_owner;
-    std::vector<RevisionQuery> rev_queries;
-    std::vector<std::size_t> rev_owner;
-    for (std::size_t j = 0; j < pending.size(); ++j) {
-      const auto& req = requirements.kernels[pending[j].index];
-      if (req.revision) {
-        rev_queries.push_back(RevisionQuery{pending[j].repo, *req.revision, pending[j].detect_type});
-        rev_owner.push_back(j);
-      } else {
-        refs_queries.push_back(RefsQuery{pending[j].repo, pending[j].detect_type});
-        refs_owner.push_back(j);
-      }
-    }
-    progress(options_, "resolving " + std::to_string(pending.size()) + " kernel" + (pending.size() == 1 ? "" : "s"));
-    std::vector<RefsResult> refs;
-    std::vector<ResolvedRevision> revs;
-    if (!refs_queries.empty()) refs = client_.list_refs(refs_queries);
-    if (!rev_queries.empty()) revs = client_.resolve_revisions(rev_queries);
-    for (std::size_t q = 0; q < revs.size(); ++q) {
-      auto& p = pending[rev_owner[q]];
-      p.repo = revs[q].repo;
-      p.sha = revs[q].sha;
-      const auto& rev = *requirements.kernels[p.index].revision;
-      p.resolved_from = is_full_sha(rev) ? "sha" : "revision " + rev;
-    }
-    // Fallback for "no version given": the highest v<N>, else main.
-    std::vector<RevisionQuery> main_queries;
-    std::vector<std::size_t> main_owner;
-    for (std::size_t q = 0; q < refs.size(); ++q) {
-      auto& p = pending[refs_owner[q]];
-      p.repo = refs[q].repo;
-      const auto& req = requirements.kernels[p.index];
-      const auto& r = refs[q].refs;
-      std::map<int, const GitRef*> versions;
-      for (const auto& b : r.branches) {
-        if (b.name.size() < 2 || b.name[0] != 'v' || b.name.size() > 10) continue;
-        if (!std::all_of(b.name.begin() + 1, b.name.end(), [](char c) { return c >= '0' && c <= '9'; })) continue;
-        versions[std::stoi(b.name.substr(1))] = &b;
-      }
-      std::vector<std::string> available;
-      for (const auto& [v, ref] : versions) available.push_back(std::to_string(v));
-      const std::string where = std::string(to_string(p.repo.type)) + " repository " + p.repo.repo_id;
-      if (req.version) {
-        auto it = versions.find(*req.version);
-        if (it == versions.end())
-          throw Error(ErrorCode::not_found,
-                      p.repo.repo_id + ": version " + std::to_string(*req.version) + " (branch v" +
-                          std::to_string(*req.version) + ") does not exist in " + where + "; available versions: " +
-                          (available.empty() ? std::string("none (no v<N> branches)") : join(available, ", ")),
-                      available.empty() ? "this repo publishes no v<N> branches: require a revision (branch, tag or "
-                                          "sha) or a tag range instead"
-                                        : "change the version of " + p.repo.repo_id + " to one of: " + join(available, ", "));
-        p.sha = it->second->target_commit;
-        p.resolved_from = "branch v" + std::to_string(*req.version);
-      } else if (req.tag_range) {
-        std::vector<std::string> tag_names;
-        for (const auto& t : r.tags) tag_names.push_back(t.name);
-        auto tag = pick_tag(tag_names, *req.tag_range);
-        if (!tag) {
-          std::vector<std::string> semver;
-          for (const auto& t : tag_names)
-            if (parse_semver_tag(t, true)) semver.push_back(t);
-          std::sort(semver.begin(), semver.end());
-          throw Error(ErrorCode::not_found,
-                      p.repo.repo_id + ": no tag matches '" + *req.tag_range + "' in " + where +
-                          "; v<semver> tags: " + (semver.empty() ? std::string("none") : join(semver, ", ")),
-                      "widen the tag range of " + p.repo.repo_id +
-                          (available.empty() ? std::string() : ", or require a version (" + join(available, ", ") + ")"));
-        }
-        for (const auto& t : r.tags)
-          if (t.name == *tag) p.sha = t.target_commit;
-        p.resolved_from = "tag " + *tag;
-      } else if (!versions.empty()) {
-        p.sha = versions.rbegin()->second->target_commit;
-        p.resolved_from = "branch v" + std::to_string(versions.rbegin()->first) + " (latest)";
-      } else {
-        main_queries.push_back(RevisionQuery{p.repo, "main", false});
-        main_owner.push_back(refs_owner[q]);
-      }
-    }
-    if (!main_queries.empty()) {
-      auto mains = client_.resolve_revisions(main_queries);
-      for (std::size_t q = 0; q < mains.size(); ++q) {
-        pending[main_owner[q]].sha = mains[q].sha;
-        pending[main_owner[q]].resolved_from = "revision main";
-      }
-    }
-    for (auto& p : pending)
-      if (!is_full_sha(p.sha))
-        throw Error(ErrorCode::invalid_input, p.repo.repo_id + ": the Hub returned '" + p.sha + "' for " +
-                                                  p.resolved_from + ", which is not a 40-hex commit sha");
-
-    // Stage 2: build/ trees at the pinned commits.
-    progress(options_, "listing variants of " + std::to_string(pending.size()) + " kernel" + (pending.size() == 1 ? "" : "s"));
-    std::vector<TreeQuery> tree_queries;
-    for (const auto& p : pending) tree_queries.push_back(TreeQuery{p.repo, p.sha, "build", true});
-    std::vector<std::vector<TreeEntry>> trees;
-    try {
-      trees = client_.list_trees(tree_queries);
-    } catch (Error& e) {
-      if (e.code() == ErrorCode::not_found)
-        e.set_hint("a kernel repo keeps its builds under build/<variant>/; check that the pinned revision has a build/ directory");
-      throw;
-    }
-
-    std::vector<DownloadRequest> verify;
-    for (std::size_t j = 0; j < pending.size(); ++j) {
-      auto& p = pending[j];
-      // variant name -> files (relative paths) with digests.
-      std::map<std::string, std::vector<const TreeEntry*>> by_variant;
-      for (const auto& e : trees[j]) {
-        if (!e.path.starts_with("build/")) continue;
-        auto rest = std::string_view(e.path).substr(6);
-        auto slash = rest.find('/');
-        if (slash == std::string_view::npos) {
-          if (e.is_directory) by_variant[std::string(rest)];
-          continue;  // a file directly under build/ is no variant
-        }
-        auto& files = by_variant[std::string(rest.substr(0, slash))];
-        if (!e.is_directory) files.push_back(&e);
-      }
-      LockedKernel k;
-      k.repo_id = p.repo.repo_id;
-      k.sha = p.sha;
-      k.repo_type = std::string(to_string(p.repo.type));
-      k.requirement = p.record;
-      std::vector<std::string> all_names, rejected;
-      std::size_t files_total = 0;
-      for (const auto& [name, files] : by_variant) {
-        all_names.push_back(name);
-        if (files.empty()) continue;  // an empty directory holds no variant
-        auto parsed = try_parse_variant(name);
-        if (!parsed) {
-          if (!p.filter.empty()) {
-            rejected.push_back(name);
-            continue;
-          }
-          report.warnings.push_back(p.repo.repo_id + ": build/" + name +
-                                    " is not a known variant name; locked anyway (filters cannot select it)");
-        } else if (!matches_filter(*parsed, p.filter)) {
-          rejected.push_back(name);
-          continue;
-        }
-        LockedVariant v;
-        std::vector<VariantFileDigest> digests;
-        const std::string prefix = "build/" + name + "/";
-        for (const auto* f : files) {
-          auto rel = f->path.substr(prefix.size());
-          if (!is_hashed_variant_path(rel)) continue;
-          digests.push_back(VariantFileDigest{rel, f->digest()});
-          v.files.push_back(LockedFile{rel, f->size, f->digest(), f->digest_kind()});
-          if (options_.verify_content) {
-            DownloadRequest d;
-            d.repo = p.repo;
-            d.sha = p.sha;
-            d.path = f->path;
-            d.digest = f->digest();
-            d.size = f->size;
-            verify.push_back(std::move(d));
-          }
-        }
-        if (digests.empty()) continue;  // only caches (*.pyc): nothing to lock
-        std::sort(v.files.begin(), v.files.end(), [](const LockedFile& a, const LockedFile& b) { return a.path < b.path; });
-        v.hash = git_lfs_concat_hash(std::move(digests));
-        files_total += v.files.size();
-        k.variants.emplace(name, std::move(v));
-      }
-      if (k.variants.empty()) {
-        if (all_names.empty())
-          throw Error(ErrorCode::not_found,
-                      p.repo.repo_id + " at " + short_sha(p.sha) + " (" + p.resolved_from + "): build/ holds no variants",
-                      "pick a revision that has builds under build/<variant>/");
-        throw Error(ErrorCode::not_found,
-                    p.repo.repo_id + " at " + short_sha(p.sha) + " (" + p.resolved_from + "): no variant matches " +
-                        describe_filter(p.filter) + "; available: " + join(all_names, ", "),
-                    "widen --torch/--cuda/--arch (or the kernels.yaml targets) to include one of the available variants");
-      }
-      auto& r = report.kernels[p.index];
-      r.repo_type = *k.repo_type;
-      r.sha = k.sha;
-      r.resolved_from = p.resolved_from;
-      r.variants = k.variants.size();
-      r.files = files_total;
-      locked[p.index] = std::move(k);
-    }
-
-    // Stage 3: the bytes themselves, checked against the listing.
-    if (!verify.empty()) {
-      ScratchDir scratch(options_.scratch_dir, "kernel-lock-verify-");
-      for (auto& d : verify) d.destination = scratch.path() / d.repo.repo_id / d.sha / d.path;
-      progress(options_, "verifying the content of " + std::to_string(verify.size()) + " files");
-      client_.download(verify);
-    }
+    pin_commits(requirements, pending);
+    auto verify = lock_variants(pending, locked, report);
+    verify_content(verify);
   }
-
   for (auto& k : locked) result.lock.kernels.push_back(std::move(*k));
   std::sort(result.lock.kernels.begin(), result.lock.kernels.end(),
             [](const LockedKernel& a, const LockedKernel& b) { return a.repo_id < b.repo_id; });
-  report.stats = client_.stats();
+  report.stats = source_.stats();
   return result;
 }
+
+// Stage 1: commit shas. Versions and tag ranges need the refs; revisions the
+// revision endpoint; "no version given" falls back to the highest v<N>, else main.
+void Resolver::pin_commits(const Requirements& requirements, std::vector<Pending>& pending) {
+  std::vector<RefsQuery> refs_queries;
+  std::vector<std::size_t> refs_owner;
+  std::vector<RevisionQuery> rev_queries;
+  std::vector<std::size_t> rev_owner;
+  for (std::size_t j = 0; j < pending.size(); ++j) {
+    const auto& req = requirements.kernels[pending[j].index];
+    if (req.revision) {
+      rev_queries.push_back(RevisionQuery{pending[j].repo, *req.revision, pending[j].detect_type});
+      rev_owner.push_back(j);
+    } else {
+      refs_queries.push_back(RefsQuery{pending[j].repo, pending[j].detect_type});
+      refs_owner.push_back(j);
+    }
+  }
+  progress(options_, "resolving " + std::to_string(pending.size()) + " kernel" + (pending.size() == 1 ? "" : "s"));
+  std::vector<RefsResult> refs;
+  std::vector<ResolvedRevision> revs;
+  if (!refs_queries.empty()) refs = source_.list_refs(refs_queries);
+  if (!rev_queries.empty()) revs = source_.resolve_revisions(rev_queries);
+  for (std::size_t q = 0; q < revs.size(); ++q) {
+    auto& p = pending[rev_owner[q]];
+    p.repo = revs[q].repo;
+    p.sha = revs[q].sha;
+    const auto& rev = *requirements.kernels[p.index].revision;
+    p.resolved_from = is_full_sha(rev) ? "sha" : "revision " + rev;
+  }
+  std::vector<RevisionQuery> main_queries;
+  std::vector<std::size_t> main_owner;
+  for (std::size_t q = 0; q < refs.size(); ++q) {
+    auto& p = pending[refs_owner[q]];
+    p.repo = refs[q].repo;
+    if (!pin_from_refs(requirements.kernels[p.index], refs[q].refs, p)) {
+      main_queries.push_back(RevisionQuery{p.repo, "main", false});
+      main_owner.push_back(refs_owner[q]);
+    }
+  }
+  if (!main_queries.empty()) {
+    auto mains = source_.resolve_revisions(main_queries);
+    for (std::size_t q = 0; q < mains.size(); ++q) {
+      pending[main_owner[q]].sha = mains[q].sha;
+      pending[main_owner[q]].resolved_from = "revision main";
+    }
+  }
+  for (auto& p : pending)
+    if (!is_full_sha(p.sha))
+      throw Error(ErrorCode::invalid_input, p.repo.repo_id + ": the Hub returned '" + p.sha + "' for " +
+                                                p.resolved_from + ", which is not a 40-hex commit sha");
+}
+
+// Stage 2: build/ trees at the pinned commits -> locked kernels. Returns the
+// files to check with --verify-content (empty otherwise).
+std::vector<DownloadRequest> Resolver::lock_variants(const std::vector<Pending>& pending,
+                                                     std::vector<std::optional<LockedKernel>>& locked,
+                                                     ResolveReport& report) {
+  progress(options_, "listing variants of " + std::to_string(pending.size()) + " kernel" + (pending.size() == 1 ? "" : "s"));
+  std::vector<TreeQuery> tree_queries;
+  for (const auto& p : pending) tree_queries.push_back(TreeQuery{p.repo, p.sha, "build", true});
+  std::vector<std::vector<TreeEntry>> trees;
+  try {
+    trees = source_.list_trees(tree_queries);
+  } catch (Error& e) {
+    if (e.code() == ErrorCode::not_found)
+      e.set_hint("a kernel repo keeps its builds under build/<variant>/; check that the pinned revision has a build/ directory");
+    throw;
+  }
+  std::vector<DownloadRequest> verify;
+  for (std::size_t j = 0; j < pending.size(); ++j) {
+    const auto& p = pending[j];
+    LockedKernel k = select_variants(p, variants_from_tree(trees[j]), report.warnings);
+    auto& r = report.kernels[p.index];
+    r.repo_type = *k.repo_type;
+    r.sha = k.sha;
+    r.resolved_from = p.resolved_from;
+    r.variants = k.variants.size();
+    for (const auto& [name, v] : k.variants) {
+      r.files += v.files.size();
+      if (!options_.verify_content) continue;
+      for (const auto& f : v.files)
+        verify.push_back(DownloadRequest{p.repo, p.sha, "build/" + name + "/" + f.path, f.digest, f.size, {}});
+    }
+    locked[p.index] = std::move(k);
+  }
+  return verify;
+}
+
+// Stage 3: the bytes themselves, checked against the listing.
+void Resolver::verify_content(std::vector<DownloadRequest>& verify) {
+  if (verify.empty()) return;
+  ScratchDir scratch(options_.scratch_dir, "kernel-lock-verify-");
+  for (auto& d : verify) d.destination = scratch.path() / d.repo.repo_id / d.sha / d.path;
+  progress(options_, "verifying the content of " + std::to_string(verify.size()) + " files");
+  source_.read_files(verify);
+}
+
+namespace {
+
+// The dependencies `previous` records as required by `parent` (kept from the lock).
+std::vector<KernelRequirement> locked_dependencies(const Lockfile& previous, const std::string& parent) {
+  std::vector<KernelRequirement> out;
+  for (const auto& dep : previous.kernels) {
+    if (!dep.requirement.is_object() || dep.requirement.value("required-by", std::string()) != parent) continue;
+    KernelRequirement r;
+    r.repo_id = dep.repo_id;
+    if (dep.requirement.contains("version") && dep.requirement["version"].is_number_integer())
+      r.version = dep.requirement["version"].get<int>();
+    if (dep.requirement.contains("revision") && dep.requirement["revision"].is_string())
+      r.revision = dep.requirement["revision"].get<std::string>();
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+// The "kernel-depends" list of one metadata.json (`where` names it in errors).
+// Throws Error(invalid_input) for a malformed list or entry.
+std::vector<KernelRequirement> parse_kernel_depends(const nlohmann::json& meta, const std::string& where) {
+  std::vector<KernelRequirement> out;
+  if (!meta.is_object() || !meta.contains("kernel-depends")) return out;
+  const auto& deps = meta["kernel-depends"];
+  if (!deps.is_array())
+    throw Error(ErrorCode::invalid_input, where + ": kernel-depends: expected a list of {repo-id, version | revision}");
+  for (std::size_t i = 0; i < deps.size(); ++i) {
+    const auto& dep = deps[i];
+    const std::string at = where + ": kernel-depends[" + std::to_string(i) + "]: ";
+    if (!dep.is_object() || !dep.contains("repo-id") || !dep["repo-id"].is_string())
+      throw Error(ErrorCode::invalid_input, at + "expected an object with a \"repo-id\" string");
+    KernelRequirement r;
+    r.repo_id = dep["repo-id"].get<std::string>();
+    const bool has_version = dep.contains("version"), has_revision = dep.contains("revision");
+    if (has_version == has_revision)
+      throw Error(ErrorCode::invalid_input, at + "expected exactly one of \"version\" (integer) and \"revision\" (string)");
+    if (has_version) {
+      if (!dep["version"].is_number_integer() || dep["version"].get<long long>() < 0)
+        throw Error(ErrorCode::invalid_input, at + "\"version\" must be a non-negative integer");
+      r.version = dep["version"].get<int>();
+    } else {
+      if (!dep["revision"].is_string() || dep["revision"].get<std::string>().empty())
+        throw Error(ErrorCode::invalid_input, at + "\"revision\" must be a non-empty string");
+      r.revision = dep["revision"].get<std::string>();
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+}  // namespace
 
 std::vector<std::pair<std::string, KernelRequirement>> Resolver::declared_dependencies(const ResolveResult& round,
                                                                                       const Lockfile* previous) {
@@ -536,17 +589,8 @@ std::vector<std::pair<std::string, KernelRequirement>> Resolver::declared_depend
     if (from_lock.count(k.repo_id)) {
       // Kept without network access: its dependencies are the previous lock's
       // entries that it required.
-      if (!previous) continue;
-      for (const auto& dep : previous->kernels) {
-        if (!dep.requirement.is_object() || dep.requirement.value("required-by", std::string()) != k.repo_id) continue;
-        KernelRequirement r;
-        r.repo_id = dep.repo_id;
-        if (dep.requirement.contains("version") && dep.requirement["version"].is_number_integer())
-          r.version = dep.requirement["version"].get<int>();
-        if (dep.requirement.contains("revision") && dep.requirement["revision"].is_string())
-          r.revision = dep.requirement["revision"].get<std::string>();
-        add(k.repo_id, std::move(r));
-      }
+      if (previous)
+        for (auto& r : locked_dependencies(*previous, k.repo_id)) add(k.repo_id, std::move(r));
       continue;
     }
     if (k.repo_type.value_or("kernel") != "kernel") continue;
@@ -574,7 +618,7 @@ std::vector<std::pair<std::string, KernelRequirement>> Resolver::declared_depend
   }
   progress(options_, "reading kernel-depends of " + std::to_string(requests.size()) + " metadata.json file" +
                          (requests.size() == 1 ? "" : "s"));
-  client_.download(requests);  // every byte checked against the listed digest
+  source_.read_files(requests);  // every byte checked against the listed digest
 
   for (const auto& [digest, d] : downloads) {
     const auto& src = sources.at(digest);
@@ -585,31 +629,8 @@ std::vector<std::pair<std::string, KernelRequirement>> Resolver::declared_depend
     } catch (const nlohmann::json::exception& e) {
       throw Error(ErrorCode::invalid_input, where + ": not valid JSON: " + e.what());
     }
-    if (!meta.is_object() || !meta.contains("kernel-depends")) continue;
-    const auto& deps = meta["kernel-depends"];
-    if (!deps.is_array())
-      throw Error(ErrorCode::invalid_input, where + ": kernel-depends: expected a list of {repo-id, version | revision}");
-    for (std::size_t i = 0; i < deps.size(); ++i) {
-      const auto& dep = deps[i];
-      const std::string at = where + ": kernel-depends[" + std::to_string(i) + "]: ";
-      if (!dep.is_object() || !dep.contains("repo-id") || !dep["repo-id"].is_string())
-        throw Error(ErrorCode::invalid_input, at + "expected an object with a \"repo-id\" string");
-      KernelRequirement r;
-      r.repo_id = dep["repo-id"].get<std::string>();
-      const bool has_version = dep.contains("version"), has_revision = dep.contains("revision");
-      if (has_version == has_revision)
-        throw Error(ErrorCode::invalid_input, at + "expected exactly one of \"version\" (integer) and \"revision\" (string)");
-      if (has_version) {
-        if (!dep["version"].is_number_integer() || dep["version"].get<long long>() < 0)
-          throw Error(ErrorCode::invalid_input, at + "\"version\" must be a non-negative integer");
-        r.version = dep["version"].get<int>();
-      } else {
-        if (!dep["revision"].is_string() || dep["revision"].get<std::string>().empty())
-          throw Error(ErrorCode::invalid_input, at + "\"revision\" must be a non-empty string");
-        r.revision = dep["revision"].get<std::string>();
-      }
+    for (const auto& r : parse_kernel_depends(meta, where))
       for (const auto& s : src) add(s.parent, r);
-    }
   }
   // In lock order of the parents (downloads went by digest), so that a
   // dependency two kernels share is recorded as required by the first.

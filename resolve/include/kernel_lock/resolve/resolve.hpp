@@ -1,8 +1,9 @@
 // `kernel-lock resolve`: requirements -> kernel.lock. The resolver pins every
 // requirement to a commit, lists build/ at that commit and records each
 // variant's git_lfs_concat hash and per-file digests. All network work goes
-// through HubClient batches, so a lock of many kernels costs about as many
-// round trips as one kernel (refs or revision, then the tree pages).
+// through ResolveSource batches (source.hpp: the Hub or an HF cache), so a lock
+// of many kernels costs about as many round trips as one kernel (refs or
+// revision, then the tree pages).
 #pragma once
 
 #include <cstdint>
@@ -17,7 +18,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <memory>
+
 #include "kernel_lock/hub/hub_client.hpp"
+#include "kernel_lock/resolve/source.hpp"
 #include "kernel_lock/core/lockfile.hpp"
 #include "kernel_lock/core/requirements.hpp"
 #include "kernel_lock/core/variant.hpp"
@@ -60,9 +64,14 @@ struct ResolveResult {
   ResolveReport report;
 };
 
+struct ResolvePending;  // resolve.cpp: one requirement that needs the source
+
 class Resolver {
  public:
+  // Over the Hub (a HubSource on `client`, which must outlive the resolver).
   Resolver(HubClient& client, ResolveOptions options);
+  // Over any source (e.g. CacheSource), which must outlive the resolver.
+  Resolver(ResolveSource& source, ResolveOptions options);
   // `previous`: the existing lock, whose entries are kept when their recorded
   // requirement is unchanged (unless upgraded). Throws Error(not_found) for
   // unmeetable requirements, naming what was asked, what exists and what to change.
@@ -76,10 +85,18 @@ class Resolver {
  private:
   ResolveResult resolve_round(const Requirements& requirements, const Lockfile* previous,
                               const std::map<std::string, std::string>& required_by);
+  std::vector<ResolvePending> keep_or_queue(const Requirements& requirements, const Lockfile* previous,
+                                            const std::map<std::string, std::string>& required_by,
+                                            std::vector<std::optional<LockedKernel>>& locked, ResolveReport& report);
+  void pin_commits(const Requirements& requirements, std::vector<ResolvePending>& pending);
+  std::vector<DownloadRequest> lock_variants(const std::vector<ResolvePending>& pending,
+                                             std::vector<std::optional<LockedKernel>>& locked, ResolveReport& report);
+  void verify_content(std::vector<DownloadRequest>& verify);
   std::vector<std::pair<std::string, KernelRequirement>> declared_dependencies(const ResolveResult& round,
                                                                               const Lockfile* previous);
 
-  HubClient& client_;
+  std::unique_ptr<ResolveSource> owned_source_;  // set by the HubClient constructor
+  ResolveSource& source_;
   ResolveOptions options_;
 };
 

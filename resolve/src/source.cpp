@@ -1,0 +1,175 @@
+// The resolver's sources: the Hub (HubClient batches) and an HF cache (offline).
+#include "kernel_lock/resolve/source.hpp"
+
+#include <algorithm>
+#include <system_error>
+
+#include "kernel_lock/cache/hf_cache.hpp"
+#include "kernel_lock/core/error.hpp"
+#include "kernel_lock/core/fs.hpp"
+#include "kernel_lock/core/hash.hpp"
+
+namespace kernel_lock {
+namespace fs = std::filesystem;
+
+std::vector<ResolvedRevision> HubSource::resolve_revisions(const std::vector<RevisionQuery>& queries) {
+  return client_.resolve_revisions(queries);
+}
+std::vector<RefsResult> HubSource::list_refs(const std::vector<RefsQuery>& queries) { return client_.list_refs(queries); }
+std::vector<std::vector<TreeEntry>> HubSource::list_trees(const std::vector<TreeQuery>& queries) {
+  return client_.list_trees(queries);
+}
+void HubSource::read_files(const std::vector<DownloadRequest>& requests) { client_.download(requests); }
+HubStats HubSource::stats() const { return client_.stats(); }
+
+namespace {
+
+constexpr std::size_t kMaxTreeEntries = 100000;
+
+bool is_hex_sha(std::string_view s) {
+  return s.size() == 40 && std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+// The cached repo of `repo` (its type, or model when detect_type and no kernel
+// folder exists). Throws Error(not_found) naming the cache.
+std::pair<RepoRef, CacheRepoPaths> find_cached_repo(const fs::path& cache, RepoRef repo, bool detect_type) {
+  std::error_code ec;
+  auto paths = cache_repo_paths(cache, to_string(repo.type), repo.repo_id);
+  if (!fs::is_directory(paths.root, ec) && detect_type && repo.type == RepoType::kernel) {
+    RepoRef model{repo.repo_id, RepoType::model};
+    auto model_paths = cache_repo_paths(cache, to_string(model.type), model.repo_id);
+    if (fs::is_directory(model_paths.root, ec)) return {model, model_paths};
+  }
+  if (!fs::is_directory(paths.root, ec))
+    throw Error(ErrorCode::not_found, repo.repo_id + " is not in the cache at " + cache.string(),
+                "download it into the cache first (or resolve without --from-cache)");
+  return {repo, paths};
+}
+
+// Commit of `revision` in a cached repo: a snapshot sha, a ref, or a unique snapshot prefix.
+std::string cached_commit(const CacheRepoPaths& repo, const std::string& repo_id, const std::string& revision) {
+  std::error_code ec;
+  if (is_hex_sha(revision) && fs::is_directory(repo.snapshot(revision), ec)) return revision;
+  if (revision.find("..") == std::string::npos && !revision.starts_with('/'))
+    if (auto sha = read_cache_ref(repo, revision)) return *sha;
+  std::vector<std::string> matches;
+  if (revision.size() >= 4 && revision.size() < 40)
+    for (auto it = fs::directory_iterator(repo.snapshots(), ec); !ec && it != fs::directory_iterator(); it.increment(ec))
+      if (it->path().filename().string().starts_with(revision)) matches.push_back(it->path().filename().string());
+  if (matches.size() == 1 && is_hex_sha(matches[0])) return matches[0];
+  throw Error(ErrorCode::not_found, repo_id + ": revision " + revision + " is not in the cache at " + repo.root.string(),
+              "the cache knows the refs under refs/ and the commits under snapshots/");
+}
+
+// One snapshot link as a tree entry: digest from the blob name, size of the blob.
+TreeEntry cached_file_entry(const fs::path& file, std::string repo_path) {
+  std::error_code ec;
+  TreeEntry e;
+  e.path = std::move(repo_path);
+  if (!fs::is_symlink(file, ec))
+    throw Error(ErrorCode::invalid_input, file.string() + " is not a link into blobs/", "repair or re-download the cache");
+  const std::string digest = fs::read_symlink(file, ec).filename().string();
+  const DigestKind kind = digest_kind_from_hex(digest);
+  e.size = fs::file_size(file, ec);
+  if (ec) throw Error(ErrorCode::not_found, file.string() + ": broken link (" + ec.message() + ")");
+  if (kind == DigestKind::lfs_sha256)
+    e.lfs_sha256 = digest;
+  else
+    e.oid = digest;
+  return e;
+}
+
+std::vector<TreeEntry> cached_tree(const CacheRepoPaths& repo, const TreeQuery& q) {
+  const fs::path snapshot = repo.snapshot(q.sha);
+  const fs::path start = q.path.empty() ? snapshot : snapshot / q.path;
+  std::error_code ec;
+  if (q.path.find("..") != std::string::npos || !fs::is_directory(start, ec))
+    throw Error(ErrorCode::not_found, q.repo.repo_id + " at " + q.sha + ": no directory '" + q.path + "' in the cache");
+  std::vector<TreeEntry> out;
+  auto it = fs::recursive_directory_iterator(start, ec);
+  for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (out.size() >= kMaxTreeEntries)
+      throw Error(ErrorCode::invalid_input, start.string() + ": more than 100000 entries");
+    if (!q.recursive) it.disable_recursion_pending();
+    std::string rel = it->path().lexically_relative(snapshot).generic_string();
+    std::error_code sec;
+    if (!it->is_symlink(sec) && it->is_directory(sec)) {
+      TreeEntry d;
+      d.path = std::move(rel);
+      d.is_directory = true;
+      out.push_back(std::move(d));
+      continue;
+    }
+    out.push_back(cached_file_entry(it->path(), std::move(rel)));
+  }
+  if (ec) throw Error(ErrorCode::io, start.string() + ": " + ec.message());
+  std::sort(out.begin(), out.end(), [](const TreeEntry& a, const TreeEntry& b) { return a.path < b.path; });
+  return out;
+}
+
+void add_ref_files(const fs::path& refs_dir, RepoRefs& out) {
+  std::error_code ec;
+  if (!fs::is_directory(refs_dir, ec)) return;
+  for (auto it = fs::recursive_directory_iterator(refs_dir, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    if (!it->is_regular_file()) continue;
+    const std::string name = it->path().lexically_relative(refs_dir).generic_string();
+    const std::string sha = read_file(it->path());
+    if (!is_hex_sha(sha)) continue;  // not a commit ref (the cache writes 40 hex, no newline)
+    out.branches.push_back(GitRef{name, sha});
+    if (name.find('.') != std::string::npos) out.tags.push_back(GitRef{name, sha});
+  }
+  auto by_name = [](const GitRef& a, const GitRef& b) { return a.name < b.name; };
+  std::sort(out.branches.begin(), out.branches.end(), by_name);
+  std::sort(out.tags.begin(), out.tags.end(), by_name);
+}
+
+}  // namespace
+
+std::vector<ResolvedRevision> CacheSource::resolve_revisions(const std::vector<RevisionQuery>& queries) {
+  std::vector<ResolvedRevision> out;
+  for (const auto& q : queries) {
+    auto [repo, paths] = find_cached_repo(cache_dir_, q.repo, q.detect_type);
+    out.push_back(ResolvedRevision{repo, cached_commit(paths, repo.repo_id, q.revision)});
+  }
+  return out;
+}
+
+std::vector<RefsResult> CacheSource::list_refs(const std::vector<RefsQuery>& queries) {
+  std::vector<RefsResult> out;
+  for (const auto& q : queries) {
+    auto [repo, paths] = find_cached_repo(cache_dir_, q.repo, q.detect_type);
+    RefsResult r{repo, {}};
+    add_ref_files(paths.refs(), r.refs);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+std::vector<std::vector<TreeEntry>> CacheSource::list_trees(const std::vector<TreeQuery>& queries) {
+  std::vector<std::vector<TreeEntry>> out;
+  for (const auto& q : queries) out.push_back(cached_tree(find_cached_repo(cache_dir_, q.repo, false).second, q));
+  return out;
+}
+
+void CacheSource::read_files(const std::vector<DownloadRequest>& requests) {
+  for (const auto& r : requests) {
+    const auto paths = find_cached_repo(cache_dir_, r.repo, false).second;
+    const fs::path file = paths.snapshot(r.sha) / r.path;
+    std::error_code ec;
+    const auto size = fs::file_size(file, ec);
+    if (ec) throw Error(ErrorCode::not_found, r.repo.repo_id + " " + r.path + " is not in the cache at " + file.string());
+    const std::string digest = file_digest_hex(file, digest_kind_from_hex(r.digest));
+    if (size != r.size || digest != r.digest)
+      throw Error(ErrorCode::integrity, r.repo.repo_id + " " + r.path + ": the cached file has digest " + digest + " (" +
+                                            std::to_string(size) + " bytes), expected " + r.digest + " (" +
+                                            std::to_string(r.size) + " bytes)",
+                  "the cache is corrupt: remove " + paths.root.string() + " and download again");
+    fs::create_directories(r.destination.parent_path());
+    const fs::path tmp = temp_path_for(r.destination);
+    fs::copy_file(file, tmp, fs::copy_options::overwrite_existing);
+    fs::rename(tmp, r.destination);
+  }
+}
+
+}  // namespace kernel_lock
