@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,22 +47,24 @@ int run_bundle(const BundleArgs& args, const CliContext& ctx) {
   namespace fs = std::filesystem;
   const fs::path lock_path = args.lockfile.empty() ? find_lockfile(args.dir) : fs::path(args.lockfile);
   const Lockfile lock = read_lockfile(lock_path);
+  VariantFilter filter;
+  filter.torch = args.torch;
+  filter.cuda = args.cuda;
+  filter.arch = args.arch;
+  std::optional<fs::path> cache;
+  if (!args.cache.empty()) cache = fs::path(args.cache);
+  // The bundle library is network-free: files must already be in the cache
+  // (completing a Python-shaped lock and fetching missing files are hub steps).
+  const BundlePlan plan = plan_bundle(lock, cache, filter);
   BundleOptions options;
-  options.filter.torch = args.torch;
-  options.filter.cuda = args.cuda;
-  options.filter.arch = args.arch;
-  if (!args.cache.empty()) options.cache_dir = fs::path(args.cache);
-  auto hub = HubConfig::from_environment();
-  if (!args.offline && !hub.offline) options.hub = hub;
   options.compression_level = args.level;
   options.threads = args.threads;
   options.progress = terminal_progress(ctx.quiet, "bundling");
-  const auto s = write_bundle(lock, args.output, options);
+  const auto s = write_bundle(plan, args.output, options);
   if (!ctx.quiet)
     std::cout << "wrote " << args.output << ": " << s.kernels << " kernel(s), " << s.variants << " variant(s), "
               << s.files << " file(s), " << s.blobs << " blob(s); " << s.content_bytes << " content bytes -> "
-              << s.archive_bytes << " archive bytes (" << s.from_cache << " blob(s) from the cache, " << s.downloaded
-              << " downloaded)\n";
+              << s.archive_bytes << " archive bytes (" << s.from_cache << " blob(s) from the cache)\n";
   return 0;
 }
 
