@@ -148,12 +148,11 @@ int main(int argc, char** argv) {
     // 2. kernel-lock bundle.
     const fs::path bundle = dir / "bundle.tar.zst";
     BundleOptions bo;
-    bo.cache_dir = src;
     bo.threads = threads;
     bo.compression_level = level;
     ::sync();
     auto t0 = std::chrono::steady_clock::now();
-    auto summary = write_bundle(lock, bundle, bo);
+    auto summary = write_bundle(plan_bundle(lock, src), bundle, bo);
     rows.push_back({"kernel-lock bundle (zstd -" + std::to_string(level) + ", MT)", seconds_since(t0), content,
                     summary.archive_bytes});
 

@@ -1,5 +1,5 @@
 // `kernel-lock bundle [DIR] -o FILE`: pack exactly the locked bytes into one
-// reproducible archive (bundle.hpp describes the format).
+// reproducible archive (docs/bundle-format.md describes the format).
 #include <unistd.h>
 
 #include <algorithm>
@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,47 +45,41 @@ ProgressFn terminal_progress(bool quiet, const char* what) {
   };
 }
 
-// The bundle pipeline: unless offline, complete a Python-shaped lock from the
-// Hub (one batched tree request) and fetch the locked files the cache lacks
-// (hub/lock_fetch.hpp); then bundle from the lock and the cache alone. The lock
-// handed to the bundler is the one read (its embedded copy stays as written).
-// Returns the bundle summary with from_cache/downloaded counting the fetch.
-BundleSummary fetch_and_bundle(const Lockfile& lock, const std::string& output, BundleOptions options, bool online) {
-  std::size_t downloaded = 0;
-  if (online) {
-    HubClient client(HubConfig::from_environment());
-    Lockfile completed = lock;
-    complete_lock(completed, client, options.filter);
-    downloaded = fetch_locked_files(completed, options.cache_dir.value_or(std::filesystem::path()), options.filter,
-                                    client, options.progress)
-                     .downloaded;
-  }
-  options.hub.reset();  // the bundler reads the cache only
-  BundleSummary s = write_bundle(lock, output, options);
-  s.downloaded = std::min(downloaded, s.from_cache);
-  s.from_cache -= s.downloaded;
-  return s;
+// The bundle pipeline's network half: unless offline, complete a Python-shaped
+// lock from the Hub (one batched tree request) and fetch the locked files the
+// cache lacks (hub/lock_fetch.hpp). The bundler then plans from the lock as read
+// (its embedded copy stays as written) and the cache alone. Returns the number
+// of blobs downloaded.
+std::size_t fetch_missing(const Lockfile& lock, const VariantFilter& filter, const std::optional<std::filesystem::path>& cache,
+                          const ProgressFn& progress) {
+  HubClient client(HubConfig::from_environment());
+  Lockfile completed = lock;
+  complete_lock(completed, client, filter);
+  return fetch_locked_files(completed, cache.value_or(std::filesystem::path()), filter, client, progress).downloaded;
 }
 
 int run_bundle(const BundleArgs& args, const CliContext& ctx) {
   namespace fs = std::filesystem;
   const fs::path lock_path = args.lockfile.empty() ? find_lockfile(args.dir) : fs::path(args.lockfile);
   const Lockfile lock = read_lockfile(lock_path);
+  VariantFilter filter;
+  filter.torch = args.torch;
+  filter.cuda = args.cuda;
+  filter.arch = args.arch;
+  std::optional<fs::path> cache;
+  if (!args.cache.empty()) cache = fs::path(args.cache);
+  const bool online = !args.offline && !HubConfig::from_environment().offline;
+  const std::size_t downloaded = online ? fetch_missing(lock, filter, cache, terminal_progress(ctx.quiet, "fetching")) : 0;
+  const BundlePlan plan = plan_bundle(lock, cache, filter);
   BundleOptions options;
-  options.filter.torch = args.torch;
-  options.filter.cuda = args.cuda;
-  options.filter.arch = args.arch;
-  if (!args.cache.empty()) options.cache_dir = fs::path(args.cache);
   options.compression_level = args.level;
   options.threads = args.threads;
   options.progress = terminal_progress(ctx.quiet, "bundling");
-  const bool online = !args.offline && !HubConfig::from_environment().offline;
-  const auto s = fetch_and_bundle(lock, args.output, options, online);
+  const auto s = write_bundle(plan, args.output, options);
   if (!ctx.quiet)
     std::cout << "wrote " << args.output << ": " << s.kernels << " kernel(s), " << s.variants << " variant(s), "
               << s.files << " file(s), " << s.blobs << " blob(s); " << s.content_bytes << " content bytes -> "
-              << s.archive_bytes << " archive bytes (" << s.from_cache << " blob(s) from the cache, " << s.downloaded
-              << " downloaded)\n";
+              << s.archive_bytes << " archive bytes (" << downloaded << " blob(s) downloaded into the cache first)\n";
   return 0;
 }
 

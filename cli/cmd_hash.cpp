@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "kernel_lock/cache/snapshot.hpp"
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/hash.hpp"
 
@@ -28,13 +29,15 @@ int run_hash(const HashArgs& args) {
     throw Error(ErrorCode::usage, "--lfs and --cache-links exclude each other",
                 "--cache-links takes each file's digest kind from its cache blob name");
   std::vector<std::string> globs = args.lfs_globs.empty() ? std::vector<std::string>{"*.so"} : args.lfs_globs;
-  DigestKindChooser chooser = args.cache_links
-                                  ? DigestKindChooser([](std::string_view, const std::filesystem::path& file) {
-                                      return digest_kind_from_cache_link(file);
-                                    })
-                                  : lfs_glob_chooser(globs);
   const auto result = with_context(
-      "hashing " + args.dir, [&] { return hash_variant_directory(args.dir, chooser, args.jobs, args.cache_links); },
+      "hashing " + args.dir,
+      [&] {
+        // --cache-links: the strict snapshot policy of the repository the directory is in.
+        SnapshotOptions options{args.cache_links ? SnapshotPolicy::strict : SnapshotPolicy::plain, {}};
+        if (args.cache_links) options.blobs = snapshot_repo_root(args.dir) / "blobs";
+        options.follow_root_link = true;
+        return hash_variant_directory(args.dir, options, lfs_glob_chooser(globs), args.jobs);
+      },
       ErrorCode::io);
 
   if (args.json) {

@@ -10,6 +10,7 @@
 #include "kernel_lock/cache/cache_writer.hpp"
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/cache/hf_cache.hpp"
+#include "kernel_lock/cache/snapshot.hpp"
 #include "kernel_lock/core/parallel.hpp"
 
 namespace kernel_lock {
@@ -60,95 +61,107 @@ nlohmann::ordered_json VerifyReport::to_json() const {
 namespace {
 
 bool selected(const std::string& variant, const VerifyOptions& options) {
-  if (options.filter.empty()) return true;
-  auto parsed = try_parse_variant(variant);
-  return parsed && matches_filter(*parsed, options.filter);
+  return bundle_detail::selected(variant, options.filter);
 }
 
 std::string size_digest(const std::string& digest, std::uint64_t size) {
   return digest + " / " + std::to_string(size) + " bytes";
 }
 
-struct OnDisk {
-  fs::path path;
-  std::string blob;  // digest named by the symlink target, "" when not a blob link
-  bool dangling = false;
+// One variant's check: what the strict snapshot reader accepted and refused,
+// and how problems are reported.
+struct VariantCheck {
+  const LockedKernel& kernel;
+  const std::string& name;
+  const LockedVariant& locked;
+  VerifyReport& report;
+  SnapshotListing listing;
+  std::vector<VariantFileDigest> actual_digests;
+
+  void problem(ProblemKind kind, const std::string& rel, std::string expected, std::string actual) {
+    report.problems.push_back(VerifyProblem{kind, kernel.repo_id, name, rel.empty() ? rel : "build/" + name + "/" + rel,
+                                            std::move(expected), std::move(actual)});
+  }
+  const SnapshotEntry* entry(const std::string& rel) const {
+    auto it = std::lower_bound(listing.entries.begin(), listing.entries.end(), rel,
+                               [](const SnapshotEntry& e, const std::string& p) { return e.path < p; });
+    return it != listing.entries.end() && it->path == rel ? &*it : nullptr;
+  }
+  const SnapshotProblem* refused(const std::string& rel) const {
+    for (const auto& p : listing.problems)
+      if (p.path == rel) return &p;
+    return nullptr;
+  }
 };
 
-std::map<std::string, OnDisk> list_variant_dir(const fs::path& dir) {
-  std::map<std::string, OnDisk> out;
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
-       it.increment(ec)) {
-    std::error_code sec;
-    const bool link = it->is_symlink(sec);
-    if (!link && it->is_directory(sec)) continue;
-    std::string rel = it->path().lexically_relative(dir).generic_string();
-    if (!is_hashed_variant_path(rel)) continue;
-    OnDisk d{it->path(), "", false};
-    if (link) {
-      auto target = fs::read_symlink(it->path(), sec);
-      auto name = target.filename().string();
-      if (target.parent_path().filename() == "blobs" && (name.size() == 40 || name.size() == 64)) d.blob = name;
-      d.dangling = !fs::exists(it->path(), sec);
+// Per-file lock: every locked file present, intact, and nothing else.
+void check_locked_files(VariantCheck& c) {
+  std::set<std::string> expected_paths;
+  for (const auto& f : c.locked.files) {
+    expected_paths.insert(f.path);
+    ++c.report.files;
+    if (const auto* bad = c.refused(f.path)) {
+      const bool dangling = bad->error.code() == ErrorCode::not_found;
+      c.problem(dangling ? ProblemKind::missing_file : ProblemKind::altered_file, f.path,
+                size_digest(f.digest, f.size), dangling ? "a dangling symlink" : bad->error.message());
+      continue;
     }
-    out.emplace(rel, std::move(d));
+    const SnapshotEntry* e = c.entry(f.path);
+    if (!e) {
+      c.problem(ProblemKind::missing_file, f.path, size_digest(f.digest, f.size), "nothing");
+      continue;
+    }
+    auto actual = bundle_detail::digest_content(e->file, f.digest);
+    c.actual_digests.push_back({f.path, actual.digest});
+    if (actual.digest != f.digest || actual.size != f.size)
+      c.problem(ProblemKind::altered_file, f.path, size_digest(f.digest, f.size), size_digest(actual.digest, actual.size));
   }
-  return out;
+  for (const auto& e : c.listing.entries)
+    if (!expected_paths.count(e.path)) c.problem(ProblemKind::unexpected_file, e.path, "nothing", "a file");
+  for (const auto& p : c.listing.problems)
+    if (!expected_paths.count(p.path)) c.problem(ProblemKind::unexpected_file, p.path, "nothing", p.error.message());
+}
+
+// Python-written lock: each blob must hold what its name says; an entry the
+// snapshot policy refuses makes the variant hash impossible to match.
+void check_blob_files(VariantCheck& c) {
+  for (const auto& p : c.listing.problems) {
+    ++c.report.files;
+    if (p.error.code() == ErrorCode::not_found)
+      c.problem(ProblemKind::missing_file, p.path, "", "a dangling symlink");
+    else
+      c.problem(ProblemKind::hash_mismatch, "", c.locked.hash, "no hash: " + p.error.message());
+  }
+  for (const auto& e : c.listing.entries) {
+    ++c.report.files;
+    auto actual = bundle_detail::digest_content(e.file, e.digest);
+    c.actual_digests.push_back({e.path, actual.digest});
+    if (actual.digest != e.digest) c.problem(ProblemKind::altered_file, e.path, e.digest, actual.digest);
+  }
 }
 
 void verify_variant(const LockedKernel& kernel, const std::string& name, const LockedVariant& locked,
-                    const fs::path& dir, VerifyReport& report) {
-  auto problem = [&](ProblemKind kind, std::string path, std::string expected, std::string actual) {
-    report.problems.push_back(VerifyProblem{kind, kernel.repo_id, name, std::move(path), std::move(expected),
-                                            std::move(actual)});
-  };
-  const std::string prefix = "build/" + name + "/";
+                    const fs::path& dir, const fs::path& blobs, VerifyReport& report) {
+  VariantCheck c{kernel, name, locked, report, {}, {}};
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
-    problem(ProblemKind::missing_variant, "", "", "");
+    c.problem(ProblemKind::missing_variant, "", "", "");
+    return;
+  }
+  try {
+    c.listing = scan_snapshot(dir, SnapshotOptions{SnapshotPolicy::strict, blobs});
+  } catch (const Error& e) {
+    c.problem(ProblemKind::altered_file, "", "a snapshot directory", e.message());
     return;
   }
   const std::size_t before = report.problems.size();
-  auto on_disk = list_variant_dir(dir);
-  std::vector<VariantFileDigest> actual_digests;
-  if (!locked.files.empty()) {
-    std::set<std::string> expected_paths;
-    for (const auto& f : locked.files) {
-      expected_paths.insert(f.path);
-      ++report.files;
-      auto it = on_disk.find(f.path);
-      if (it == on_disk.end() || it->second.dangling) {
-        problem(ProblemKind::missing_file, prefix + f.path, size_digest(f.digest, f.size),
-                it == on_disk.end() ? "nothing" : "a dangling symlink");
-        continue;
-      }
-      auto actual = bundle_detail::digest_content(it->second.path, f.digest);
-      actual_digests.push_back({f.path, actual.digest});
-      if (actual.digest != f.digest || actual.size != f.size)
-        problem(ProblemKind::altered_file, prefix + f.path, size_digest(f.digest, f.size),
-                size_digest(actual.digest, actual.size));
-    }
-    for (const auto& [rel, d] : on_disk)
-      if (!expected_paths.count(rel)) problem(ProblemKind::unexpected_file, prefix + rel, "nothing", "a file");
-  } else {
-    // Python-written lock: the digest kind comes from the blob the link names.
-    for (const auto& [rel, d] : on_disk) {
-      ++report.files;
-      if (d.dangling) {
-        problem(ProblemKind::missing_file, prefix + rel, d.blob, "a dangling symlink");
-        continue;
-      }
-      const std::string like = d.blob.empty() ? std::string(40, '0') : d.blob;
-      auto actual = bundle_detail::digest_content(d.path, like);
-      actual_digests.push_back({rel, actual.digest});
-      if (!d.blob.empty() && actual.digest != d.blob)
-        problem(ProblemKind::altered_file, prefix + rel, d.blob, actual.digest);
-    }
-  }
+  if (!locked.files.empty())
+    check_locked_files(c);
+  else
+    check_blob_files(c);
   if (report.problems.size() == before && !locked.hash.empty()) {
-    std::string hash = git_lfs_concat_hash(actual_digests);
-    if (hash != locked.hash) problem(ProblemKind::hash_mismatch, "", locked.hash, hash);
+    std::string hash = git_lfs_concat_hash(c.actual_digests);
+    if (hash != locked.hash) c.problem(ProblemKind::hash_mismatch, "", locked.hash, hash);
   }
 }
 
@@ -161,6 +174,7 @@ VerifyReport verify_cache(const Lockfile& lock, const std::optional<fs::path>& c
     const std::string* name;
     const LockedVariant* locked;
     fs::path dir;
+    fs::path blobs;
     VerifyReport report;
   };
   std::vector<VariantJob> jobs;
@@ -180,7 +194,7 @@ VerifyReport verify_cache(const Lockfile& lock, const std::optional<fs::path>& c
         if (!it->is_directory() || !selected(name, options)) continue;
         ++report.variants;
         ++found;
-        verify_variant(kernel, name, LockedVariant{"", "git_lfs_concat", {}}, it->path(), report);
+        verify_variant(kernel, name, LockedVariant{"", "git_lfs_concat", {}}, it->path(), repo.blobs(), report);
       }
       if (found == 0)
         report.problems.push_back(VerifyProblem{ProblemKind::missing_variant, kernel.repo_id, "(any)", "", "", ""});
@@ -189,7 +203,7 @@ VerifyReport verify_cache(const Lockfile& lock, const std::optional<fs::path>& c
     for (const auto& [name, locked] : kernel.variants) {
       if (!selected(name, options)) continue;
       ++report.variants;
-      jobs.push_back(VariantJob{&kernel, &name, &locked, repo.snapshot(kernel.sha) / "build" / name, {}});
+      jobs.push_back(VariantJob{&kernel, &name, &locked, repo.snapshot(kernel.sha) / "build" / name, repo.blobs(), {}});
     }
   }
   // Variants are checked in parallel (each reads and hashes its own files);
@@ -197,7 +211,7 @@ VerifyReport verify_cache(const Lockfile& lock, const std::optional<fs::path>& c
   parallel_for(jobs.size(), 0, [&](std::size_t i) {
     auto& job = jobs[i];
     with_context("verifying " + job.kernel->repo_id + " " + *job.name,
-                 [&] { verify_variant(*job.kernel, *job.name, *job.locked, job.dir, job.report); });
+                 [&] { verify_variant(*job.kernel, *job.name, *job.locked, job.dir, job.blobs, job.report); });
   });
   for (auto& job : jobs) {
     report.files += job.report.files;

@@ -11,10 +11,12 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <utility>
 
+#include "kernel_lock/cache/snapshot.hpp"
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/fs.hpp"
 #include "kernel_lock/core/unique_fd.hpp"
@@ -68,21 +70,21 @@ void copy_file_synced(const fs::path& from, const fs::path& to) {
   }
 }
 
-// All symlinks below `dir`: relative path -> link target. Regular files map to "".
-std::map<std::string, std::string> read_link_tree(const fs::path& dir) {
-  std::map<std::string, std::string> out;
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
-       it.increment(ec)) {
-    const auto& entry = *it;
-    std::error_code sec;
-    if (entry.is_symlink(sec)) {
-      out[entry.path().lexically_relative(dir).generic_string()] = fs::read_symlink(entry.path(), sec).string();
-    } else if (!entry.is_directory(sec)) {
-      out[entry.path().lexically_relative(dir).generic_string()] = "";
-    }
+// The links of an installed snapshot directory as the strict snapshot reader
+// accepts them: relative path -> link text. nullopt when the reader refuses the
+// directory or any entry in it (the directory is then rewritten).
+std::optional<std::map<std::string, std::string>> read_link_tree(const fs::path& dir, const fs::path& blobs) {
+  SnapshotOptions options{SnapshotPolicy::strict, blobs};
+  options.skip_unhashed = false;  // every entry counts: a stray file makes the directory differ
+  try {
+    auto listing = scan_snapshot(dir, options);
+    if (!listing.problems.empty()) return std::nullopt;
+    std::map<std::string, std::string> out;
+    for (auto& e : listing.entries) out.emplace(std::move(e.path), std::move(e.link_target));
+    return out;
+  } catch (const Error&) {
+    return std::nullopt;
   }
-  return out;
 }
 
 }  // namespace
@@ -228,7 +230,7 @@ bool CacheWriter::install_snapshot_dir(std::string_view repo_folder, std::string
 
   auto lock = CacheFileLock::acquire(cache_lock_path(cache_dir_, repo_folder, "kernel-lock-snapshot-" + std::string(sha)));
   std::error_code ec;
-  if (fs::is_directory(target, ec) && read_link_tree(target) == wanted) return false;
+  if (fs::is_directory(target, ec) && read_link_tree(target, root / "blobs") == wanted) return false;
 
   const fs::path stage = staging_dir() / ("snapshot-" + random_suffix());
   for (const auto& [rel, link] : wanted) {

@@ -136,11 +136,6 @@ std::uint64_t stream_file(const fs::path& path, OnSize&& on_size, OnChunk&& on_c
 
 std::string git_blob_header(std::uint64_t size) { return "blob " + std::to_string(size) + std::string(1, '\0'); }
 
-bool is_lower_hex(std::string_view text) noexcept {
-  return std::all_of(text.begin(), text.end(),
-                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
-
 }  // namespace
 
 // ---- Names and hex ----------------------------------------------------------
@@ -343,69 +338,15 @@ DigestKindChooser lfs_glob_chooser(std::vector<std::string> lfs_globs) {
   };
 }
 
-DigestKind digest_kind_from_cache_link(const fs::path& file) {
-  std::error_code ec;
-  if (!fs::is_symlink(fs::symlink_status(file, ec)))
-    throw Error(ErrorCode::invalid_input, "not an HF cache link (expected a symlink to blobs/<digest>): " + file.string());
-  const auto target = fs::read_symlink(file, ec);
-  if (ec) throw Error(ErrorCode::io, "cannot read link " + file.string() + ": " + ec.message());
-  const std::string blob = target.filename().string();
-  if ((blob.size() != 40 && blob.size() != 64) || !is_lower_hex(blob))
-    throw Error(ErrorCode::invalid_input, "link " + file.string() + " points at '" + target.string() +
-                                              "', whose name is not a 40- or 64-hex blob digest");
-  return digest_kind_from_hex(blob);
-}
-
-VariantDirectoryDigest hash_variant_directory(const fs::path& dir, const DigestKindChooser& choose, unsigned threads,
-                                              bool verify_blob_names) {
-  std::error_code ec;
-  const auto dir_status = fs::status(dir, ec);
-  if (!fs::exists(dir_status)) throw Error(ErrorCode::not_found, "no such directory: " + dir.string());
-  if (!fs::is_directory(dir_status)) throw Error(ErrorCode::invalid_input, "not a directory: " + dir.string());
-
-  struct Job {
-    std::string relative;
-    fs::path file;
-    DigestKind kind;
-  };
-  std::vector<Job> jobs;
-  fs::recursive_directory_iterator it(dir, fs::directory_options::none, ec);
-  if (ec) throw Error(ErrorCode::io, "cannot list " + dir.string() + ": " + ec.message());
-  for (const fs::recursive_directory_iterator end; it != end; it.increment(ec)) {
-    if (ec) break;
-    const fs::path& file = it->path();
-    const std::string relative = file.lexically_relative(dir).generic_string();
-    const auto link_status = it->symlink_status(ec);
-    if (ec) throw Error(ErrorCode::io, "cannot stat " + file.string() + ": " + ec.message());
-    if (fs::is_directory(link_status)) {
-      // Descend into real directories; a __pycache__ tree is never read.
-      if (!is_hashed_variant_path(relative)) it.disable_recursion_pending();
-      continue;
-    }
-    if (!is_hashed_variant_path(relative)) continue;
-    if (fs::is_symlink(link_status)) {
-      const auto target_status = fs::status(file, ec);
-      if (!fs::exists(target_status))
-        throw Error(ErrorCode::not_found, "broken symlink: " + file.string());
-      if (fs::is_directory(target_status))
-        throw Error(ErrorCode::invalid_input, "symlink to a directory is not supported in a variant: " + file.string());
-      if (!fs::is_regular_file(target_status))
-        throw Error(ErrorCode::invalid_input, "symlink to a special file: " + file.string());
-    } else if (!fs::is_regular_file(link_status)) {
-      throw Error(ErrorCode::invalid_input, "special file (not a regular file) in a variant: " + file.string());
-    }
-    jobs.push_back({relative, file, choose(relative, file)});
-  }
-  if (ec) throw Error(ErrorCode::io, "cannot list " + dir.string() + ": " + ec.message());
-
-  std::sort(jobs.begin(), jobs.end(), [](const Job& a, const Job& b) { return a.relative < b.relative; });
-
+VariantDirectoryDigest hash_variant_files(std::vector<VariantFileSource> files, unsigned threads) {
+  std::sort(files.begin(), files.end(),
+            [](const VariantFileSource& a, const VariantFileSource& b) { return a.path < b.path; });
   VariantDirectoryDigest out;
-  out.files.resize(jobs.size());
-  parallel_for(jobs.size(), threads, [&](std::size_t i) {
-    const Job& job = jobs[i];
+  out.files.resize(files.size());
+  parallel_for(files.size(), threads, [&](std::size_t i) {
+    const VariantFileSource& job = files[i];
     auto& record = out.files[i];
-    record.path = job.relative;
+    record.path = job.path;
     record.kind = job.kind;
     if (job.kind == DigestKind::git_sha1) {
       Hasher h(Hasher::Algorithm::sha1);
@@ -417,16 +358,11 @@ VariantDirectoryDigest hash_variant_directory(const fs::path& dir, const DigestK
       record.size = stream_file(job.file, [](std::uint64_t) {}, [&](std::span<const std::uint8_t> chunk) { h.update(chunk); });
       record.digest_hex = h.finish_hex();
     }
-    if (verify_blob_names) {
-      std::error_code link_ec;
-      const std::string blob = fs::read_symlink(job.file, link_ec).filename().string();
-      if (link_ec || blob != record.digest_hex)
-        throw Error(ErrorCode::integrity, "content of " + job.file.string() + " has " +
-                                              std::string(to_string(job.kind)) + " " + record.digest_hex +
-                                              " but its cache blob is named '" + blob + "'");
-    }
+    if (!job.expected_digest.empty() && job.expected_digest != record.digest_hex)
+      throw Error(ErrorCode::integrity, "content of " + job.path + " (" + job.file.string() + ") has " +
+                                            std::string(to_string(job.kind)) + " " + record.digest_hex +
+                                            " but its cache blob is named '" + job.expected_digest + "'");
   });
-
   std::vector<VariantFileDigest> pairs;
   pairs.reserve(out.files.size());
   for (const auto& record : out.files) pairs.push_back({record.path, record.digest_hex});

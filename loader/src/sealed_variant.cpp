@@ -14,6 +14,7 @@
 #include <set>
 #include <system_error>
 
+#include "kernel_lock/cache/snapshot.hpp"
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/unique_fd.hpp"
 
@@ -51,98 +52,35 @@ void seal(int fd, std::string_view what) {
     throw Error(ErrorCode::io, "sealing the copy of " + std::string(what) + " failed: " + errno_text(errno));
 }
 
-bool is_hex(std::string_view s) {
-  return std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
+using Entry = SnapshotEntry;
 
-std::optional<DigestKind> kind_of_blob_name(std::string_view name) {
-  if (!is_hex(name)) return std::nullopt;
-  if (name.size() == 40) return DigestKind::git_sha1;
-  if (name.size() == 64) return DigestKind::lfs_sha256;
-  return std::nullopt;
-}
-
-// One file of a variant as found on disk.
-struct Entry {
-  std::string rel;          // relative path, '/'-separated
-  fs::path path;            // the entry in the variant directory
-  fs::path target;          // file to open (blob for symlinks)
-  std::optional<std::string> blob_name;  // digest named by the blob, when a cache symlink
-};
-
-// Walks `dir`, refusing anything that is not a regular file or a symlink to one
-// in `blobs` (when given). Skipped paths (*.pyc, __pycache__) are left out.
+// The files of `dir` through the cache's snapshot reader: the strict policy for a
+// cache snapshot (`blobs` given: every entry a relative link to a digest-named
+// blob of this repository), the plain one for a local directory. Skipped paths
+// (*.pyc, __pycache__) are left out; entries come sorted bytewise by path.
 std::vector<Entry> list_entries(const fs::path& dir, const std::optional<fs::path>& blobs) {
-  std::vector<Entry> entries;
   std::error_code ec;
-  auto st = fs::symlink_status(dir, ec);
-  if (ec || !fs::is_directory(st)) {
-    if (fs::is_symlink(st))
-      throw Error(ErrorCode::integrity, "variant directory " + dir.string() + " is a symlink; refusing to follow it");
+  if (!fs::exists(fs::symlink_status(dir, ec)))
     throw Error(ErrorCode::not_found, "variant directory " + dir.string() + " does not exist",
                 "run `kernel-lock install <bundle>` (or `kernel-lock bundle` then `install` on an air-gapped node)");
-  }
-  fs::path blobs_norm = blobs ? blobs->lexically_normal() : fs::path();
-  fs::recursive_directory_iterator it(dir, fs::directory_options::none, ec), end;
-  if (ec) throw Error(ErrorCode::io, "listing " + dir.string() + ": " + ec.message());
-  for (; it != end; it.increment(ec)) {
-    if (ec) throw Error(ErrorCode::io, "listing " + dir.string() + ": " + ec.message());
-    const fs::path& p = it->path();
-    std::string rel = p.lexically_relative(dir).generic_string();
-    auto s = it->symlink_status(ec);
-    if (ec) throw Error(ErrorCode::io, "stat " + p.string() + ": " + ec.message());
-    if (fs::is_directory(s)) {
-      if (!is_hashed_variant_path(rel)) it.disable_recursion_pending();
-      continue;
-    }
-    if (!is_hashed_variant_path(rel)) continue;
-    Entry e{rel, p, p, std::nullopt};
-    if (fs::is_symlink(s)) {
-      fs::path link = fs::read_symlink(p, ec);
-      if (ec) throw Error(ErrorCode::io, "readlink " + p.string() + ": " + ec.message());
-      fs::path resolved = (link.is_absolute() ? link : p.parent_path() / link).lexically_normal();
-      if (blobs) {
-        if (resolved.parent_path() != blobs_norm)
-          throw Error(ErrorCode::integrity,
-                      "file " + rel + " in " + dir.string() + " is a symlink to " + link.string() +
-                          ", outside the repository's blobs/ directory",
-                      "reinstall the kernel with `kernel-lock install`");
-        e.blob_name = resolved.filename().string();
-      }
-      e.target = resolved;
-      auto ts = fs::symlink_status(resolved, ec);
-      if (ec || !fs::is_regular_file(ts)) {
-        if (!blobs && fs::is_regular_file(fs::status(resolved, ec))) {
-          e.target = fs::canonical(resolved, ec);  // local dirs may chain symlinks
-        } else {
-          throw Error(ErrorCode::not_found, "file " + rel + " in " + dir.string() + " points to " + link.string() +
-                                                ", which is missing or not a regular file",
-                      "reinstall the kernel with `kernel-lock install`");
-        }
-      }
-    } else if (!fs::is_regular_file(s)) {
-      throw Error(ErrorCode::integrity, "file " + rel + " in " + dir.string() + " is not a regular file or symlink");
-    }
-    entries.push_back(std::move(e));
-  }
-  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.rel < b.rel; });
-  return entries;
+  const SnapshotOptions options{blobs ? SnapshotPolicy::strict : SnapshotPolicy::plain, blobs.value_or(fs::path())};
+  return read_snapshot(dir, options);
 }
 
-// Reads `entry.target` once into a sealed memfd, hashing the bytes with `kind`.
+// Reads `entry.file` once into a sealed memfd, hashing the bytes with `kind`.
 SealedVariantFile read_sealed(const Entry& entry, DigestKind kind) {
-  Fd src(::open(entry.target.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  Fd src(::open(entry.file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (src.get() < 0) {
     int err = errno;
     throw Error(err == ENOENT ? ErrorCode::not_found : ErrorCode::io,
-                "opening " + entry.target.string() + " (for " + entry.rel + "): " + errno_text(err));
+                "opening " + entry.file.string() + " (for " + entry.path + "): " + errno_text(err));
   }
   struct stat st {};
   if (::fstat(src.get(), &st) != 0 || !S_ISREG(st.st_mode))
-    throw Error(ErrorCode::integrity, entry.target.string() + " (for " + entry.rel + ") is not a regular file");
+    throw Error(ErrorCode::integrity, entry.file.string() + " (for " + entry.path + ") is not a regular file");
   const auto expected_size = static_cast<std::uint64_t>(st.st_size);
 
-  Fd mem = make_memfd(entry.rel);
+  Fd mem = make_memfd(entry.path);
   Hasher hasher(kind == DigestKind::git_sha1 ? Hasher::Algorithm::sha1 : Hasher::Algorithm::sha256);
   if (kind == DigestKind::git_sha1) {
     std::string header = "blob " + std::to_string(expected_size);
@@ -158,19 +96,19 @@ SealedVariantFile read_sealed(const Entry& entry, DigestKind kind) {
     ssize_t n = ::read(src.get(), buffer.get(), buffer_size);
     if (n < 0) {
       if (errno == EINTR) continue;
-      throw Error(ErrorCode::io, "reading " + entry.target.string() + ": " + errno_text(errno));
+      throw Error(ErrorCode::io, "reading " + entry.file.string() + ": " + errno_text(errno));
     }
     if (n == 0) break;
     hasher.update(std::string_view(buffer.get(), static_cast<std::size_t>(n)));
-    write_all(mem.get(), buffer.get(), static_cast<std::size_t>(n), entry.rel);
+    write_all(mem.get(), buffer.get(), static_cast<std::size_t>(n), entry.path);
     total += static_cast<std::uint64_t>(n);
   }
   if (total != expected_size)
-    throw Error(ErrorCode::integrity, entry.target.string() + " changed size while being read (for " + entry.rel + ")");
-  seal(mem.get(), entry.rel);
+    throw Error(ErrorCode::integrity, entry.file.string() + " changed size while being read (for " + entry.path + ")");
+  seal(mem.get(), entry.path);
   SealedVariantFile out;
-  out.path = entry.rel;
-  out.source = entry.target;
+  out.path = entry.path;
+  out.source = entry.file;
   out.digest = hasher.finish_hex();
   out.kind = kind;
   out.content = SealedFile(mem.release(), total);
@@ -191,10 +129,10 @@ fs::path variant_dir_of(const CacheRepoPaths& repo, std::string_view sha, std::s
 }
 
 void check_blob_name(const SealedVariantFile& f, const Entry& e) {
-  if (e.blob_name && f.digest != *e.blob_name)
+  if (!e.digest.empty() && f.digest != e.digest)
     throw Error(ErrorCode::integrity,
-                "file " + f.path + ": cache blob " + e.target.string() + " is corrupt: expected digest " +
-                    *e.blob_name + " (its name), actual " + f.digest,
+                "file " + f.path + ": cache blob " + e.file.string() + " is corrupt: expected digest " +
+                    e.digest + " (its name), actual " + f.digest,
                 "reinstall the kernel with `kernel-lock install`");
 }
 
@@ -271,10 +209,10 @@ SealedVariant read_locked_variant(const CacheRepoPaths& repo, std::string_view s
   if (!locked.files.empty()) {
     // Same set of files as the lock, before reading a byte.
     std::set<std::string> present;
-    for (const auto& e : entries) present.insert(e.rel);
+    for (const auto& e : entries) present.insert(e.path);
     for (const auto& e : entries)
-      if (!expected.count(e.rel))
-        throw Error(ErrorCode::integrity, where + ": file " + e.rel + " is in the cache (" + e.path.string() +
+      if (!expected.count(e.path))
+        throw Error(ErrorCode::integrity, where + ": file " + e.path + " is in the cache (" + e.link.string() +
                                               ") but not in the lock; refusing to load an altered variant",
                     "remove the extra file or reinstall the kernel with `kernel-lock install`");
     for (const auto& [path, f] : expected)
@@ -290,28 +228,20 @@ SealedVariant read_locked_variant(const CacheRepoPaths& repo, std::string_view s
   out.trust = Trust::locked;
   out.files.reserve(entries.size());
   for (const auto& e : entries) {
-    DigestKind kind;
+    // The lock's per-file record says which digest the Hub uses; a Python lock
+    // has none, and the strict snapshot policy guarantees a digest-named blob.
     const LockedFile* record = nullptr;
-    if (auto it = expected.find(e.rel); it != expected.end()) {
-      record = it->second;
-      kind = record->kind;
-    } else if (auto k = e.blob_name ? kind_of_blob_name(*e.blob_name) : std::nullopt) {
-      kind = *k;  // Python lock: the blob name tells which digest the Hub uses
-    } else {
-      throw Error(ErrorCode::integrity,
-                  where + ": cannot tell the digest kind of " + e.rel + ": the lock has no per-file record and " +
-                      e.path.string() + " is not a symlink to a digest-named cache blob",
-                  "reinstall the kernel with `kernel-lock install`, or re-lock with `kernel-lock resolve`");
-    }
+    if (auto it = expected.find(e.path); it != expected.end()) record = it->second;
+    const DigestKind kind = record ? record->kind : e.kind;
     auto sealed = read_sealed(e, kind);
     if (record) {
       if (sealed.digest != record->digest)
         throw Error(ErrorCode::integrity,
-                    where + ": file " + e.rel + " (" + e.target.string() + ") does not match the lock: expected " +
+                    where + ": file " + e.path + " (" + e.file.string() + ") does not match the lock: expected " +
                         std::string(to_string(kind)) + " " + record->digest + ", actual " + sealed.digest,
                     "the cache was altered after install; reinstall with `kernel-lock install`");
       if (record->size != 0 && sealed.content.size() != record->size)
-        throw Error(ErrorCode::integrity, where + ": file " + e.rel + " has size " +
+        throw Error(ErrorCode::integrity, where + ": file " + e.path + " has size " +
                                               std::to_string(sealed.content.size()) + ", the lock says " +
                                               std::to_string(record->size));
     } else {
@@ -337,9 +267,8 @@ SealedVariant read_cached_variant(const CacheRepoPaths& repo, std::string_view s
   out.directory = dir;
   out.trust = Trust::cache_blobs;
   for (const auto& e : entries) {
-    auto k = e.blob_name ? kind_of_blob_name(*e.blob_name) : std::nullopt;
-    auto sealed = read_sealed(e, k.value_or(DigestKind::git_sha1));
-    if (k) check_blob_name(sealed, e);
+    auto sealed = read_sealed(e, e.kind);
+    check_blob_name(sealed, e);
     out.files.push_back(std::move(sealed));
   }
   out.variant_hash = variant_hash_of(out.files);

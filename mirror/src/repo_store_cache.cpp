@@ -12,6 +12,7 @@
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/hash.hpp"
 #include "kernel_lock/cache/hf_cache.hpp"
+#include "kernel_lock/cache/snapshot.hpp"
 #include "kernel_lock/mirror/repo_store.hpp"
 
 namespace kernel_lock {
@@ -123,29 +124,21 @@ class CacheStore final : public RepoStore {
     }
     auto c = std::make_shared<StoreCommit>();
     c->sha = std::string(sha);
-    for (auto it = fs::recursive_directory_iterator(snap, ec); !ec && it != fs::recursive_directory_iterator();
-         it.increment(ec)) {
-      std::error_code sec;
-      const bool link = it->is_symlink(sec);
-      if (!link && it->is_directory(sec)) continue;
-      if (!fs::exists(it->path(), sec)) continue;  // dangling: not served
+    // The strict snapshot policy decides what is served: an entry it refuses
+    // (a plain file, a dangling link, a link out of this repository's blobs/)
+    // cannot be served by digest and is left out.
+    SnapshotOptions options{SnapshotPolicy::strict, root(repo) / "blobs"};
+    options.skip_unhashed = false;  // serve the snapshot as it is, bytecode included
+    for (auto& entry : scan_snapshot(snap, options).entries) {
+      if (!store_detail::is_valid_repo_path(entry.path)) continue;
       TreeEntry e;
-      e.path = it->path().lexically_relative(snap).generic_string();
-      if (!store_detail::is_valid_repo_path(e.path)) continue;
-      e.size = fs::file_size(it->path(), sec);
-      std::string digest;
-      if (link) {
-        auto target = fs::read_symlink(it->path(), sec);
-        std::string name = target.filename().string();
-        if (target.parent_path().filename() == "blobs" && (name.size() == 40 || name.size() == 64) && is_hex(name))
-          digest = name;
-      }
-      if (digest.empty()) continue;  // a file not backed by a blob cannot be served by digest
-      if (digest.size() == 64) {
-        e.lfs_sha256 = digest;
-        e.oid = git_blob_sha1_hex(lfs_pointer_text(digest, e.size));
+      e.path = std::move(entry.path);
+      e.size = entry.size;
+      if (entry.kind == DigestKind::lfs_sha256) {
+        e.lfs_sha256 = entry.digest;
+        e.oid = git_blob_sha1_hex(lfs_pointer_text(entry.digest, e.size));
       } else {
-        e.oid = digest;
+        e.oid = entry.digest;
       }
       c->entries.push_back(std::move(e));
     }

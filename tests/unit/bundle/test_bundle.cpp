@@ -11,23 +11,13 @@
 using namespace kernel_lock;
 using namespace kltest;
 
-namespace {
-
-BundleOptions offline_from(const fs::path& cache) {
-  BundleOptions o;
-  o.cache_dir = cache;
-  return o;  // no hub: never downloads
-}
-
-}  // namespace
-
 TEST_CASE("bundle: manifest first, blobs sorted and stored once, fixed metadata") {
   TempDir t;
   auto lock = make_cache(t / "cache", sample_kernels());
-  auto s = write_bundle(lock, t / "b.tar.zst", offline_from(t / "cache"));
+  auto s = bundle_from(lock, t / "cache", t / "b.tar.zst");
   CHECK(s.kernels == 2);
   CHECK(s.variants == 4);
-  CHECK(s.downloaded == 0);
+  CHECK(s.from_cache == s.blobs);  // the bundler never downloads: every blob came from the cache
 
   std::vector<struct stat> stats;
   auto entries = read_raw_archive(t / "b.tar.zst", &stats);
@@ -67,14 +57,14 @@ TEST_CASE("bundle: manifest first, blobs sorted and stored once, fixed metadata"
 TEST_CASE("bundle: same inputs give the same bytes, whatever the thread count or output path") {
   TempDir t;
   auto lock = make_cache(t / "cache", sample_kernels());
-  auto o1 = offline_from(t / "cache");
+  BundleOptions o1;
   o1.threads = 1;
-  auto o4 = offline_from(t / "cache");
+  BundleOptions o4;
   o4.threads = 4;
-  write_bundle(lock, t / "one.tar.zst", o1);
-  write_bundle(lock, t / "four.tar.zst", o4);
+  bundle_from(lock, t / "cache", t / "one.tar.zst", {}, o1);
+  bundle_from(lock, t / "cache", t / "four.tar.zst", {}, o4);
   fs::create_directories(t / "elsewhere");
-  write_bundle(lock, t / "elsewhere/x.bundle", o1);
+  bundle_from(lock, t / "cache", t / "elsewhere/x.bundle", {}, o1);
   CHECK(slurp(t / "one.tar.zst") == slurp(t / "four.tar.zst"));
   CHECK(slurp(t / "one.tar.zst") == slurp(t / "elsewhere/x.bundle"));
 
@@ -82,16 +72,16 @@ TEST_CASE("bundle: same inputs give the same bytes, whatever the thread count or
   auto kernels = sample_kernels();
   kernels[1].variants["torch211-cxx11-cpu-x86_64-linux"]["__init__.py"] = "changed\n";
   auto lock2 = make_cache(t / "cache2", kernels);
-  write_bundle(lock2, t / "two.tar.zst", offline_from(t / "cache2"));
+  bundle_from(lock2, t / "cache2", t / "two.tar.zst");
   CHECK(slurp(t / "one.tar.zst") != slurp(t / "two.tar.zst"));
 }
 
 TEST_CASE("bundle: filters select variants; CPU and noarch kept for a CUDA fleet") {
   TempDir t;
   auto lock = make_cache(t / "cache", sample_kernels());
-  auto o = offline_from(t / "cache");
-  o.filter.cuda = {"12.0"};  // cu130 does not run on CUDA 12.0
-  write_bundle(lock, t / "cuda.tar.zst", o);
+  VariantFilter filter;
+  filter.cuda = {"12.0"};  // cu130 does not run on CUDA 12.0
+  bundle_from(lock, t / "cache", t / "cuda.tar.zst", filter);
   auto m = parse_bundle_manifest(read_raw_archive(t / "cuda.tar.zst")[0].second);
   std::set<std::string> variants;
   for (const auto& k : m.kernels)
@@ -100,9 +90,9 @@ TEST_CASE("bundle: filters select variants; CPU and noarch kept for a CUDA fleet
   CHECK(variants.count("kernels-test/relu torch-cpu") == 1);
   CHECK(variants.count("kernels-test/relu torch211-cxx11-cpu-x86_64-linux") == 1);
   CHECK(variants.size() == 3);
-  o.filter = {};
-  o.filter.arch = {"aarch64"};  // only noarch variants fit
-  write_bundle(lock, t / "arm.tar.zst", o);
+  filter = {};
+  filter.arch = {"aarch64"};  // only noarch variants fit
+  bundle_from(lock, t / "cache", t / "arm.tar.zst", filter);
   m = parse_bundle_manifest(read_raw_archive(t / "arm.tar.zst")[0].second);
   REQUIRE(m.kernels.size() == 1);
   CHECK(m.kernels[0].variants == std::vector<std::string>{"torch-cpu"});
@@ -119,7 +109,7 @@ TEST_CASE("bundle: a corrupted cached file is not packed; offline that is an err
   fs::remove(repo.blob(so));
   spit(repo.blob(so), bytes);
   try {
-    write_bundle(lock, t / "b.tar.zst", offline_from(t / "cache"));
+    bundle_from(lock, t / "cache", t / "b.tar.zst");
     FAIL("expected an error");
   } catch (const Error& e) {
     CHECK(e.code() == ErrorCode::not_found);
@@ -133,17 +123,75 @@ TEST_CASE("bundle: a corrupted cached file is not packed; offline that is an err
 TEST_CASE("bundle: Python-written lock without per-file records is bundled from the cached snapshot") {
   TempDir t;
   auto lock = make_cache(t / "cache", sample_kernels(), /*per_file=*/false);
-  auto s = write_bundle(lock, t / "b.tar.zst", offline_from(t / "cache"));
+  auto s = bundle_from(lock, t / "cache", t / "b.tar.zst");
   CHECK(s.variants == 4);
   // A lock whose hash does not match the cache cannot be bundled offline.
   lock.kernels[0].variants.begin()->second.hash = "sha256-" + std::string(64, '0');
-  CHECK_THROWS_AS(write_bundle(lock, t / "c.tar.zst", offline_from(t / "cache")), Error);
+  CHECK_THROWS_AS(bundle_from(lock, t / "cache", t / "c.tar.zst"), Error);
+}
+
+TEST_CASE("plan_bundle: network-free; one error lists every missing variant and file, with the hint to fetch") {
+  TempDir t;
+  auto kernels = sample_kernels();
+  auto lock = make_cache(t / "cache", kernels);
+  auto gelu = cache_repo_paths(t / "cache", "kernel", "kernels-test/gelu");
+  auto relu = cache_repo_paths(t / "cache", "kernel", "kernels-test/relu");
+  // A plan names a verified cache file for every blob.
+  const auto plan = plan_bundle(lock, t / "cache");
+  CHECK(plan.sources.size() == plan.manifest.blobs.size());
+  for (const auto& blob : plan.manifest.blobs) CHECK(plan.sources.count(blob.digest) == 1);
+
+  fs::remove(gelu.blob(sha256_hex(kernels[1].variants["torch211-cxx11-cpu-x86_64-linux"]["_gelu_cpu_1111111.abi3.so"])));
+  fs::remove(relu.blob(sha256_hex(kernels[0].variants["torch211-cxx11-cu130-x86_64-linux"]["_relu_cuda_abc1234.abi3.so"])));
+  try {
+    plan_bundle(lock, t / "cache");
+    FAIL("expected an error");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::not_found);
+    const std::string what = e.what();
+    CHECK(what.find("2 locked variant(s)/file(s)") != std::string::npos);
+    CHECK(what.find("kernels-test/gelu:build/torch211-cxx11-cpu-x86_64-linux/_gelu_cpu_1111111.abi3.so") != std::string::npos);
+    CHECK(what.find("kernels-test/relu:build/torch211-cxx11-cu130-x86_64-linux/_relu_cuda_abc1234.abi3.so") != std::string::npos);
+    CHECK(e.hint().find("fetch") != std::string::npos);
+  }
+}
+
+TEST_CASE("plan_bundle: a Python-shaped lock reads the snapshot with the strict policy") {
+  TempDir t;
+  auto lock = make_cache(t / "cache", sample_kernels(), /*per_file=*/false);
+  auto gelu = cache_repo_paths(t / "cache", "kernel", "kernels-test/gelu");
+  const auto dir = gelu.snapshot(std::string(40, 'b')) / "build" / "torch211-cxx11-cpu-x86_64-linux";
+  // Re-point one link at an identical copy outside blobs/: same bytes, same
+  // variant hash, but not a valid snapshot entry.
+  const auto target = dir / fs::read_symlink(dir / "__init__.py");
+  fs::create_directories(t / "outside");
+  fs::copy_file(target, t / "outside" / target.filename());
+  fs::remove(dir / "__init__.py");
+  fs::create_symlink(fs::relative(t / "outside" / target.filename(), dir), dir / "__init__.py");
+  try {
+    plan_bundle(lock, t / "cache");
+    FAIL("expected an error");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::not_found);
+    CHECK(std::string(e.what()).find("__init__.py") != std::string::npos);
+    CHECK(std::string(e.what()).find("outside the repository's blobs/") != std::string::npos);
+  }
+  // The commit-only shape (no variants locked) takes the cached variants that
+  // the reader accepts and reports the refused one.
+  for (auto& k : lock.kernels) k.variants.clear();
+  CHECK_THROWS_AS(plan_bundle(lock, t / "cache"), Error);
+  VariantFilter noarch;
+  noarch.arch = {"aarch64"};
+  const auto plan = plan_bundle(lock, t / "cache", noarch);
+  REQUIRE(plan.manifest.kernels.size() == 1);
+  CHECK(plan.manifest.kernels[0].variants == std::vector<std::string>{"torch-cpu"});
+  CHECK(plan.manifest.lock.kernels[1].variants.count("torch-cpu") == 1);
 }
 
 TEST_CASE("bundle manifest: round trip and refusal of inconsistent manifests") {
   TempDir t;
   auto lock = make_cache(t / "cache", sample_kernels());
-  write_bundle(lock, t / "b.tar.zst", offline_from(t / "cache"));
+  bundle_from(lock, t / "cache", t / "b.tar.zst");
   const std::string text = read_raw_archive(t / "b.tar.zst")[0].second;
   auto m = parse_bundle_manifest(text);
   CHECK(format_bundle_manifest(m) == text);

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "kernel_lock/bundle/bundle.hpp"
 #include "kernel_lock/cache/cache_writer.hpp"
 #include "kernel_lock/core/fs.hpp"
 #include "kernel_lock/core/hash.hpp"
@@ -85,6 +86,13 @@ inline kernel_lock::Lockfile make_cache(const fs::path& cache, const std::vector
     lock.kernels.push_back(std::move(lk));
   }
   return lock;
+}
+
+// The bundle of `lock` planned from the cache at `cache` (no network), written to `out`.
+inline kernel_lock::BundleSummary bundle_from(const kernel_lock::Lockfile& lock, const fs::path& cache,
+                                              const fs::path& out, const kernel_lock::VariantFilter& filter = {},
+                                              const kernel_lock::BundleOptions& options = {}) {
+  return kernel_lock::write_bundle(kernel_lock::plan_bundle(lock, cache, filter), out, options);
 }
 
 inline std::string random_bytes(std::size_t n, unsigned seed) {

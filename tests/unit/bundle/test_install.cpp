@@ -25,11 +25,8 @@ Made make_bundle(const TempDir& t, const std::string& name, const std::vector<Te
                  const VariantFilter& filter = {}) {
   Made m;
   m.lock = make_cache(t / ("src-" + name), kernels);
-  BundleOptions o;
-  o.cache_dir = t / ("src-" + name);
-  o.filter = filter;
   m.bundle = t / (name + ".tar.zst");
-  write_bundle(m.lock, m.bundle, o);
+  bundle_from(m.lock, t / ("src-" + name), m.bundle, filter);
   return m;
 }
 
@@ -268,9 +265,7 @@ TEST_CASE("install: hostile archives are refused and leave no snapshot, ref or u
     TestKernel k{"kernels-test/zeros", std::string(40, 'd'), {}, 1};
     k.variants["torch-cpu"] = {{"big.so", std::string(8 << 20, '\0')}};
     auto lock = make_cache(z / "src", {k});
-    BundleOptions bo;
-    bo.cache_dir = z / "src";
-    write_bundle(lock, bad, bo);
+    bundle_from(lock, z / "src", bad);
     InstallOptions o;
     o.limits.max_expansion_ratio = 50;
     o.limits.ratio_grace_bytes = 1 << 20;

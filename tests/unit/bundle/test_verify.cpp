@@ -99,9 +99,7 @@ TEST_CASE("verify cache: reports each missing, altered and unexpected file") {
 TEST_CASE("verify bundle: good, altered blob, other lock") {
   TempDir t;
   auto lock = make_cache(t / "src", sample_kernels());
-  BundleOptions o;
-  o.cache_dir = t / "src";
-  write_bundle(lock, t / "b.tar.zst", o);
+  bundle_from(lock, t / "src", t / "b.tar.zst");
   CHECK(verify_bundle(lock, t / "b.tar.zst").ok());
 
   auto entries = read_raw_archive(t / "b.tar.zst");
@@ -122,8 +120,7 @@ TEST_CASE("verify bundle: good, altered blob, other lock") {
   // A lock variant the bundle lacks.
   VariantFilter cuda;
   cuda.cuda = {"12.0"};  // drops the cu130 variant
-  o.filter = cuda;
-  write_bundle(lock, t / "cuda.tar.zst", o);
+  bundle_from(lock, t / "src", t / "cuda.tar.zst", cuda);
   report = verify_bundle(lock, t / "cuda.tar.zst");
   CHECK(!report.ok());
   VerifyOptions vo;
@@ -135,9 +132,7 @@ TEST_CASE("cache store and bundle store serve the installed files") {
   TempDir t;
   auto kernels = sample_kernels();
   auto lock = make_cache(t / "src", kernels);
-  BundleOptions o;
-  o.cache_dir = t / "src";
-  write_bundle(lock, t / "b.tar.zst", o);
+  bundle_from(lock, t / "src", t / "b.tar.zst");
   InstallOptions io;
   io.cache_dir = t / "cache";
   io.durable = false;

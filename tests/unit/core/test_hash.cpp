@@ -12,55 +12,14 @@
 #include <string>
 #include <vector>
 
-#include "../temp_dir.hpp"
+#include "../hash_reference.hpp"
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/hash.hpp"
 
 namespace fs = std::filesystem;
 using namespace kernel_lock;
 
-namespace {
-
-// Runs a shell command and returns its stdout with the trailing newline removed.
-std::string run(const std::string& command) {
-  std::string out;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::array<char, 4096> buffer{};
-  std::size_t n = 0;
-  while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) out.append(buffer.data(), n);
-  const int status = ::pclose(pipe);
-  REQUIRE_MESSAGE(status == 0, "command failed: " << command);
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  return out;
-}
-
-std::string quote(const fs::path& p) {
-  std::string out = "'";
-  for (char c : p.string()) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-std::string git_hash_object(const fs::path& p) { return run("git hash-object --no-filters " + quote(p)); }
-std::string sha256sum(const fs::path& p) { return run("sha256sum " + quote(p)).substr(0, 64); }
-
-using kltest::TempDir;
-
-void write(const fs::path& p, const std::string& bytes) {
-  fs::create_directories(p.parent_path());
-  std::ofstream out(p, std::ios::binary);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  REQUIRE(out.good());
-}
-
-std::string random_bytes(std::size_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(rng() & 0xff);
-  return s;
-}
-
-}  // namespace
+using namespace kltest;
 
 TEST_CASE("published digest vectors") {
   CHECK(sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
@@ -184,20 +143,6 @@ TEST_CASE("is_hashed_variant_path skips bytecode") {
   CHECK_FALSE(is_hashed_variant_path("__pycache__"));
 }
 
-namespace {
-
-// The variant hash rebuilt with coreutils from the SPEC.md definition: for each
-// (path, hex digest) in bytewise path order, path bytes then raw digest bytes.
-std::string reference_variant_hash(std::vector<std::pair<std::string, std::string>> pairs, const fs::path& scratch) {
-  std::sort(pairs.begin(), pairs.end());  // bytewise on std::string
-  std::string script = "{ ";
-  for (const auto& [path, hex] : pairs)
-    script += "printf '%s' " + quote(path) + "; printf '%s' " + hex + " | xxd -r -p; ";
-  script += "} > " + quote(scratch) + " && sha256sum " + quote(scratch);
-  return "sha256-" + run("sh -c " + quote(script)).substr(0, 64);
-}
-
-}  // namespace
 
 TEST_CASE("git_lfs_concat_hash follows the SPEC definition") {
   TempDir tmp;
@@ -230,107 +175,4 @@ TEST_CASE("git_lfs_concat_hash follows the SPEC definition") {
     CHECK(std::string(e.what()).find("a.py") != std::string::npos);
   }
   CHECK_THROWS_AS(git_lfs_concat_hash({{"a.py", std::string(40, 'g')}}), Error);
-}
-
-TEST_CASE("hash_variant_directory on disk") {
-  TempDir tmp;
-  const fs::path v = tmp.path() / "torch211-cxx11-cu130-x86_64-linux";
-  write(v / "__init__.py", "from ._ops import ops\n");
-  write(v / "_ops.py", "import torch\nops = torch.ops._act_cuda_abc1234\n");
-  write(v / "_act_cuda_abc1234.abi3.so", random_bytes(200000, 7));
-  write(v / "metadata.json", "{\"name\": \"act\"}\n");
-  write(v / "layers" / "__init__.py", "");
-  write(v / "layers" / "deep" / "ops.so", random_bytes(1000, 8));
-  write(v / "__pycache__" / "__init__.cpython-311.pyc", "junk");
-  write(v / "layers" / "__pycache__" / "x.py", "junk");
-  write(v / "stale.pyc", "junk");
-
-  // Expected: each kept file's digest from git hash-object / sha256sum.
-  const std::vector<std::pair<std::string, bool>> kept{{"__init__.py", false},
-                                                       {"_ops.py", false},
-                                                       {"_act_cuda_abc1234.abi3.so", true},
-                                                       {"metadata.json", false},
-                                                       {"layers/__init__.py", false},
-                                                       {"layers/deep/ops.so", true}};
-  std::vector<std::pair<std::string, std::string>> pairs;
-  for (const auto& [rel, lfs] : kept) pairs.emplace_back(rel, lfs ? sha256sum(v / rel) : git_hash_object(v / rel));
-  const auto expected = reference_variant_hash(pairs, tmp.path() / "stream");
-
-  for (unsigned threads : {1U, 3U}) {
-    const auto result = hash_variant_directory(v, lfs_glob_chooser({"*.so"}), threads);
-    CHECK(result.hash == expected);
-    REQUIRE(result.files.size() == kept.size());
-    for (std::size_t i = 1; i < result.files.size(); ++i) CHECK(result.files[i - 1].path < result.files[i].path);
-    for (const auto& f : result.files) {
-      CAPTURE(f.path);
-      const bool lfs = f.path.ends_with(".so");
-      CHECK(f.kind == (lfs ? DigestKind::lfs_sha256 : DigestKind::git_sha1));
-      CHECK(f.size == fs::file_size(v / f.path));
-    }
-  }
-
-  SUBCASE("glob on the relative path crosses '/'") {
-    auto chooser = lfs_glob_chooser({"layers/*"});
-    CHECK(chooser("layers/deep/ops.so", v / "layers/deep/ops.so") == DigestKind::lfs_sha256);
-    CHECK(chooser("_ops.py", v / "_ops.py") == DigestKind::git_sha1);
-    CHECK(lfs_glob_chooser({"ops.so"})("layers/deep/ops.so", v) == DigestKind::lfs_sha256);  // basename
-    CHECK(lfs_glob_chooser({})("x.so", v) == DigestKind::git_sha1);
-  }
-
-  SUBCASE("bad entries are errors naming the path") {
-    fs::create_directory_symlink(v / "layers", v / "linked-dir");
-    try {
-      hash_variant_directory(v, lfs_glob_chooser({"*.so"}));
-      FAIL("expected throw");
-    } catch (const Error& e) {
-      CHECK(e.code() == ErrorCode::invalid_input);
-      CHECK(std::string(e.what()).find("linked-dir") != std::string::npos);
-    }
-    fs::remove(v / "linked-dir");
-    fs::create_symlink(v / "nowhere", v / "dangling");
-    try {
-      hash_variant_directory(v, lfs_glob_chooser({"*.so"}));
-      FAIL("expected throw");
-    } catch (const Error& e) {
-      CHECK(e.code() == ErrorCode::not_found);
-      CHECK(std::string(e.what()).find("dangling") != std::string::npos);
-    }
-    fs::remove(v / "dangling");
-    CHECK_THROWS_AS(hash_variant_directory(tmp.path() / "absent", lfs_glob_chooser({})), Error);
-    CHECK_THROWS_AS(hash_variant_directory(v / "metadata.json", lfs_glob_chooser({})), Error);
-  }
-
-  SUBCASE("HF cache snapshot: kind from the blob name, content checked") {
-    const fs::path repo = tmp.path() / "kernels--org--act";
-    const fs::path snap = repo / "snapshots" / std::string(40, 'a') / "build" / v.filename();
-    for (const auto& [rel, lfs] : kept) {
-      const auto digest = lfs ? sha256sum(v / rel) : git_hash_object(v / rel);
-      fs::create_directories(repo / "blobs");
-      fs::copy_file(v / rel, repo / "blobs" / digest, fs::copy_options::overwrite_existing);
-      fs::create_directories((snap / rel).parent_path());
-      // Relative link as huggingface_hub writes it.
-      fs::create_symlink(fs::relative(repo / "blobs" / digest, (snap / rel).parent_path()), snap / rel);
-    }
-    auto chooser = [](std::string_view, const fs::path& file) { return digest_kind_from_cache_link(file); };
-    const auto result = hash_variant_directory(snap, chooser, 2, true);
-    CHECK(result.hash == expected);
-    // Python leaves bytecode next to the links: it is ignored.
-    write(snap / "__pycache__" / "__init__.cpython-311.pyc", "junk");
-    CHECK(hash_variant_directory(snap, chooser, 2, true).hash == expected);
-    // A plain file in a snapshot is not a cache link.
-    write(snap / "extra.txt", "x");
-    CHECK_THROWS_AS(hash_variant_directory(snap, chooser, 2, true), Error);
-    fs::remove(snap / "extra.txt");
-    // Tampered blob: integrity error naming the file.
-    const auto blob = repo / "blobs" / git_hash_object(v / "_ops.py");
-    fs::remove(blob);
-    write(blob, "tampered\n");
-    try {
-      hash_variant_directory(snap, chooser, 2, true);
-      FAIL("expected throw");
-    } catch (const Error& e) {
-      CHECK(e.code() == ErrorCode::integrity);
-      CHECK(std::string(e.what()).find("_ops.py") != std::string::npos);
-    }
-  }
 }

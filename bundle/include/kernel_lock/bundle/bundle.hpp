@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -28,8 +29,8 @@
 #include <vector>
 
 #include "kernel_lock/core/hash.hpp"
-#include "kernel_lock/hub/hub_client.hpp"
 #include "kernel_lock/core/lockfile.hpp"
+#include "kernel_lock/core/repo.hpp"
 #include "kernel_lock/core/variant.hpp"
 
 namespace kernel_lock {
@@ -84,13 +85,32 @@ void check_manifest_against_lock(const BundleManifest& manifest, const Lockfile&
 // requirement, the branch/tag for a non-sha `revision`.
 std::vector<std::string> refs_for_requirement(const LockedKernel& kernel);
 
+// What a bundle will hold, planned from a lock and the cache alone (no network).
+struct BundlePlan {
+  BundleManifest manifest;  // kernels, blobs and the lock (commit-only kernels completed), as archived
+  std::map<std::string, std::filesystem::path> sources;  // blob digest -> cache file verified at plan time
+};
+
+// Plans the bundle of `lock` (only the variants `filter` keeps; empty = all)
+// from the HF cache at `cache_dir` (unset: kernels_cache_dir(), or
+// hf_hub_cache_dir() for model repos). Each included variant's files come from
+// the lock's per-file records, or, for a Python-shaped lock without them, from
+// the cached snapshot read with the strict snapshot policy, which must hash to
+// the locked variant hash. A kernel locked without variants (commit only) takes
+// every cached variant of that commit. Every file must have a cached copy whose
+// digest and size are right (hashed here). Network-free: completing a lock from
+// the Hub and fetching missing files are separate steps (hub library) run before.
+// Throws Error(not_found) listing every missing variant and file, with a hint to
+// fetch them; Error(not_found) when no locked variant matches `filter`;
+// Error(integrity) when one blob is locked with two sizes; Error(invalid_input)
+// for an invalid path or digest in the lock.
+BundlePlan plan_bundle(const Lockfile& lock, const std::optional<std::filesystem::path>& cache_dir,
+                       const VariantFilter& filter = {});
+
 struct BundleOptions {
-  VariantFilter filter;                         // empty = every locked variant
-  std::optional<std::filesystem::path> cache_dir;  // source cache; default kernels_cache_dir()
-  std::optional<HubConfig> hub;                 // nullopt: never download (files must be cached)
-  int compression_level = 3;                    // zstd level
-  int threads = 0;                              // zstd workers; 0 = number of CPUs (output identical)
-  ProgressFn progress;                          // archive bytes written / total uncompressed
+  int compression_level = 3;  // zstd level
+  int threads = 0;            // zstd workers; 0 = number of CPUs (output identical)
+  ProgressFn progress;        // archive bytes written / total uncompressed
 };
 
 struct BundleSummary {
@@ -100,18 +120,14 @@ struct BundleSummary {
   std::size_t blobs = 0;
   std::uint64_t content_bytes = 0;  // sum of distinct blob sizes
   std::uint64_t archive_bytes = 0;
-  std::size_t from_cache = 0;       // blobs taken (verified) from the local cache
-  std::size_t downloaded = 0;       // blobs fetched with HubClient::download
+  std::size_t from_cache = 0;       // blobs taken (verified) from the local cache: all of them
 };
 
-// Writes the bundle for `lock` to `output` atomically (temp file + fsync +
-// rename; nothing at `output` on failure). Files come from the local cache
-// when present and verified, else are downloaded and verified. For locks
-// without per-file records the file list comes from the cached snapshot or the
-// Hub tree at the locked sha and must hash to the locked variant hash.
-// Throws Error(not_found) when a variant is neither cached nor downloadable,
-// Error(integrity) when bytes do not match the lock.
-BundleSummary write_bundle(const Lockfile& lock, const std::filesystem::path& output, const BundleOptions& options);
+// Writes the bundle of `plan` to `output` atomically (temp file + fsync +
+// rename; nothing at `output` on failure), reading each blob from its planned
+// source. Throws Error(integrity) when a source changed size since planning,
+// Error(invalid_input) when the plan has no source for a blob, Error(io).
+BundleSummary write_bundle(const BundlePlan& plan, const std::filesystem::path& output, const BundleOptions& options = {});
 
 // Streaming reader over a bundle, hostile-input safe (used by install, verify
 // --bundle and the bundle RepoStore). Refuses: a first entry other than the

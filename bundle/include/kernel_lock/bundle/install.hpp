@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "kernel_lock/bundle/bundle.hpp"
-#include "kernel_lock/hub/hub_client.hpp"
+#include "kernel_lock/core/repo.hpp"
 #include "kernel_lock/core/lockfile.hpp"
 
 namespace kernel_lock {

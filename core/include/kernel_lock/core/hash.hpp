@@ -107,13 +107,6 @@ using DigestKindChooser = std::function<DigestKind(std::string_view relative_pat
 // fnmatch(3) globs (no FNM_PATHNAME: '*' also crosses '/'), git blob sha1 otherwise.
 DigestKindChooser lfs_glob_chooser(std::vector<std::string> lfs_globs);
 
-// For HF cache snapshots: the kind comes from the name of the blob that the
-// file's symlink points at (40 hex -> git_sha1, 64 hex -> lfs_sha256), as the
-// Python loader does. Throws Error(invalid_input) naming the file when it is not
-// such a link. hash_variant_directory also checks the content against that name
-// (Error(integrity) on mismatch) when this chooser is used via `verify_blob_names`.
-DigestKind digest_kind_from_cache_link(const std::filesystem::path& file);
-
 struct VariantFileRecord {
   std::string path;         // relative to the variant directory, '/'-separated
   DigestKind kind = DigestKind::git_sha1;
@@ -125,13 +118,22 @@ struct VariantDirectoryDigest {
   std::vector<VariantFileRecord> files;  // hashed files, sorted bytewise by path
 };
 
-// Walks `dir` (regular files and symlinks to regular files; skipped paths per
-// is_hashed_variant_path are not read), digests the files in parallel and returns
-// the git_lfs_concat hash with the per-file records. Symlinks to directories,
-// broken links and special files throw Error (invalid_input / not_found) naming
-// the path. When `verify_blob_names` is set, every file must be an HF cache link
-// whose blob name equals its computed digest (Error(integrity) otherwise).
-VariantDirectoryDigest hash_variant_directory(const std::filesystem::path& dir, const DigestKindChooser& choose,
-                                              unsigned threads = 0, bool verify_blob_names = false);
+// One file to hash: `file` is read once, with `kind`; when `expected_digest` is
+// set, the content must hash to it.
+struct VariantFileSource {
+  std::string path;            // relative to the variant directory, '/'-separated
+  std::filesystem::path file;  // the regular file to read
+  DigestKind kind = DigestKind::git_sha1;
+  std::string expected_digest;  // "" = nothing to compare with
+};
+
+// Digests `files` in parallel (up to `threads`, 0 = all CPUs) and returns the
+// git_lfs_concat hash with the per-file records sorted bytewise by path (skipped
+// paths per is_hashed_variant_path are hashed but left out of the hash). Walking
+// a directory into such a list is the cache library's snapshot reader
+// (kernel_lock/cache/snapshot.hpp). Throws Error(not_found / io / invalid_input)
+// naming a file that cannot be read as a regular file, Error(integrity) naming
+// the file whose content does not hash to its expected_digest.
+VariantDirectoryDigest hash_variant_files(std::vector<VariantFileSource> files, unsigned threads = 0);
 
 }  // namespace kernel_lock

@@ -85,19 +85,23 @@ struct SealedVariant {
 //    locks without per-file data, from the cache blob name the snapshot symlink
 //    points to) and size match the lock, and a named blob's content matches its name;
 //  * the git_lfs_concat hash over (path, digest) equals the lock's variant hash.
-// Snapshot symlinks must point into the repo's blobs/ directory; directory
-// symlinks and special files refuse. Throws Error(integrity) naming the file,
+// The snapshot is read with the cache's strict snapshot policy
+// (kernel_lock/cache/snapshot.hpp): every entry a relative symlink to a
+// digest-named blob in the repo's blobs/ directory; plain files, links leaving
+// blobs/, directory links and special files refuse. Throws Error(integrity) naming the file,
 // the expected and the actual digest; Error(not_found) when the variant or a
 // file is missing from the cache (hint: `kernel-lock install`).
 SealedVariant read_locked_variant(const CacheRepoPaths& repo, std::string_view sha, std::string_view variant,
                                   const LockedVariant& locked);
 
-// Unpinned read of a cached variant: each snapshot symlink's blob must hold the
-// bytes its name says (Error(integrity) otherwise); no lock is consulted.
+// Unpinned read of a cached variant (strict snapshot policy, as above): each
+// snapshot symlink's blob must hold the bytes its name says (Error(integrity)
+// otherwise); no lock is consulted.
 SealedVariant read_cached_variant(const CacheRepoPaths& repo, std::string_view sha, std::string_view variant);
 
-// Reads a local variant directory (get_local_kernel): sealed, hashed with git
-// blob sha1 for every file (no LFS knowledge), nothing compared.
+// Reads a local variant directory (get_local_kernel) with the plain snapshot
+// policy (regular files and links to them): sealed, hashed with git blob sha1
+// for every file (no LFS knowledge), nothing compared.
 SealedVariant read_local_variant(const std::filesystem::path& variant_dir);
 
 // Names of the directories directly under `build_dir` (sorted); empty when absent.
