@@ -20,6 +20,7 @@
 #include <openssl/evp.h>
 
 #include "kernel_lock/core/error.hpp"
+#include "kernel_lock/core/ids.hpp"
 #include "kernel_lock/core/parallel.hpp"
 
 namespace kernel_lock {
@@ -135,11 +136,6 @@ std::uint64_t stream_file(const fs::path& path, OnSize&& on_size, OnChunk&& on_c
 }
 
 std::string git_blob_header(std::uint64_t size) { return "blob " + std::to_string(size) + std::string(1, '\0'); }
-
-bool is_lower_hex(std::string_view text) noexcept {
-  return std::all_of(text.begin(), text.end(),
-                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
 
 }  // namespace
 
@@ -350,7 +346,7 @@ DigestKind digest_kind_from_cache_link(const fs::path& file) {
   const auto target = fs::read_symlink(file, ec);
   if (ec) throw Error(ErrorCode::io, "cannot read link " + file.string() + ": " + ec.message());
   const std::string blob = target.filename().string();
-  if ((blob.size() != 40 && blob.size() != 64) || !is_lower_hex(blob))
+  if (!is_blob_digest(blob))
     throw Error(ErrorCode::invalid_input, "link " + file.string() + " points at '" + target.string() +
                                               "', whose name is not a 40- or 64-hex blob digest");
   return digest_kind_from_hex(blob);

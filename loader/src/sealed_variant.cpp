@@ -15,6 +15,7 @@
 #include <system_error>
 
 #include "kernel_lock/core/error.hpp"
+#include "kernel_lock/core/ids.hpp"
 #include "kernel_lock/core/unique_fd.hpp"
 
 namespace fs = std::filesystem;
@@ -51,15 +52,9 @@ void seal(int fd, std::string_view what) {
     throw Error(ErrorCode::io, "sealing the copy of " + std::string(what) + " failed: " + errno_text(errno));
 }
 
-bool is_hex(std::string_view s) {
-  return std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
-
 std::optional<DigestKind> kind_of_blob_name(std::string_view name) {
-  if (!is_hex(name)) return std::nullopt;
-  if (name.size() == 40) return DigestKind::git_sha1;
-  if (name.size() == 64) return DigestKind::lfs_sha256;
-  return std::nullopt;
+  if (!is_blob_digest(name)) return std::nullopt;
+  return name.size() == 64 ? DigestKind::lfs_sha256 : DigestKind::git_sha1;
 }
 
 // One file of a variant as found on disk.

@@ -11,16 +11,13 @@
 #include "kernel_lock/cache/cache_writer.hpp"
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/hash.hpp"
+#include "kernel_lock/core/ids.hpp"
 #include "kernel_lock/cache/hf_cache.hpp"
 #include "kernel_lock/mirror/repo_store.hpp"
 
 namespace kernel_lock {
 namespace fs = std::filesystem;
 namespace {
-
-bool is_hex(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
 
 // pread-based reader over one blob file.
 class FileBlobReader final : public BlobReader {
@@ -104,7 +101,7 @@ class CacheStore final : public RepoStore {
     for (auto it = fs::directory_iterator(root(repo) / "snapshots", ec); !ec && it != fs::directory_iterator();
          it.increment(ec)) {
       std::string name = it->path().filename().string();
-      if (name.size() == 40 && is_hex(name)) shas.push_back(name);
+      if (is_commit_sha(name)) shas.push_back(name);
     }
     std::sort(shas.begin(), shas.end());
     return store_detail::resolve_revision(refs(repo), shas, revision);
@@ -114,7 +111,7 @@ class CacheStore final : public RepoStore {
     require(repo);
     const fs::path snap = root(repo) / "snapshots" / std::string(sha);
     std::error_code ec;
-    if (sha.size() != 40 || !is_hex(sha) || !fs::is_directory(snap, ec))
+    if (!is_commit_sha(sha) || !fs::is_directory(snap, ec))
       throw Error(ErrorCode::not_found, repo.repo_id + " has no snapshot " + std::string(sha) + " in " + dir_.string());
     const std::string key = std::string(to_string(repo.type)) + ":" + repo.repo_id + "@" + std::string(sha);
     {
@@ -131,13 +128,13 @@ class CacheStore final : public RepoStore {
       if (!fs::exists(it->path(), sec)) continue;  // dangling: not served
       TreeEntry e;
       e.path = it->path().lexically_relative(snap).generic_string();
-      if (!store_detail::is_valid_repo_path(e.path)) continue;
+      if (!is_safe_relative_path(e.path)) continue;
       e.size = fs::file_size(it->path(), sec);
       std::string digest;
       if (link) {
         auto target = fs::read_symlink(it->path(), sec);
         std::string name = target.filename().string();
-        if (target.parent_path().filename() == "blobs" && (name.size() == 40 || name.size() == 64) && is_hex(name))
+        if (target.parent_path().filename() == "blobs" && is_blob_digest(name))
           digest = name;
       }
       if (digest.empty()) continue;  // a file not backed by a blob cannot be served by digest
@@ -156,20 +153,13 @@ class CacheStore final : public RepoStore {
 
   std::unique_ptr<BlobReader> open(const RepoRef& repo, std::string_view digest) const override {
     require(repo);
-    if ((digest.size() != 40 && digest.size() != 64) || !is_hex(digest))
+    if (!is_blob_digest(digest))
       throw Error(ErrorCode::not_found, "no blob " + std::string(digest));
     return std::make_unique<FileBlobReader>(root(repo) / "blobs" / std::string(digest));
   }
 
  private:
-  static bool valid_id(const std::string& id) {
-    try {
-      check_repo_id(id, "repo");
-      return true;
-    } catch (const Error&) {
-      return false;
-    }
-  }
+  static bool valid_id(const std::string& id) { return is_valid_repo_id(id); }
   static std::optional<RepoRef> parse_folder(const std::string& folder) {
     for (auto [prefix, type] : {std::pair{"kernels--", RepoType::kernel}, std::pair{"models--", RepoType::model}}) {
       std::string_view p(prefix);

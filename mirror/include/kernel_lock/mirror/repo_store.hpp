@@ -118,8 +118,6 @@ void complete_tree(StoreCommit& commit);
 // Shared resolve() logic over refs and the commit shas a repo holds.
 std::optional<std::string> resolve_revision(const RepoRefs& refs, const std::vector<std::string>& commit_shas,
                                             std::string_view revision);
-// True for a repo-relative path as defined above.
-bool is_valid_repo_path(std::string_view path) noexcept;
 }  // namespace store_detail
 
 }  // namespace kernel_lock
