@@ -6,6 +6,7 @@
 #include "kernel_lock/bundle/bundle.hpp"
 #include "kernel_lock/cache/cache_writer.hpp"
 #include "kernel_lock/core/error.hpp"
+#include "kernel_lock/core/ids.hpp"
 
 namespace kernel_lock {
 namespace {
@@ -39,11 +40,6 @@ const json& array_member(const json& object, const char* key, const std::string&
   const auto& v = member(object, key, where);
   if (!v.is_array()) bad(where + "." + key, "expected an array");
   return v;
-}
-
-bool is_sha(std::string_view s) {
-  if (s.size() != 40) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 // Checks the included variants of one kernel against its lock entry.
@@ -86,20 +82,12 @@ void check_kernel_files(const BundleKernel& k, const LockedKernel& locked) {
 std::vector<std::string> refs_for_requirement(const LockedKernel& kernel) {
   std::vector<std::string> refs;
   const auto& req = kernel.requirement;
-  if (!req.is_object()) return refs;
-  if (auto it = req.find("version"); it != req.end() && it->is_number_integer())
-    refs.push_back("v" + std::to_string(it->get<long long>()));
-  if (auto it = req.find("revision"); it != req.end() && it->is_string()) {
-    std::string rev = it->get<std::string>();
-    if (!is_sha(rev) && !rev.empty()) {
-      try {
-        check_relative_path(rev, "revision");
-        refs.push_back(rev);
-      } catch (const Error&) {
-        // not a name usable as a cache ref: skip
-      }
-    }
-  }
+  if (!req) return refs;
+  if (req->version) refs.push_back("v" + std::to_string(*req->version));
+  // A revision that is not a sha names a branch or tag; one that is not usable
+  // as a cache ref name is skipped.
+  if (req->revision && !is_commit_sha(*req->revision) && is_safe_relative_path(*req->revision))
+    refs.push_back(*req->revision);
   std::sort(refs.begin(), refs.end());
   refs.erase(std::unique(refs.begin(), refs.end()), refs.end());
   return refs;

@@ -10,6 +10,7 @@
 #include "bundle_internal.hpp"
 #include "kernel_lock/bundle/bundle.hpp"
 #include "kernel_lock/core/error.hpp"
+#include "kernel_lock/core/ids.hpp"
 
 namespace kernel_lock {
 namespace fs = std::filesystem;
@@ -22,13 +23,6 @@ namespace {
 [[noreturn]] void refuse(const fs::path& bundle, const std::string& why) {
   throw Error(ErrorCode::invalid_input, "bundle " + bundle.string() + ": " + why,
               "the file is not a kernel-lock bundle, or it was damaged or tampered with");
-}
-
-bool is_hex_digest(std::string_view s) {
-  if (s.size() != 40 && s.size() != 64) return false;
-  for (char c : s)
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  return true;
 }
 
 // What is wrong with an entry's type, or "" when it is a plain regular file.
@@ -54,21 +48,6 @@ std::string entry_type_problem(struct archive_entry* e) {
       return "entry of unknown type";
   }
   if (archive_entry_sparse_count(e) > 0) return "sparse file";
-  return "";
-}
-
-// What is wrong with an entry name (for a clear message), or "" when it is safe.
-std::string entry_name_problem(std::string_view name) {
-  if (name.empty()) return "empty name";
-  if (name.front() == '/') return "absolute path";
-  std::size_t start = 0;
-  while (start <= name.size()) {
-    std::size_t end = name.find('/', start);
-    if (end == std::string_view::npos) end = name.size();
-    if (name.substr(start, end - start) == "..") return "path traversal ('..')";
-    start = end + 1;
-  }
-  if (name.find('\\') != std::string_view::npos) return "backslash in name";
   return "";
 }
 
@@ -309,12 +288,12 @@ std::optional<BundleBlob> BundleReader::Impl::next_entry() {
     return std::nullopt;
   }
   const std::string name = archive_entry_pathname(entry) ? archive_entry_pathname(entry) : "";
-  if (auto problem = entry_name_problem(name); !problem.empty())
+  if (const char* problem = relative_path_problem(name))
     refuse(im.path, "entry '" + name + "' refused: " + problem);
   if (auto problem = entry_type_problem(entry); !problem.empty())
     refuse(im.path, "entry '" + name + "' refused: it is a " + problem + "; bundles hold regular files only");
   if (name == kBundleManifestName) refuse(im.path, "duplicate manifest entry");
-  if (!name.starts_with("blobs/") || !is_hex_digest(std::string_view(name).substr(6)))
+  if (!name.starts_with("blobs/") || !is_blob_digest(std::string_view(name).substr(6)))
     refuse(im.path, "unexpected entry '" + name + "' (bundles hold only the manifest and blobs/<digest>)");
   const std::string digest = name.substr(6);
   auto it = im.expected.find(digest);

@@ -4,6 +4,7 @@
 
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/fs.hpp"
+#include "kernel_lock/core/ids.hpp"
 
 namespace kernel_lock {
 namespace {
@@ -12,13 +13,6 @@ std::optional<std::filesystem::path> env_path(const char* name) {
   const char* value = std::getenv(name);
   if (value == nullptr || *value == '\0') return std::nullopt;
   return std::filesystem::path(value);
-}
-
-bool is_hex_sha1(std::string_view text) {
-  if (text.size() != 40) return false;
-  for (char c : text)
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  return true;
 }
 
 }  // namespace
@@ -62,7 +56,7 @@ std::optional<std::string> read_cache_ref(const CacheRepoPaths& repo, std::strin
   if (!std::filesystem::is_regular_file(path, ec)) return std::nullopt;
   auto text = read_file(path);
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
-  if (!is_hex_sha1(text))
+  if (!is_commit_sha(text))
     throw Error(ErrorCode::invalid_input, "cache ref " + path.string() + " does not hold a 40-hex commit sha");
   return text;
 }

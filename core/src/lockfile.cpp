@@ -29,10 +29,7 @@ bool is_reserved_kernel_key(std::string_view key) {
   return std::find(std::begin(kKernelKeys), std::end(kKernelKeys), key) != std::end(kKernelKeys);
 }
 
-bool is_lower_hex(std::string_view text, std::size_t length) {
-  if (text.size() != length) return false;
-  return std::all_of(text.begin(), text.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
+bool is_hex_of_length(std::string_view text, std::size_t length) { return text.size() == length && kernel_lock::is_lower_hex(text); }
 
 bool is_variant_name(std::string_view name) {
   if (name.empty() || name.size() > 128 || name == "." || name == "..") return false;
@@ -180,7 +177,7 @@ LockedFile parse_file(const Checker& check, const ojson& value, const std::strin
     check.fail(key_path(path, "kind"), "expected \"sha256\" (LFS file) or \"git-sha1\" (git blob), got " + json_quote(kind));
   }
   file.digest = check.string(check.member(value, "digest", path), key_path(path, "digest"), "a hex digest string");
-  if (!is_lower_hex(file.digest, digest_length))
+  if (!is_hex_of_length(file.digest, digest_length))
     check.fail(key_path(path, "digest"), "expected " + std::to_string(digest_length) + " lowercase hex digits for kind " +
                                              json_quote(kind) + ", got " + json_quote(file.digest));
   return file;
@@ -193,7 +190,7 @@ LockedKernel parse_variants_kernel(const Checker& check, const ojson& value, con
   if (!is_valid_repo_id(kernel.repo_id))
     check.fail(key_path(path, "repo_id"), "expected a Hub repo id \"org/name\", got " + json_quote(kernel.repo_id));
   kernel.sha = check.string(check.member(value, "sha", path), key_path(path, "sha"), "a commit sha string");
-  if (!is_lower_hex(kernel.sha, 40))
+  if (!is_commit_sha(kernel.sha))
     check.fail(key_path(path, "sha"), "expected a 40-hex lowercase commit sha, got " + json_quote(kernel.sha));
 
   const auto variants_path = key_path(path, "variants");
@@ -214,7 +211,7 @@ LockedKernel parse_variants_kernel(const Checker& check, const ojson& value, con
     const auto hash_path = key_path(variant_path, "hash");
     variant.hash = check.string(check.member(variant_value, "hash", variant_path), hash_path, "\"sha256-<64 hex>\"");
     if (variant.hash.size() != 71 || !variant.hash.starts_with("sha256-") ||
-        !is_lower_hex(std::string_view(variant.hash).substr(7), 64))
+        !is_hex_of_length(std::string_view(variant.hash).substr(7), 64))
       check.fail(hash_path, "expected \"sha256-<64 hex>\", got " + json_quote(variant.hash));
     if (auto it = variant_value.find("hash_type"); it != variant_value.end()) {
       variant.hash_type = check.string(*it, key_path(variant_path, "hash_type"), "\"git_lfs_concat\"");
@@ -233,7 +230,11 @@ LockedKernel parse_variants_kernel(const Checker& check, const ojson& value, con
   }
   if (auto it = value.find("requirement"); it != value.end() && !it->is_null()) {
     check.object(*it, key_path(path, "requirement"), "the requirement this kernel was resolved from");
-    kernel.requirement = *it;
+    try {
+      kernel.requirement = LockedRequirement::from_json(*it);
+    } catch (const Error& e) {
+      check.fail(key_path(path, "requirement"), e.what());
+    }
   }
   if (auto it = value.find("files"); it != value.end()) {
     const auto files_path = key_path(path, "files");
@@ -284,15 +285,15 @@ LockedKernel parse_dependency_kernel(const Checker& check, const ojson& value, c
   auto revision = dependency.find("revision");
   if ((version == dependency.end()) == (revision == dependency.end()))
     check.fail(dep_path, "expected exactly one of \"version\" and \"revision\"");
-  kernel.requirement = ojson::object();
+  kernel.requirement = LockedRequirement{};
   if (version != dependency.end()) {
     if (!version->is_number_unsigned())
       check.fail(key_path(dep_path, "version"), "expected a non-negative integer, got " + type_name(*version));
-    kernel.requirement["version"] = *version;
+    kernel.requirement->version = version->get<std::uint64_t>();
   } else {
     const auto& rev = check.string(*revision, key_path(dep_path, "revision"), "a revision string");
     if (rev.empty()) check.fail(key_path(dep_path, "revision"), "expected a non-empty revision");
-    kernel.requirement["revision"] = rev;
+    kernel.requirement->revision = rev;
   }
   const auto lock_path = key_path(path, "lock");
   const auto& lock = check.object(check.member(value, "lock", path), lock_path, "a lock object {\"commit\"}");
@@ -304,7 +305,7 @@ LockedKernel parse_dependency_kernel(const Checker& check, const ojson& value, c
   // Python reads the commit case-insensitively and writes it in lowercase.
   std::transform(commit.begin(), commit.end(), commit.begin(),
                  [](char c) { return (c >= 'A' && c <= 'F') ? static_cast<char>(c - 'A' + 'a') : c; });
-  if (!is_lower_hex(commit, 40))
+  if (!is_commit_sha(commit))
     check.fail(key_path(lock_path, "commit"), "expected a 40-hex commit sha, got " + json_quote(commit));
   kernel.sha = std::move(commit);
   return kernel;
@@ -332,7 +333,7 @@ ojson kernel_to_json(const LockedKernel& kernel) {
   }
   out["variants"] = std::move(variants);
   if (kernel.repo_type) out["repo_type"] = *kernel.repo_type;
-  if (!kernel.requirement.is_null()) out["requirement"] = kernel.requirement;
+  if (kernel.requirement) out["requirement"] = kernel.requirement->to_json();
   if (any_files) {
     ojson files = ojson::object();
     for (const auto& [name, variant] : kernel.variants) {
@@ -373,33 +374,6 @@ std::vector<const LockedKernel*> sorted_kernels(const Lockfile& lock) {
 }
 
 }  // namespace
-
-bool is_valid_repo_id(std::string_view repo_id) noexcept {
-  auto slash = repo_id.find('/');
-  if (slash == std::string_view::npos || repo_id.find('/', slash + 1) != std::string_view::npos) return false;
-  auto valid_part = [](std::string_view part) {
-    if (part.empty() || part.size() > 96) return false;
-    auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); };
-    if (!alnum(part.front()) || !alnum(part.back())) return false;
-    if (part.find("--") != std::string_view::npos || part.find("..") != std::string_view::npos) return false;
-    return std::all_of(part.begin(), part.end(), [&](char c) { return alnum(c) || c == '-' || c == '_' || c == '.'; });
-  };
-  return valid_part(repo_id.substr(0, slash)) && valid_part(repo_id.substr(slash + 1));
-}
-
-bool is_safe_relative_path(std::string_view path) noexcept {
-  if (path.empty() || path.size() > 4096 || path.front() == '/') return false;
-  if (path.find('\\') != std::string_view::npos || path.find('\0') != std::string_view::npos) return false;
-  std::size_t start = 0;
-  while (start <= path.size()) {
-    auto end = path.find('/', start);
-    if (end == std::string_view::npos) end = path.size();
-    auto component = path.substr(start, end - start);
-    if (component.empty() || component == "." || component == "..") return false;
-    start = end + 1;
-  }
-  return true;
-}
 
 const LockedKernel* Lockfile::find(std::string_view repo_id) const noexcept {
   for (const auto& kernel : kernels)
@@ -465,10 +439,10 @@ std::string format_python_lockfile(const Lockfile& lock) {
     ojson dependency = ojson::object();
     dependency["repo-id"] = kernel->repo_id;
     const auto& req = kernel->requirement;
-    if (req.is_object() && req.contains("version") && req["version"].is_number_unsigned()) {
-      dependency["version"] = req["version"];
-    } else if (req.is_object() && req.contains("revision") && req["revision"].is_string()) {
-      dependency["revision"] = req["revision"];
+    if (req && req->version) {
+      dependency["version"] = *req->version;
+    } else if (req && req->revision) {
+      dependency["revision"] = *req->revision;
     } else {
       dependency["revision"] = kernel->sha;
     }

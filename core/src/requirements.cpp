@@ -60,38 +60,13 @@ bool is_revision(std::string_view text) {
   return std::all_of(text.begin(), text.end(), [](char c) { return c > ' ' && c < 0x7f && c != '\\'; });
 }
 
-// Tag range: comma-separated clauses "<op> [v]N(.N)*" with op in >=, <=, >, <, ==, !=, ~=.
-bool is_tag_range(std::string_view text) {
-  if (text.empty() || text.size() > 256) return false;
-  std::size_t start = 0;
-  while (start <= text.size()) {
-    auto end = text.find(',', start);
-    if (end == std::string_view::npos) end = text.size();
-    auto clause = text.substr(start, end - start);
-    while (!clause.empty() && clause.front() == ' ') clause.remove_prefix(1);
-    while (!clause.empty() && clause.back() == ' ') clause.remove_suffix(1);
-    std::size_t op = 0;
-    for (std::string_view candidate : {">=", "<=", "==", "!=", "~=", ">", "<"}) {
-      if (clause.starts_with(candidate)) {
-        op = candidate.size();
-        break;
-      }
-    }
-    if (op == 0) return false;
-    auto version = clause.substr(op);
-    while (!version.empty() && version.front() == ' ') version.remove_prefix(1);
-    if (!version.empty() && version.front() == 'v') version.remove_prefix(1);
-    if (version.empty()) return false;
-    std::size_t part_start = 0;
-    while (part_start <= version.size()) {
-      auto dot = version.find('.', part_start);
-      if (dot == std::string_view::npos) dot = version.size();
-      if (!parse_unsigned(version.substr(part_start, dot - part_start))) return false;
-      part_start = dot + 1;
-    }
-    start = end + 1;
+// The tag range `text`, or a failure at `where`: "<message>, got "<text>" (<why>)".
+TagRange tag_range_at(const std::string& where, const std::string& message, const std::string& text) {
+  try {
+    return TagRange::parse(text);
+  } catch (const Error& e) {
+    fail(where, message + ", got \"" + text + "\" (" + e.what() + ")");
   }
-  return true;
 }
 
 // Checks one filter value; `kind` is the filter key (torch, cuda, arch, os).
@@ -201,10 +176,8 @@ class YamlReader {
         req.revision = text;
       } else if (key == "tags") {
         auto text = scalar(value, field, "a tag range such as \">=0.1.0,<0.2.0\"");
-        if (!is_tag_range(text))
-          fail(at(value), field + ": expected a tag range of comma-separated clauses like \">=0.1.0,<0.2.0\", got \"" +
-                              text + "\"");
-        req.tag_range = text;
+        req.tag_range =
+            tag_range_at(at(value), field + ": expected a tag range of comma-separated clauses like \">=0.1.0,<0.2.0\"", text);
       } else if (key == "repo-type") {
         auto text = scalar(value, field, "\"kernel\" or \"model\"");
         if (text != "kernel" && text != "model")
@@ -339,10 +312,8 @@ KernelRequirement toml_kernel(std::string_view source, std::string_view repo_id,
   }
   if (auto text = value.as_string()) {
     // Older Python kernels: a version specifier over v<semver> tags.
-    if (!is_tag_range(text->get()))
-      fail(where, req.repo_id + ": expected an integer version, or a tag range like \">=0.1.0,<0.2.0\", got \"" +
-                      text->get() + "\"");
-    req.tag_range = text->get();
+    req.tag_range =
+        tag_range_at(where, req.repo_id + ": expected an integer version, or a tag range like \">=0.1.0,<0.2.0\"", text->get());
     return req;
   }
   const auto* table = value.as_table();
@@ -370,9 +341,7 @@ KernelRequirement toml_kernel(std::string_view source, std::string_view repo_id,
       req.revision = text;
     } else if (key == "tags") {
       auto text = string_value("a tag range such as \">=0.1.0,<0.2.0\"");
-      if (!is_tag_range(text))
-        fail(field_where, field + ": expected a tag range like \">=0.1.0,<0.2.0\", got \"" + text + "\"");
-      req.tag_range = text;
+      req.tag_range = tag_range_at(field_where, field + ": expected a tag range like \">=0.1.0,<0.2.0\"", text);
     } else if (key == "repo-type") {
       auto text = string_value("\"kernel\" or \"model\"");
       if (text != "kernel" && text != "model")
@@ -402,18 +371,17 @@ KernelRequirement toml_kernel(std::string_view source, std::string_view repo_id,
 
 }  // namespace
 
-nlohmann::ordered_json KernelRequirement::to_json() const {
-  nlohmann::ordered_json out = nlohmann::ordered_json::object();
-  if (version) out["version"] = *version;
-  if (revision) out["revision"] = *revision;
-  if (tag_range) out["tags"] = *tag_range;
-  if (repo_type) out["repo-type"] = *repo_type;
-  if (!filter.torch.empty()) out["torch"] = filter.torch;
-  if (!filter.cuda.empty()) out["cuda"] = filter.cuda;
-  if (!filter.arch.empty()) out["arch"] = filter.arch;
-  if (!filter.os.empty()) out["os"] = filter.os;
+LockedRequirement KernelRequirement::locked() const {
+  LockedRequirement out;
+  if (version) out.version = static_cast<std::uint64_t>(*version);
+  out.revision = revision;
+  if (tag_range) out.tags = tag_range->text();
+  out.repo_type = repo_type;
+  out.filter = filter;
   return out;
 }
+
+nlohmann::ordered_json KernelRequirement::to_json() const { return locked().to_json(); }
 
 Requirements parse_kernels_yaml(std::string_view text, std::string_view source) {
   if (text.size() > kMaxRequirementsBytes) fail(std::string(source), "file larger than 1 MiB; not a requirements file");

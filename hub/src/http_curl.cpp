@@ -381,33 +381,4 @@ std::string resolve_redirect(std::string_view base_url, std::string_view locatio
   return base.substr(0, slash + 1) + std::string(location);
 }
 
-std::string url_encode(std::string_view text) {
-  static constexpr char hex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(text.size() * 3);
-  for (unsigned char c : text) {
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(hex[c >> 4]);
-      out.push_back(hex[c & 15]);
-    }
-  }
-  return out;
-}
-
-std::string url_encode_path(std::string_view path) {
-  std::string out;
-  std::size_t start = 0;
-  while (true) {
-    auto slash = path.find('/', start);
-    out += url_encode(path.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start));
-    if (slash == std::string_view::npos) break;
-    out.push_back('/');
-    start = slash + 1;
-  }
-  return out;
-}
-
 }  // namespace kernel_lock

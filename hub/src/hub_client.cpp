@@ -14,7 +14,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "kernel_lock/core/env.hpp"
 #include "kernel_lock/core/error.hpp"
+#include "kernel_lock/core/ids.hpp"
+#include "kernel_lock/core/url.hpp"
 
 namespace kernel_lock {
 namespace detail {
@@ -23,12 +26,6 @@ namespace {
 std::string env(const char* name) {
   const char* v = std::getenv(name);
   return v ? std::string(v) : std::string();
-}
-
-bool env_true(const char* name) {
-  std::string v = env(name);
-  for (auto& c : v) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return v == "1" || v == "ON" || v == "YES" || v == "TRUE";
 }
 
 std::optional<std::chrono::milliseconds> env_seconds(const char* name) {
@@ -251,29 +248,6 @@ nlohmann::json parse_json(const HttpResponse& response, const std::string& what)
 }
 
 // Rejects paths that could escape a directory (Python _validate_relative_filename).
-void validate_repo_path(std::string_view path, const std::string& what) {
-  bool bad = path.empty() || path.front() == '/' || path.find('\\') != std::string_view::npos ||
-             path.find('\0') != std::string_view::npos || (path.size() > 1 && path[1] == ':');
-  std::size_t start = 0;
-  while (!bad && start <= path.size()) {
-    auto slash = path.find('/', start);
-    auto seg = path.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
-    if (seg == ".." || seg == "." || seg.empty()) bad = true;
-    if (slash == std::string_view::npos) break;
-    start = slash + 1;
-  }
-  if (bad) throw Error(ErrorCode::invalid_input, what + ": unsafe path '" + std::string(path) + "' in server reply");
-}
-
-void validate_repo_id(std::string_view repo_id) {
-  static const std::regex re(R"(^([\w\-.]+/)?[\w\-.]{1,96}$)");
-  const std::string id(repo_id);
-  if (!std::regex_match(id, re) || id.find("--") != std::string::npos || id.find("..") != std::string::npos ||
-      id.ends_with(".git"))
-    throw Error(ErrorCode::invalid_input, "invalid repo id '" + id + "'",
-                "repo ids look like 'org/name' (letters, digits, '-', '_', '.'; no '--' or '..')");
-}
-
 std::optional<std::string> next_link(const HttpResponse& response) {
   auto link = response.header("link");
   if (!link) return std::nullopt;
@@ -400,7 +374,7 @@ std::vector<ResolvedRevision> HubClient::resolve_revisions(const std::vector<Rev
   auto& transport = impl_->net("resolving revisions");
   Scheduler sched(transport, impl_->config, impl_->stats);
   for (std::size_t i = 0; i < queries.size(); ++i) {
-    validate_repo_id(queries[i].repo.repo_id);
+    check_repo_id(queries[i].repo.repo_id, "Hub request");
     struct State {
       RepoRef repo;
       std::string revision;
@@ -428,9 +402,7 @@ std::vector<ResolvedRevision> HubClient::resolve_revisions(const std::vector<Rev
       auto j = parse_json(resp, what);
       if (!j.is_object() || !j.contains("sha") || !j["sha"].is_string())
         throw Error(ErrorCode::invalid_input, what + ": reply has no 'sha'");
-      auto sha = j["sha"].get<std::string>();
-      if (sha.size() != 40) throw Error(ErrorCode::invalid_input, what + ": 'sha' is not a 40-hex commit: " + sha);
-      results[i] = ResolvedRevision{st->repo, sha};
+      results[i] = ResolvedRevision{st->repo, CommitSha::parse(j["sha"].get<std::string>(), what + ": 'sha'").str()};
       (void)sched;
       return Outcome::finished();
     };
@@ -446,7 +418,7 @@ std::vector<RefsResult> HubClient::list_refs(const std::vector<RefsQuery>& queri
   auto& transport = impl_->net("listing refs");
   Scheduler sched(transport, impl_->config, impl_->stats);
   for (std::size_t i = 0; i < queries.size(); ++i) {
-    validate_repo_id(queries[i].repo.repo_id);
+    check_repo_id(queries[i].repo.repo_id, "Hub request");
     struct State {
       RepoRef repo;
       bool detect;
@@ -497,7 +469,7 @@ std::vector<std::vector<TreeEntry>> HubClient::list_trees(const std::vector<Tree
   auto& transport = impl_->net("listing files");
   Scheduler sched(transport, impl_->config, impl_->stats);
   for (std::size_t i = 0; i < queries.size(); ++i) {
-    validate_repo_id(queries[i].repo.repo_id);
+    check_repo_id(queries[i].repo.repo_id, "Hub request");
     const auto& q = queries[i];
     std::string url = api_url(q.repo) + "/tree/" + url_encode(q.sha);
     if (!q.path.empty()) url += "/" + url_encode(q.path);
@@ -530,16 +502,17 @@ std::vector<std::vector<TreeEntry>> HubClient::list_trees(const std::vector<Tree
             throw Error(ErrorCode::invalid_input, what + ": malformed entry " + e.dump());
           TreeEntry t;
           t.path = e["path"].get<std::string>();
-          validate_repo_path(t.path, what);
+          check_relative_path(t.path, what + ": tree entry");
           t.is_directory = e["type"] != "file";
           if (e.contains("oid") && e["oid"].is_string()) t.oid = e["oid"].get<std::string>();
           if (!t.is_directory) {
-            if (!e.contains("size") || !e["size"].is_number_unsigned() || t.oid.size() != 40)
+            if (!e.contains("size") || !e["size"].is_number_unsigned() || t.oid.size() != 40 || !is_lower_hex(t.oid))
               throw Error(ErrorCode::invalid_input, what + ": file entry without size or 40-hex oid: " + e.dump());
             t.size = e["size"].get<std::uint64_t>();
             if (e.contains("lfs") && e["lfs"].is_object()) {
               const auto& lfs = e["lfs"];
-              if (!lfs.contains("oid") || !lfs["oid"].is_string() || lfs["oid"].get<std::string>().size() != 64)
+              if (!lfs.contains("oid") || !lfs["oid"].is_string() || lfs["oid"].get<std::string>().size() != 64 ||
+                  !is_lower_hex(lfs["oid"].get<std::string>()))
                 throw Error(ErrorCode::invalid_input, what + ": LFS entry without a 64-hex oid: " + e.dump());
               t.lfs_sha256 = lfs["oid"].get<std::string>();
             }

@@ -188,8 +188,8 @@ void HubClient::download(const std::vector<DownloadRequest>& requests, const Pro
   files.reserve(requests.size());
   Scheduler sched(transport, impl_->config, impl_->stats);
   for (const auto& r : requests) {
-    validate_repo_id(r.repo.repo_id);
-    validate_repo_path(r.path, "downloading from " + r.repo.repo_id);
+    check_repo_id(r.repo.repo_id, "Hub request");
+    check_relative_path(r.path, "downloading from " + r.repo.repo_id);
     auto f = std::make_shared<FileDownload>();
     f->request = &r;
     try {

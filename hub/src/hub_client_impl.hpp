@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "kernel_lock/core/error.hpp"
+#include "kernel_lock/core/ids.hpp"
 #include "kernel_lock/hub/http.hpp"
 #include "kernel_lock/hub/hub_client.hpp"
 
@@ -82,8 +83,6 @@ Error http_error(const HttpResponse& response, const std::string& what, const Re
 // nullopt for a 2xx; a retry Outcome for transient failures; throws otherwise.
 std::optional<Outcome> classify(const HttpResponse& response, const std::string& what, const RepoRef* repo,
                                 std::string_view revision);
-void validate_repo_path(std::string_view path, const std::string& what);
-void validate_repo_id(std::string_view repo_id);
 std::optional<std::string> next_link(const HttpResponse& response);
 
 }  // namespace detail

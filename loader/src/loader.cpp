@@ -25,6 +25,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "kernel_lock/core/env.hpp"
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/cache/hf_cache.hpp"
 
@@ -44,17 +45,16 @@ struct TorchFacts {
   std::optional<Version2> cuda;  // torch's CUDA runtime version, when built with CUDA
 };
 
-std::optional<Version2> parse_version2(std::string_view text) {
-  Version2 v;
-  auto dot = text.find('.');
-  if (dot == std::string_view::npos || dot == 0) return std::nullopt;
+// The <major>.<minor> a torch version string starts with ("2.11.0a0+git1" ->
+// {2, 11}) through the public parse_version2; nullopt when it starts otherwise.
+std::optional<Version2> leading_version2(std::string_view text) {
+  const auto dot = text.find('.');
+  if (dot == std::string_view::npos) return std::nullopt;
   try {
-    v.major = std::stoi(std::string(text.substr(0, dot)));
-    v.minor = std::stoi(std::string(text.substr(dot + 1)));
-  } catch (const std::exception&) {
+    return parse_version2(text.substr(0, text.find_first_not_of("0123456789", dot + 1)), "TORCH_VERSION");
+  } catch (const Error&) {
     return std::nullopt;
   }
-  return v;
 }
 
 // Cheap facts: the loaded libtorch's build options ("TORCH_VERSION", "CXX_FLAGS")
@@ -70,7 +70,7 @@ const TorchFacts& torch_facts() {
     try {
       const auto& options = caffe2::GetBuildOptions();
       if (auto it = options.find("TORCH_VERSION"); it != options.end()) {
-        if (auto v = parse_version2(it->second)) {
+        if (auto v = leading_version2(it->second)) {
           f.torch = *v;
           f.torch_source = "runtime";
         }
@@ -513,14 +513,6 @@ Kernel load_sealed(SealedVariant sealed, std::string repo_id, std::string sha, c
 }
 
 fs::path cache_dir_for(const LoadOptions& options) { return options.cache_dir ? *options.cache_dir : kernels_cache_dir(); }
-
-bool env_true(const char* name) {
-  const char* v = std::getenv(name);
-  if (v == nullptr) return false;
-  std::string s(v);
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-  return s == "1" || s == "ON" || s == "YES" || s == "TRUE";
-}
 
 bool offline_for(const LoadOptions& options) {
   if (options.offline) return *options.offline;

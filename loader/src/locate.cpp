@@ -5,6 +5,7 @@
 #include <system_error>
 
 #include "kernel_lock/core/error.hpp"
+#include "kernel_lock/core/ids.hpp"
 #include "kernel_lock/loader/sealed_variant.hpp"
 
 namespace fs = std::filesystem;
@@ -38,13 +39,6 @@ std::string searched_list(const std::vector<std::string>& searched) {
   return out;
 }
 
-bool is_sha(std::string_view s) {
-  if (s.size() != 40) return false;
-  for (char c : s)
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  return true;
-}
-
 }  // namespace
 
 fs::path locate_lockfile(const std::optional<fs::path>& explicit_path) {
@@ -76,7 +70,7 @@ fs::path locate_lockfile(const std::optional<fs::path>& explicit_path) {
 
 std::optional<std::string> resolve_cached_revision(const CacheRepoPaths& repo, std::string_view revision) {
   std::error_code ec;
-  if (is_sha(revision) && fs::is_directory(repo.snapshot(revision), ec)) return std::string(revision);
+  if (is_commit_sha(revision) && fs::is_directory(repo.snapshot(revision), ec)) return std::string(revision);
   if (revision.empty() || revision.find("..") != std::string_view::npos || revision.front() == '/')
     throw Error(ErrorCode::invalid_input, "invalid revision '" + std::string(revision) + "'");
   return read_cache_ref(repo, revision);

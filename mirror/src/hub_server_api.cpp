@@ -6,50 +6,11 @@
 #include <nlohmann/json.hpp>
 
 #include "kernel_lock/core/error.hpp"
+#include "kernel_lock/core/url.hpp"
 #include "kernel_lock/mirror/hub_server.hpp"
 
 namespace kernel_lock {
 using nlohmann::json;
-
-std::string url_decode(std::string_view text, bool plus_is_space) {
-  auto hex = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  std::string out;
-  out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (c == '%' && i + 2 < text.size() && hex(text[i + 1]) >= 0 && hex(text[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(hex(text[i + 1]) * 16 + hex(text[i + 2])));
-      i += 2;
-    } else if (c == '+' && plus_is_space) {
-      out.push_back(' ');
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
-
-std::string url_encode(std::string_view text, bool keep_slash) {
-  static const char* digits = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-                      c == '_' || c == '~' || (keep_slash && c == '/');
-    if (unreserved) {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(digits[c >> 4]);
-      out.push_back(digits[c & 15]);
-    }
-  }
-  return out;
-}
 
 namespace {
 
@@ -369,7 +330,7 @@ class Handler {
     HubResponse r = json_response(200, arr);
     if (end < entries.size()) {
       std::string next = req_.base_url + "/api/" + api_plural(repo.ref.type) + "/" + repo.ref.repo_id + "/tree/" +
-                         url_encode(rev, false) + (path.empty() ? "" : "/" + url_encode(path, false)) +
+                         url_encode(rev) + (path.empty() ? "" : "/" + url_encode(path)) +
                          "?recursive=" + (recursive ? "true" : "false") + "&expand=" + (expand ? "true" : "false") +
                          "&cursor=" + std::to_string(end) + "-" + commit->sha;
       r.headers.emplace_back("Link", "<" + next + ">; rel=\"next\"");
@@ -441,7 +402,7 @@ class Handler {
     r.headers.emplace_back("Accept-Ranges", "bytes");
     auto slash = path.rfind('/');
     std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
-    r.headers.emplace_back("Content-Disposition", "inline; filename*=UTF-8''" + url_encode(name, false));
+    r.headers.emplace_back("Content-Disposition", "inline; filename*=UTF-8''" + url_encode(name));
     r.blob = store_.open(ref, e->digest());
     if (r.blob->size() != e->size)
       throw Error(ErrorCode::integrity, "stored object " + e->digest() + " has " + std::to_string(r.blob->size()) +

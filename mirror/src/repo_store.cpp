@@ -8,6 +8,7 @@
 
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/hash.hpp"
+#include "kernel_lock/core/ids.hpp"
 
 namespace kernel_lock {
 
@@ -66,20 +67,6 @@ class StringBlob final : public BlobReader {
 
 std::unique_ptr<BlobReader> string_blob(std::string text) { return std::make_unique<StringBlob>(std::move(text)); }
 
-bool is_valid_repo_path(std::string_view path) noexcept {
-  if (path.empty() || path.front() == '/' || path.back() == '/') return false;
-  if (path.find('\0') != std::string_view::npos || path.find('\\') != std::string_view::npos) return false;
-  std::size_t start = 0;
-  while (start <= path.size()) {
-    std::size_t end = path.find('/', start);
-    if (end == std::string_view::npos) end = path.size();
-    std::string_view part = path.substr(start, end - start);
-    if (part.empty() || part == "." || part == "..") return false;
-    start = end + 1;
-  }
-  return true;
-}
-
 namespace {
 
 struct TreeNode {
@@ -125,7 +112,7 @@ void complete_tree(StoreCommit& commit) {
   std::map<std::string, TreeNode> dirs;  // "" = root
   dirs[""];
   for (const auto& f : files) {
-    if (!is_valid_repo_path(f.path)) throw Error(ErrorCode::invalid_input, "invalid path in repo tree: '" + f.path + "'");
+    if (!is_safe_relative_path(f.path)) throw Error(ErrorCode::invalid_input, "invalid path in repo tree: '" + f.path + "'");
     std::size_t pos = 0;
     while ((pos = f.path.find('/', pos)) != std::string::npos) dirs[f.path.substr(0, pos++)];
   }
@@ -177,8 +164,7 @@ std::optional<std::string> resolve_revision(const RepoRefs& refs, const std::vec
   if (revision.starts_with("refs/tags/")) return find_ref(refs.tags, revision.substr(10));
   if (auto b = find_ref(refs.branches, revision)) return b;
   if (auto t = find_ref(refs.tags, revision)) return t;
-  bool hex = revision.size() >= 7 && revision.size() <= 40 &&
-             std::all_of(revision.begin(), revision.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+  bool hex = revision.size() >= 7 && revision.size() <= 40 && is_lower_hex(revision);
   if (!hex) return std::nullopt;
   std::optional<std::string> found;
   for (const auto& sha : commit_shas) {

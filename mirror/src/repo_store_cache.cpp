@@ -10,6 +10,7 @@
 
 #include "kernel_lock/cache/cache_writer.hpp"
 #include "kernel_lock/core/error.hpp"
+#include "kernel_lock/core/ids.hpp"
 #include "kernel_lock/core/hash.hpp"
 #include "kernel_lock/cache/hf_cache.hpp"
 #include "kernel_lock/cache/snapshot.hpp"
@@ -130,7 +131,7 @@ class CacheStore final : public RepoStore {
     SnapshotOptions options{SnapshotPolicy::strict, root(repo) / "blobs"};
     options.skip_unhashed = false;  // serve the snapshot as it is, bytecode included
     for (auto& entry : scan_snapshot(snap, options).entries) {
-      if (!store_detail::is_valid_repo_path(entry.path)) continue;
+      if (!is_safe_relative_path(entry.path)) continue;
       TreeEntry e;
       e.path = std::move(entry.path);
       e.size = entry.size;

@@ -13,6 +13,7 @@
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/fs.hpp"
 #include "kernel_lock/core/hash.hpp"
+#include "kernel_lock/core/ids.hpp"
 #include "kernel_lock/core/tree_variants.hpp"
 
 namespace kernel_lock {
@@ -23,18 +24,12 @@ struct ResolvePending {
   RepoRef repo;
   bool detect_type = false;
   VariantFilter filter;
-  nlohmann::ordered_json record;
+  LockedRequirement record;
   std::string sha;
   std::string resolved_from;
 };
 
 namespace {
-
-bool is_full_sha(std::string_view s) {
-  return s.size() == 40 && std::all_of(s.begin(), s.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
-}
 
 std::string short_sha(std::string_view s) { return std::string(s.substr(0, 7)); }
 
@@ -56,99 +51,9 @@ std::string describe_filter(const VariantFilter& f) {
   return parts.empty() ? "no filter" : join(parts, ", ");
 }
 
-nlohmann::ordered_json filter_json(const VariantFilter& f) {
-  nlohmann::ordered_json out = nlohmann::ordered_json::object();
-  if (!f.torch.empty()) out["torch"] = f.torch;
-  if (!f.cuda.empty()) out["cuda"] = f.cuda;
-  if (!f.arch.empty()) out["arch"] = f.arch;
-  if (!f.os.empty()) out["os"] = f.os;
-  return out;
-}
-
-bool same_filter(const VariantFilter& a, const VariantFilter& b) {
-  return a.torch == b.torch && a.cuda == b.cuda && a.arch == b.arch && a.os == b.os;
-}
-
-// "v1.2.3" -> {1,2,3}; nullopt for anything else.
-std::optional<std::vector<long>> parse_semver_tag(std::string_view tag, bool require_v) {
-  if (!tag.empty() && tag.front() == 'v')
-    tag.remove_prefix(1);
-  else if (require_v)
-    return std::nullopt;
-  if (tag.empty()) return std::nullopt;
-  std::vector<long> parts;
-  std::size_t start = 0;
-  while (true) {
-    auto dot = tag.find('.', start);
-    auto seg = tag.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
-    if (seg.empty() || seg.size() > 9 || !std::all_of(seg.begin(), seg.end(), [](char c) { return c >= '0' && c <= '9'; }))
-      return std::nullopt;
-    parts.push_back(std::stol(std::string(seg)));
-    if (dot == std::string_view::npos) break;
-    start = dot + 1;
-  }
-  return parts;
-}
-
-int compare_versions(std::vector<long> a, std::vector<long> b) {
-  auto n = std::max(a.size(), b.size());
-  a.resize(n, 0);
-  b.resize(n, 0);
-  return a < b ? -1 : (a > b ? 1 : 0);
-}
-
-struct Clause {
-  std::string op;
-  std::vector<long> version;
-  bool wildcard = false;  // "==1.2.*"
-};
-
-std::vector<Clause> parse_spec(std::string_view spec) {
-  std::vector<Clause> clauses;
-  std::size_t start = 0;
-  while (start <= spec.size()) {
-    auto end = spec.find(',', start);
-    if (end == std::string_view::npos) end = spec.size();
-    std::string clause(spec.substr(start, end - start));
-    std::erase(clause, ' ');
-    Clause c;
-    for (std::string_view op : {">=", "<=", "==", "!=", "~=", ">", "<"}) {
-      if (clause.starts_with(op)) {
-        c.op = std::string(op);
-        break;
-      }
-    }
-    std::string version = c.op.empty() ? std::string() : clause.substr(c.op.size());
-    if (version.ends_with(".*") && (c.op == "==" || c.op == "!=")) {
-      c.wildcard = true;
-      version.resize(version.size() - 2);
-    }
-    auto parsed = parse_semver_tag(version, false);
-    if (c.op.empty() || !parsed || (c.op == "~=" && parsed->size() < 2))
-      throw Error(ErrorCode::invalid_input, "invalid tag range clause '" + clause + "' in '" + std::string(spec) + "'",
-                  "write tag ranges like \">=0.1.0,<0.2.0\" (operators >=, <=, >, <, ==, !=, ~=)");
-    c.version = *parsed;
-    clauses.push_back(std::move(c));
-    start = end + 1;
-  }
-  return clauses;
-}
-
-bool satisfies(const std::vector<long>& v, const Clause& c) {
-  if (c.wildcard) {
-    bool prefix = v.size() >= c.version.size() && std::equal(c.version.begin(), c.version.end(), v.begin());
-    return c.op == "==" ? prefix : !prefix;
-  }
-  int cmp = compare_versions(v, c.version);
-  if (c.op == ">=") return cmp >= 0;
-  if (c.op == "<=") return cmp <= 0;
-  if (c.op == ">") return cmp > 0;
-  if (c.op == "<") return cmp < 0;
-  if (c.op == "==") return cmp == 0;
-  if (c.op == "!=") return cmp != 0;
-  // ~=X.Y.Z: >= X.Y.Z and same X.Y
-  std::vector<long> prefix(c.version.begin(), c.version.end() - 1);
-  return cmp >= 0 && v.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), v.begin());
+// A lock entry's requirement as JSON text for messages ("null" when unknown).
+std::string requirement_text(const std::optional<LockedRequirement>& requirement) {
+  return requirement ? requirement->to_json().dump() : "null";
 }
 
 using Pending = ResolvePending;
@@ -181,22 +86,6 @@ void progress(const ResolveOptions& o, const std::string& line) {
 
 }  // namespace
 
-std::optional<std::string> pick_tag(const std::vector<std::string>& tags, std::string_view spec) {
-  auto clauses = parse_spec(spec);
-  std::optional<std::string> best;
-  std::vector<long> best_version;
-  for (const auto& tag : tags) {
-    auto v = parse_semver_tag(tag, true);
-    if (!v) continue;
-    if (!std::all_of(clauses.begin(), clauses.end(), [&](const Clause& c) { return satisfies(*v, c); })) continue;
-    if (!best || compare_versions(*v, best_version) > 0 || (compare_versions(*v, best_version) == 0 && tag < *best)) {
-      best = tag;
-      best_version = *v;
-    }
-  }
-  return best;
-}
-
 VariantFilter effective_filter(const VariantFilter& targets, const VariantFilter& kernel, const VariantFilter& cli) {
   VariantFilter out = targets;
   auto apply = [](std::vector<std::string>& dst, const std::vector<std::string>& src) {
@@ -213,9 +102,9 @@ VariantFilter effective_filter(const VariantFilter& targets, const VariantFilter
   return out;
 }
 
-nlohmann::ordered_json requirement_record(const KernelRequirement& requirement, const VariantFilter& effective) {
-  auto record = requirement.to_json();
-  if (!effective.empty() && !same_filter(effective, requirement.filter)) record["targets"] = filter_json(effective);
+LockedRequirement requirement_record(const KernelRequirement& requirement, const VariantFilter& effective) {
+  auto record = requirement.locked();
+  if (!effective.empty() && effective != requirement.filter) record.targets = effective;
   return record;
 }
 
@@ -249,14 +138,14 @@ bool pin_from_refs(const KernelRequirement& req, const RepoRefs& r, Pending& p) 
   } else if (req.tag_range) {
     std::vector<std::string> tag_names;
     for (const auto& t : r.tags) tag_names.push_back(t.name);
-    auto tag = pick_tag(tag_names, *req.tag_range);
+    auto tag = req.tag_range->pick(tag_names);
     if (!tag) {
       std::vector<std::string> semver;
       for (const auto& t : tag_names)
-        if (parse_semver_tag(t, true)) semver.push_back(t);
+        if (parse_version_tag(t)) semver.push_back(t);
       std::sort(semver.begin(), semver.end());
       throw Error(ErrorCode::not_found,
-                  p.repo.repo_id + ": no tag matches '" + *req.tag_range + "' in " + where +
+                  p.repo.repo_id + ": no tag matches '" + req.tag_range->text() + "' in " + where +
                       "; v<semver> tags: " + (semver.empty() ? std::string("none") : join(semver, ", ")),
                   "widen the tag range of " + p.repo.repo_id +
                       (available.empty() ? std::string() : ", or require a version (" + join(available, ", ") + ")"));
@@ -314,7 +203,7 @@ ResolveResult Resolver::resolve(const Requirements& requirements, const Lockfile
     bool known = std::any_of(requirements.kernels.begin(), requirements.kernels.end(),
                              [&](const KernelRequirement& k) { return k.repo_id == name; });
     const LockedKernel* old = previous ? previous->find(name) : nullptr;
-    bool locked_dependency = old && old->requirement.is_object() && old->requirement.contains("required-by");
+    bool locked_dependency = old && old->requirement && old->requirement->required_by;
     if (!known && !locked_dependency)
       throw Error(ErrorCode::usage, "--upgrade-package " + name + ": no such kernel in " + requirements.source.string(),
                   "use one of the repo ids listed in the requirements (or a dependency in the lock)");
@@ -371,7 +260,7 @@ std::vector<Pending> Resolver::keep_or_queue(const Requirements& requirements, c
     auto filter = effective_filter(requirements.targets, req.filter, options_.filter);
     auto record = requirement_record(req, filter);
     if (auto it = required_by.find(req.repo_id); it != required_by.end()) {
-      record["required-by"] = it->second;
+      record.required_by = it->second;
       report.kernels[i].required_by = it->second;
     }
     report.kernels[i].repo_id = req.repo_id;
@@ -445,7 +334,7 @@ void Resolver::pin_commits(const Requirements& requirements, std::vector<Pending
     p.repo = revs[q].repo;
     p.sha = revs[q].sha;
     const auto& rev = *requirements.kernels[p.index].revision;
-    p.resolved_from = is_full_sha(rev) ? "sha" : "revision " + rev;
+    p.resolved_from = is_commit_sha(rev) ? "sha" : "revision " + rev;
   }
   std::vector<RevisionQuery> main_queries;
   std::vector<std::size_t> main_owner;
@@ -465,7 +354,7 @@ void Resolver::pin_commits(const Requirements& requirements, std::vector<Pending
     }
   }
   for (auto& p : pending)
-    if (!is_full_sha(p.sha))
+    if (!is_commit_sha(p.sha))
       throw Error(ErrorCode::invalid_input, p.repo.repo_id + ": the Hub returned '" + p.sha + "' for " +
                                                 p.resolved_from + ", which is not a 40-hex commit sha");
 }
@@ -521,13 +410,11 @@ namespace {
 std::vector<KernelRequirement> locked_dependencies(const Lockfile& previous, const std::string& parent) {
   std::vector<KernelRequirement> out;
   for (const auto& dep : previous.kernels) {
-    if (!dep.requirement.is_object() || dep.requirement.value("required-by", std::string()) != parent) continue;
+    if (!dep.requirement || dep.requirement->required_by != parent) continue;
     KernelRequirement r;
     r.repo_id = dep.repo_id;
-    if (dep.requirement.contains("version") && dep.requirement["version"].is_number_integer())
-      r.version = dep.requirement["version"].get<int>();
-    if (dep.requirement.contains("revision") && dep.requirement["revision"].is_string())
-      r.revision = dep.requirement["revision"].get<std::string>();
+    if (dep.requirement->version) r.version = static_cast<int>(*dep.requirement->version);
+    r.revision = dep.requirement->revision;
     out.push_back(std::move(r));
   }
   return out;
@@ -647,9 +534,9 @@ void check_lock_covers(const Requirements& requirements, const Lockfile& lock, c
       gaps.push_back("- " + req.repo_id + ": required but not in the lock");
       continue;
     }
-    if (!k->requirement.is_null() && k->requirement != requirement_record(req, filter)) {
-      gaps.push_back("- " + req.repo_id + ": requirement changed: locked " + k->requirement.dump() + ", now " +
-                     requirement_record(req, filter).dump());
+    if (k->requirement && *k->requirement != requirement_record(req, filter)) {
+      gaps.push_back("- " + req.repo_id + ": requirement changed: locked " + requirement_text(k->requirement) + ", now " +
+                     requirement_record(req, filter).to_json().dump());
       continue;
     }
     if (k->variants.empty()) {
@@ -696,7 +583,8 @@ std::string describe_lock_changes(const Lockfile& before, const Lockfile& after)
     const auto lines_before = lines.size();
     if (x.sha != y.sha) lines.push_back("~ " + name + ": sha " + short_sha(x.sha) + " -> " + short_sha(y.sha));
     if (x.requirement != y.requirement)
-      lines.push_back("~ " + name + ": requirement " + x.requirement.dump() + " -> " + y.requirement.dump());
+      lines.push_back("~ " + name + ": requirement " + requirement_text(x.requirement) + " -> " +
+                      requirement_text(y.requirement));
     if (x.repo_type.value_or("kernel") != y.repo_type.value_or("kernel"))
       lines.push_back("~ " + name + ": repo type " + x.repo_type.value_or("kernel") + " -> " + y.repo_type.value_or("kernel"));
     for (const auto& [vn, v] : x.variants) {

@@ -20,6 +20,7 @@
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/fs.hpp"
 #include "kernel_lock/core/hash.hpp"
+#include "kernel_lock/core/ids.hpp"
 #include "kernel_lock/core/unique_fd.hpp"
 
 namespace kernel_lock {
@@ -42,18 +43,8 @@ json read_json(const fs::path& path) {
   }
 }
 
-bool is_hex(std::string_view s, std::size_t len) {
-  return s.size() == len && std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
-
-// Repo ids as the Hub accepts them: "org/name", each part [\w.-]+, no "--" or
-// "..", no ".git" suffix (huggingface_hub utils/_validators.py).
-void validate_repo_id(const std::string& id) {
-  static const std::regex pattern(R"(^[A-Za-z0-9_.\-]+/[A-Za-z0-9_.\-]{1,96}$)");
-  if (!std::regex_match(id, pattern) || id.find("--") != std::string::npos || id.find("..") != std::string::npos ||
-      id.ends_with(".git"))
-    throw Error(ErrorCode::invalid_input, "invalid repo id '" + id + "'", "repo ids look like 'org/name'");
-}
+// Repo ids as the Hub accepts them (the one rule set, core/ids.hpp).
+void validate_repo_id(const std::string& id) { check_repo_id(id, "fixture hub"); }
 
 void validate_ref_name(const std::string& name) {
   if (name.empty() || name.starts_with("refs/") || name.starts_with("/") || name.ends_with("/") ||
@@ -113,7 +104,7 @@ std::vector<std::string> commit_shas(const fs::path& dir) {
   std::error_code ec;
   for (fs::directory_iterator it(dir / "commits", ec), end; !ec && it != end; it.increment(ec)) {
     std::string name = it->path().filename().string();
-    if (name.size() == 45 && name.ends_with(".json") && is_hex(name.substr(0, 40), 40)) shas.push_back(name.substr(0, 40));
+    if (name.size() == 45 && name.ends_with(".json") && is_commit_sha(name.substr(0, 40))) shas.push_back(name.substr(0, 40));
   }
   std::sort(shas.begin(), shas.end());
   return shas;
@@ -220,7 +211,7 @@ class FixtureHubStore final : public RepoStore {
 
   std::shared_ptr<const StoreCommit> commit(const RepoRef& repo, std::string_view sha) const override {
     fs::path dir = existing_dir(repo);
-    if (!is_hex(sha, 40)) throw Error(ErrorCode::not_found, "no commit '" + std::string(sha) + "' in " + repo.repo_id);
+    if (!is_commit_sha(sha)) throw Error(ErrorCode::not_found, "no commit '" + std::string(sha) + "' in " + repo.repo_id);
     std::string key = std::string(to_string(repo.type)) + ":" + repo.repo_id + "@" + std::string(sha);
     {
       std::lock_guard lock(mutex_);
@@ -235,7 +226,7 @@ class FixtureHubStore final : public RepoStore {
 
   std::unique_ptr<BlobReader> open(const RepoRef& repo, std::string_view digest) const override {
     existing_dir(repo);
-    if (!is_hex(digest, 40) && !is_hex(digest, 64)) throw Error(ErrorCode::not_found, "invalid digest '" + std::string(digest) + "'");
+    if (!is_blob_digest(digest)) throw Error(ErrorCode::not_found, "invalid digest '" + std::string(digest) + "'");
     return std::make_unique<FileBlobReader>(root_ / "objects" / std::string(digest));
   }
 
@@ -396,7 +387,7 @@ PublishResult FixtureHub::publish(const PublishOptions& opts, const fs::path& sr
     for (const auto& t : opts.tags) validate_ref_name(t);
     std::string under = opts.under;
     while (!under.empty() && under.back() == '/') under.pop_back();
-    if (!under.empty() && !store_detail::is_valid_repo_path(under))
+    if (!under.empty() && !is_safe_relative_path(under))
       throw Error(ErrorCode::invalid_input, "invalid --under path '" + opts.under + "'");
     if (!fs::is_directory(src_dir)) throw Error(ErrorCode::not_found, "source directory " + src_dir.string() + " does not exist");
 
@@ -443,7 +434,7 @@ PublishResult FixtureHub::publish(const PublishOptions& opts, const fs::path& sr
     std::sort(sources.begin(), sources.end());
     PublishResult result;
     for (const auto& [path, src] : sources) {
-      if (!store_detail::is_valid_repo_path(path)) throw Error(ErrorCode::invalid_input, "invalid repo path '" + path + "'");
+      if (!is_safe_relative_path(path)) throw Error(ErrorCode::invalid_input, "invalid repo path '" + path + "'");
       bool lfs = any_glob_matches(opts.lfs_globs, path);
       next.entries.push_back(store_object(root_ / "objects", src, path, lfs));
     }

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "kernel_lock/core/error.hpp"
+#include "kernel_lock/core/ids.hpp"
 #include "kernel_lock/core/hash.hpp"
 
 namespace kernel_lock {
@@ -19,7 +20,7 @@ RepoRefs to_refs(const MemoryRepo& r) {
 }
 
 TreeEntry file_entry(const std::string& path, const MemoryFile& f) {
-  if (!store_detail::is_valid_repo_path(path)) throw Error(ErrorCode::invalid_input, "invalid repo path '" + path + "'");
+  if (!is_safe_relative_path(path)) throw Error(ErrorCode::invalid_input, "invalid repo path '" + path + "'");
   TreeEntry e;
   e.path = path;
   e.size = f.content.size();

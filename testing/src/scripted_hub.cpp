@@ -2,6 +2,8 @@
 // request and runs the test's script.
 #include "kernel_lock/testing/scripted_hub.hpp"
 
+#include "kernel_lock/core/url.hpp"
+
 #include <chrono>
 #include <map>
 #include <mutex>

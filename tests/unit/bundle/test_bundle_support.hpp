@@ -62,8 +62,8 @@ inline kernel_lock::Lockfile make_cache(const fs::path& cache, const std::vector
     kernel_lock::LockedKernel lk;
     lk.repo_id = k.repo_id;
     lk.sha = k.sha;
-    lk.requirement = nlohmann::ordered_json::object();
-    lk.requirement["version"] = k.version;
+    lk.requirement = kernel_lock::LockedRequirement{};
+    lk.requirement->version = k.version;
     auto repo = kernel_lock::cache_repo_paths(cache, "kernel", k.repo_id);
     for (const auto& [variant, files] : k.variants) {
       kernel_lock::LockedVariant lv;

@@ -53,7 +53,7 @@ TEST_CASE("every kernels.yaml feature") {
   CHECK(req.kernels[1].repo_id == "kernels-community/flash-attn");
   CHECK(req.kernels[1].version == std::optional<int>(2));
   CHECK(req.kernels[2].revision == std::optional<std::string>("0123456789abcdef0123456789abcdef01234567"));
-  CHECK(req.kernels[3].tag_range == std::optional<std::string>(">=0.0.2,<0.1.0"));
+  CHECK(req.kernels[3].tag_range.value().text() == ">=0.0.2,<0.1.0");
   CHECK(req.kernels[3].repo_type == std::optional<std::string>("model"));
   CHECK(req.kernels[4].revision == std::optional<std::string>("main"));
   CHECK(req.kernels[4].filter.torch == Strings{"2.11"});
@@ -98,7 +98,7 @@ TEST_CASE("pyproject.toml value forms: integer, tag-range string, table; file or
   CHECK(req.kernels[0].repo_id == "kernels-community/relu");  // not toml++'s sorted key order
   CHECK(req.kernels[0].version == std::optional<int>(1));
   CHECK(req.kernels[1].repo_id == "kernels-community/activation");
-  CHECK(req.kernels[1].tag_range == std::optional<std::string>(">=0.0.2,<0.1.0"));
+  CHECK(req.kernels[1].tag_range.value().text() == ">=0.0.2,<0.1.0");
   CHECK(req.kernels[2].repo_id == "kernels-test/versions");
   CHECK(req.kernels[2].revision == std::optional<std::string>("v2"));
   CHECK(req.kernels[2].repo_type == std::optional<std::string>("kernel"));
@@ -186,7 +186,7 @@ TEST_CASE("requirements.schema.json names exactly the keys kernels.yaml accepts"
   KernelRequirement req;
   req.version = 1;
   req.revision = "x";
-  req.tag_range = ">=1";
+  req.tag_range = TagRange::parse(">=1");
   req.repo_type = "kernel";
   req.filter = {{"2.11"}, {"13.0"}, {"x86_64"}, {"linux"}};
   std::set<std::string> emitted;

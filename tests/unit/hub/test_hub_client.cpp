@@ -87,10 +87,7 @@ HttpResponse body_response(HttpRequest& req, long status, const std::string& bod
 
 }  // namespace
 
-TEST_CASE("url helpers encode revisions, paths and origins like the Python client") {
-  CHECK(url_encode("refs/pr/1") == "refs%2Fpr%2F1");
-  CHECK(url_encode("a b~c") == "a%20b~c");
-  CHECK(url_encode_path("build/torch cpu/x.py") == "build/torch%20cpu/x.py");
+TEST_CASE("url helpers resolve origins and redirects like the Python client") {
   CHECK(url_origin("HTTPS://Hub.Example.com/api/x") == "https://hub.example.com:443");
   CHECK(url_origin("http://127.0.0.1:8080/p") == "http://127.0.0.1:8080");
   CHECK(resolve_redirect("http://h:1/a/b/c?x=1", "/z") == "http://h:1/z");
@@ -204,6 +201,27 @@ TEST_CASE("unsafe paths in a tree reply are rejected") {
     CHECK(e.code() == ErrorCode::invalid_input);
     CHECK(std::string(e.what()).find("unsafe path") != std::string::npos);
   }
+}
+
+TEST_CASE("repo ids follow the one core rule set: the lock's drift examples are refused before any request") {
+  // Before, "-org/x" passed the Hub client but failed the lock, and "org/name.git"
+  // passed the lock but failed the client; both now fail everywhere (test_ids.cpp).
+  ScriptedHub hub;
+  add_kernel(hub);
+  HubClient client(fast_hub_config(hub.url()));
+  for (const char* id : {"-org/x", "org/name.git", "org", "a/b/c"}) {
+    CAPTURE(id);
+    try {
+      client.list_refs({RefsQuery{RepoRef{id, RepoType::kernel}}});
+      FAIL("expected an error");
+    } catch (const Error& e) {
+      CHECK(e.code() == ErrorCode::invalid_input);
+      CHECK(std::string(e.what()).find("invalid repo id '" + std::string(id) + "'") != std::string::npos);
+    }
+    CHECK_THROWS_AS(client.resolve_revisions({RevisionQuery{RepoRef{id, RepoType::kernel}, "main"}}), Error);
+  }
+  CHECK(hub.count("/api/") == 0);
+  CHECK(client.list_refs({RefsQuery{RepoRef{"org/k", RepoType::kernel}}}).size() == 1);
 }
 
 TEST_CASE("transient failures are retried; Retry-After is honoured; persistent ones fail") {

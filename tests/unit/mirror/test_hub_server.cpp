@@ -99,14 +99,6 @@ json body_json(const httplib::Result& r) { return json::parse(r->body); }
 
 }  // namespace
 
-TEST_CASE("url_encode / url_decode match Python quote") {
-  CHECK(url_encode("build/torch cpu", false) == "build%2Ftorch%20cpu");
-  CHECK(url_encode("build/torch cpu", true) == "build/torch%20cpu");
-  CHECK(url_decode("refs%2Fpr%2F1", false) == "refs/pr/1");
-  CHECK(url_decode("a+b%2", false) == "a+b%2");
-  CHECK(url_decode("a+b", true) == "a b");
-}
-
 TEST_CASE("info, revision and refs endpoints") {
   Fixture fx;
   Running srv(fx.store);

@@ -93,7 +93,7 @@ TEST_CASE("resolve from an HF cache: versions, tags, revisions, hashes; no reque
   CHECK(result.report.stats.requests == 0);
 
   KernelRequirement tag = req("org/a");
-  tag.tag_range = ">=0.1.0,<0.2.0";
+  tag.tag_range = TagRange::parse(">=0.1.0,<0.2.0");
   auto by_tag = Resolver(source, {}).resolve(reqs({tag}));
   CHECK(by_tag.lock.kernels[0].sha == kSha1);
   CHECK(by_tag.report.kernels[0].resolved_from == "tag v0.1.0");

@@ -19,6 +19,8 @@
 #include <nlohmann/json.hpp>
 
 #include "kernel_lock/core/hash.hpp"
+#include "kernel_lock/core/ids.hpp"
+#include "kernel_lock/core/locked_requirement.hpp"  // is_valid_repo_id, is_safe_relative_path (the one rule set)
 
 namespace kernel_lock {
 
@@ -45,7 +47,7 @@ struct LockedKernel {
   std::string sha;      // 40-hex commit
   std::map<std::string, LockedVariant> variants;  // by variant name (sorted)
   std::optional<std::string> repo_type;           // "kernel" or "model"; absent = kernel
-  nlohmann::ordered_json requirement;             // what was asked (null when unknown)
+  std::optional<LockedRequirement> requirement;   // what was asked (none when unknown)
   nlohmann::ordered_json unknown_keys = nlohmann::ordered_json::object();  // preserved verbatim
   friend bool operator==(const LockedKernel&, const LockedKernel&) = default;
 };
@@ -89,12 +91,5 @@ LockfileShape detect_lockfile_shape(std::string_view text, std::string_view sour
 // taken from `requirement` ("version" N, else "revision"); without one it is
 // {"revision": sha}. Variants, files and our extra keys have no place in it.
 std::string format_python_lockfile(const Lockfile& lock);
-
-// "org/name" as the Hub accepts it: two parts of 1-96 chars from [A-Za-z0-9._-],
-// each starting and ending with a letter or digit, without "--" or "..".
-bool is_valid_repo_id(std::string_view repo_id) noexcept;
-// A relative '/'-separated path inside a variant: non-empty components, no ".",
-// "..", backslash, NUL or leading '/'.
-bool is_safe_relative_path(std::string_view path) noexcept;
 
 }  // namespace kernel_lock

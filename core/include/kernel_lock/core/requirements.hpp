@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "kernel_lock/core/locked_requirement.hpp"
+#include "kernel_lock/core/tag_range.hpp"
 #include "kernel_lock/core/variant.hpp"
 
 namespace kernel_lock {
@@ -18,10 +20,13 @@ struct KernelRequirement {
   std::string repo_id;                    // "org/name"
   std::optional<int> version;             // branch v<N>
   std::optional<std::string> revision;    // branch, tag or sha
-  std::optional<std::string> tag_range;   // PEP 440-like specifier over v<semver> tags, e.g. ">=0.0.2,<0.1.0"
+  std::optional<TagRange> tag_range;      // PEP 440-like range over v<semver> tags, e.g. ">=0.0.2,<0.1.0"
   std::optional<std::string> repo_type;   // "kernel" (default) or "model"
   VariantFilter filter;                   // per-kernel narrowing (added to the global targets)
-  // JSON form recorded in the lock's "requirement" key; compares requirement changes.
+  // What the lock records under "requirement" for this entry (no targets, no
+  // required-by: the resolver adds those); compares requirement changes.
+  LockedRequirement locked() const;
+  // locked().to_json().
   nlohmann::ordered_json to_json() const;
 };
 

@@ -84,6 +84,7 @@ struct VariantFilter {
   std::vector<std::string> arch;
   std::vector<std::string> os;
   bool empty() const noexcept { return torch.empty() && cuda.empty() && arch.empty() && os.empty(); }
+  friend bool operator==(const VariantFilter&, const VariantFilter&) = default;
 };
 // True when a fleet described by `filter` could use `variant`. Each non-empty list
 // must be satisfied by one of its entries:

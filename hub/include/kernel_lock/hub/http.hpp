@@ -83,9 +83,5 @@ std::shared_ptr<HttpTransport> make_curl_transport(CurlTransportOptions options 
 std::string url_origin(std::string_view url);
 // Resolves a Location header against the URL it came from.
 std::string resolve_redirect(std::string_view base_url, std::string_view location);
-// Percent-encodes everything but RFC 3986 unreserved characters (Python quote(x, safe="")).
-std::string url_encode(std::string_view text);
-// Like url_encode per '/'-separated segment, keeping '/' (Python quote(x)).
-std::string url_encode_path(std::string_view path);
 
 }  // namespace kernel_lock

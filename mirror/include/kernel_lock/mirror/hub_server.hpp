@@ -97,11 +97,6 @@ class RequestInterceptor {
 // become 4xx responses); store failures become 500.
 HubResponse handle_hub_request(const RepoStore& store, const HubServerOptions& options, const HubRequest& request);
 
-// Percent-decoding of one path segment ('+' kept) or of a query value ('+' = space).
-std::string url_decode(std::string_view text, bool plus_is_space);
-// Python quote(text, safe="") / quote(text) (safe="/").
-std::string url_encode(std::string_view text, bool keep_slash);
-
 // ---- The server.
 
 class HubServer {

@@ -118,8 +118,6 @@ void complete_tree(StoreCommit& commit);
 // Shared resolve() logic over refs and the commit shas a repo holds.
 std::optional<std::string> resolve_revision(const RepoRefs& refs, const std::vector<std::string>& commit_shas,
                                             std::string_view revision);
-// True for a repo-relative path as defined above.
-bool is_valid_repo_path(std::string_view path) noexcept;
 // A BlobReader over a string held in memory.
 std::unique_ptr<BlobReader> string_blob(std::string text);
 }  // namespace store_detail

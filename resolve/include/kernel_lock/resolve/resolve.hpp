@@ -105,7 +105,7 @@ VariantFilter effective_filter(const VariantFilter& targets, const VariantFilter
 
 // What the lock records under "requirement": the requirement's JSON plus the
 // effective filter when one applies, so that changing either re-resolves it.
-nlohmann::ordered_json requirement_record(const KernelRequirement& requirement, const VariantFilter& effective);
+LockedRequirement requirement_record(const KernelRequirement& requirement, const VariantFilter& effective);
 
 // --frozen: checks without any network access that `lock` satisfies every
 // requirement (entry present, same recorded requirement, variants matching the
@@ -115,10 +115,5 @@ void check_lock_covers(const Requirements& requirements, const Lockfile& lock, c
 // Human, diff-like description of how `after` differs from `before`
 // ("+ org/new", "- org/gone", "~ org/x: sha 1234567 -> 89abcde", ...); empty when equal.
 std::string describe_lock_changes(const Lockfile& before, const Lockfile& after);
-
-// Tag range matching over "v<semver>" tags: `spec` is a comma-separated list
-// of clauses (>=, <=, >, <, ==, !=, ~=; "==1.2.*" wildcards). Returns the
-// highest matching tag name, or nullopt. Throws Error(invalid_input) on a bad spec.
-std::optional<std::string> pick_tag(const std::vector<std::string>& tags, std::string_view spec);
 
 }  // namespace kernel_lock
