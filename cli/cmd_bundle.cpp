@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "filter_flags.hpp"
 #include "kernel_lock/bundle/bundle.hpp"
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/lockfile.hpp"
@@ -25,7 +26,7 @@ struct BundleArgs {
   std::string output;
   std::string lockfile;
   std::string cache;
-  std::vector<std::string> torch, cuda, arch;
+  FilterFlags filters;
   bool offline = false;
   int level = 3;
   int threads = 0;
@@ -62,10 +63,7 @@ int run_bundle(const BundleArgs& args, const CliContext& ctx) {
   namespace fs = std::filesystem;
   const fs::path lock_path = args.lockfile.empty() ? find_lockfile(args.dir) : fs::path(args.lockfile);
   const Lockfile lock = read_lockfile(lock_path);
-  VariantFilter filter;
-  filter.torch = args.torch;
-  filter.cuda = args.cuda;
-  filter.arch = args.arch;
+  const VariantFilter filter = args.filters.filter();
   std::optional<fs::path> cache;
   if (!args.cache.empty()) cache = fs::path(args.cache);
   const bool online = !args.offline && !HubConfig::from_environment().offline;
@@ -92,9 +90,7 @@ void add_bundle_command(CLI::App& app, CliContext& ctx) {
   cmd->add_option("-o,--output", args->output, "Bundle file to write (atomically)")->required();
   cmd->add_option("--lockfile", args->lockfile, "Lock file (default: DIR/kernel.lock, else DIR/kernels.lock)");
   cmd->add_option("--cache", args->cache, "HF cache to take files from (default: KERNELS_CACHE / HF_HUB_CACHE)");
-  cmd->add_option("--torch", args->torch, "Only variants for this torch version (e.g. 2.11); repeatable");
-  cmd->add_option("--cuda", args->cuda, "Only variants for this CUDA version (e.g. 13.0); repeatable");
-  cmd->add_option("--arch", args->arch, "Only variants for this CPU arch (e.g. x86_64); repeatable");
+  add_filter_flags(cmd, args->filters);
   cmd->add_flag("--offline", args->offline, "Never download: every file must be in the cache");
   cmd->add_option("--level", args->level, "zstd compression level (default 3)");
   cmd->add_option("--threads", args->threads, "zstd worker threads (default: CPUs; output is the same)");

@@ -1,5 +1,5 @@
 // `kernel-lock hash DIR`: the git_lfs_concat hash of a variant directory, the
-// value kernel.lock records per variant (SPEC.md "Variant hash").
+// value kernel.lock records per variant (docs/formats.md, "Variant hash").
 #include <iostream>
 #include <memory>
 #include <string>

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "filter_flags.hpp"
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/fs.hpp"
 #include "kernel_lock/hub/hub_client.hpp"
@@ -31,28 +32,12 @@ struct ResolveArgs {
   bool frozen = false;
   bool offline = false;
   std::string from_cache;  // resolve against this HF cache instead of the Hub
-  std::vector<std::string> torch, cuda, arch;
+  FilterFlags filters;
   bool upgrade = false;
   std::vector<std::string> upgrade_packages;
   bool verify_content = false;
   bool json = false;
 };
-
-// Splits "2.10,2.11" and repeated flags into one list.
-std::vector<std::string> split_list(const std::vector<std::string>& values) {
-  std::vector<std::string> out;
-  for (const auto& v : values) {
-    std::size_t start = 0;
-    while (start <= v.size()) {
-      auto comma = v.find(',', start);
-      auto item = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-      if (!item.empty()) out.push_back(item);
-      if (comma == std::string::npos) break;
-      start = comma + 1;
-    }
-  }
-  return out;
-}
 
 int run_resolve(const ResolveArgs& args, const CliContext& ctx) {
   namespace fs = std::filesystem;
@@ -73,10 +58,7 @@ int run_resolve(const ResolveArgs& args, const CliContext& ctx) {
   std::optional<Lockfile> previous;
   if (fs::exists(lock_path)) previous = read_lockfile(lock_path);
 
-  VariantFilter cli_filter;
-  cli_filter.torch = split_list(args.torch);
-  cli_filter.cuda = split_list(args.cuda);
-  cli_filter.arch = split_list(args.arch);
+  const VariantFilter cli_filter = args.filters.filter();
 
   const bool show_progress = !ctx.quiet && !args.json && ::isatty(STDERR_FILENO);
   if (args.frozen) {
@@ -173,9 +155,7 @@ void add_resolve_command(CLI::App& app, CliContext& ctx) {
   cmd->add_flag("--offline", args->offline, "No network access (like HF_HUB_OFFLINE=1); locked entries are kept");
   cmd->add_option("--from-cache", args->from_cache,
                   "Resolve against this HF cache (refs/ and snapshots/) instead of the Hub; no network");
-  cmd->add_option("--torch", args->torch, "Only variants for these torch versions (e.g. 2.10,2.11)");
-  cmd->add_option("--cuda", args->cuda, "Only variants for these CUDA versions (e.g. 12.8,13.0)");
-  cmd->add_option("--arch", args->arch, "Only variants for these CPU architectures (e.g. x86_64)");
+  add_filter_flags(cmd, args->filters);
   cmd->add_flag("--upgrade", args->upgrade, "Re-resolve every kernel, ignoring the existing lock");
   cmd->add_option("--upgrade-package", args->upgrade_packages, "Re-resolve this kernel (repeatable)");
   cmd->add_flag("--verify-content", args->verify_content, "Download every locked file and check it against the listing");

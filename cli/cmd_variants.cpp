@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "filter_flags.hpp"
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/fs.hpp"
 #include "kernel_lock/core/variant.hpp"
@@ -20,13 +21,11 @@ namespace {
 
 struct VariantsArgs {
   std::vector<std::string> names;
-  std::string torch = "2.11";
+  FilterFlags env;  // --torch, --cuda, --arch, --os: one value each
   bool cxx98 = false;
   bool cxx11 = false;
   std::string backend = "cpu";
   std::string backend_version;
-  std::string arch;
-  std::string os;
   std::string tvm_ffi;
   std::string macos;
   std::string lock;
@@ -68,22 +67,35 @@ std::vector<std::string> names_from_lock(const std::string& lock_path, const std
 
 Environment make_environment(const VariantsArgs& args) {
   if (args.cxx11 && args.cxx98) throw Error(ErrorCode::usage, "--cxx11-abi and --cxx98-abi exclude each other");
-  std::optional<Version2> backend_version;
-  if (!args.backend_version.empty()) backend_version = parse_version2(args.backend_version, "--backend-version");
+  const auto torch = FilterFlags::single(args.env.torch, "--torch");
+  const auto cuda = FilterFlags::single(args.env.cuda, "--cuda");
+  const auto arch = FilterFlags::single(args.env.arch, "--arch");
+  const auto os = FilterFlags::single(args.env.os, "--os");
   std::string backend = args.backend;
   std::transform(backend.begin(), backend.end(), backend.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::string backend_version_text = args.backend_version;
+  if (cuda) {
+    if (backend != "cpu" && backend != "cuda")
+      throw Error(ErrorCode::usage, "--cuda and --backend " + backend + " exclude each other");
+    if (!backend_version_text.empty() && backend_version_text != *cuda)
+      throw Error(ErrorCode::usage, "--cuda " + *cuda + " and --backend-version " + backend_version_text + " differ");
+    backend = "cuda";
+    backend_version_text = *cuda;
+  }
+  std::optional<Version2> backend_version;
+  if (!backend_version_text.empty()) backend_version = parse_version2(backend_version_text, cuda ? "--cuda" : "--backend-version");
   if ((backend == "cuda" || backend == "rocm" || backend == "xpu" || backend == "cann" || backend == "npu") &&
       !backend_version)
     throw Error(ErrorCode::usage, "--backend " + backend + " needs --backend-version",
                 "e.g. --backend cuda --backend-version 13.0");
-  Environment env = Environment::host(parse_version2(args.torch, "--torch"), backend, backend_version);
+  Environment env = Environment::host(parse_version2(torch.value_or("2.11"), "--torch"), backend, backend_version);
   env.cxx11_abi = !args.cxx98;
-  if (!args.arch.empty()) env.arch = args.arch;
-  if (!args.os.empty()) env.os = args.os;
+  if (arch) env.arch = *arch;
+  if (os) env.os = *os;
   if (!args.tvm_ffi.empty()) env.tvm_ffi = parse_version2(args.tvm_ffi, "--tvm-ffi");
   if (!args.macos.empty()) env.macos = parse_version2(args.macos, "--macos");
-  else if (!args.os.empty() && env.os != "darwin") env.macos.reset();
+  else if (os && env.os != "darwin") env.macos.reset();
   return env;
 }
 
@@ -159,15 +171,13 @@ void add_variants_command(CLI::App& app, CliContext& ctx) {
       "Preference: stable ABI (newest first), torch (untagged before tagged), tvm-ffi; within each the\n"
       "highest backend minor version; then noarch, torch-universal last. Equal ranks keep the input order.");
   cmd->add_option("NAME", args->names, "Variant names (directory names under build/)");
-  cmd->add_option("--torch", args->torch, "Torch major.minor of the environment")->capture_default_str();
+  add_filter_flags(cmd, args->env, FilterRole::environment);
   cmd->add_flag("--cxx11-abi", args->cxx11, "Torch built with the C++11 ABI (the default)");
   cmd->add_flag("--cxx98-abi", args->cxx98, "Torch built with the old (pre-C++11) ABI");
   cmd->add_option("--backend", args->backend, "cpu, cuda, rocm, xpu, cann (npu), metal, tpu or neuron")
       ->capture_default_str();
   cmd->add_option("--backend-version", args->backend_version,
                   "Runtime version of the backend, major.minor (CUDA 13.0, ROCm 7.1, XPU 2025.3, CANN 8.0)");
-  cmd->add_option("--arch", args->arch, "CPU architecture: x86_64, aarch64 (default: this machine)");
-  cmd->add_option("--os", args->os, "Operating system: linux, darwin, windows (default: this machine)");
   cmd->add_option("--tvm-ffi", args->tvm_ffi, "tvm-ffi major.minor when installed (tvm-ffi variants need it)");
   cmd->add_option("--macos", args->macos, "macOS version (darwin; Metal variants need 26.0 or later)");
   cmd->add_option("--lock", args->lock, "Take the names from this lock file (kernel.lock or kernels.lock)");

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "filter_flags.hpp"
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/lockfile.hpp"
 #include "kernel_lock/bundle/verify.hpp"
@@ -19,7 +20,7 @@ struct VerifyArgs {
   std::string lockfile;
   std::string cache;
   std::string bundle;
-  std::vector<std::string> torch, cuda, arch;
+  FilterFlags filters;
   bool json = false;
 };
 
@@ -28,9 +29,7 @@ int run_verify(const VerifyArgs& args, const CliContext& ctx) {
   const fs::path lock_path = args.lockfile.empty() ? find_lockfile(args.dir) : fs::path(args.lockfile);
   const Lockfile lock = read_lockfile(lock_path);
   VerifyOptions options;
-  options.filter.torch = args.torch;
-  options.filter.cuda = args.cuda;
-  options.filter.arch = args.arch;
+  options.filter = args.filters.filter();
   VerifyReport report;
   if (!args.bundle.empty()) {
     report = verify_bundle(lock, args.bundle, options);
@@ -64,9 +63,7 @@ void add_verify_command(CLI::App& app, CliContext& ctx) {
   cmd->add_option("--lockfile", args->lockfile, "Lock file (default: DIR/kernel.lock, else DIR/kernels.lock)");
   auto* cache = cmd->add_option("--cache", args->cache, "Cache directory (default: KERNELS_CACHE / HF_HUB_CACHE)");
   cmd->add_option("--bundle", args->bundle, "Verify this bundle file instead of the cache")->excludes(cache);
-  cmd->add_option("--torch", args->torch, "Only variants for this torch version; repeatable");
-  cmd->add_option("--cuda", args->cuda, "Only variants for this CUDA version; repeatable");
-  cmd->add_option("--arch", args->arch, "Only variants for this CPU arch; repeatable");
+  add_filter_flags(cmd, args->filters);
   cmd->add_flag("--json", args->json, "Print the report as JSON");
   cmd->callback([args, &ctx] { ctx.action = [args, &ctx] { return run_verify(*args, ctx); }; });
 }

@@ -38,9 +38,9 @@ cmake --build "$build" --target fuzzers -j "$jobs"
 # Seeds: the fixtures of each format, good and bad. Each target gets its own
 # scratch corpus so that the checked-in fixtures are never written to.
 declare -A seeds=(
-  [lockfile]="$root/fixtures/requirements $root/fixtures/bad/lock $root/../shared/fixtures/python-kernels"
+  [lockfile]="$root/fixtures/requirements $root/fixtures/bad/lock $root/fixtures/python-kernels"
   [kernels_yaml]="$root/fixtures/requirements $root/fixtures/bad/yaml"
-  [pyproject_toml]="$root/fixtures/requirements $root/fixtures/bad/toml $root/../shared/fixtures/python-kernels"
+  [pyproject_toml]="$root/fixtures/requirements $root/fixtures/bad/toml $root/fixtures/python-kernels"
 )
 declare -A patterns=([lockfile]='*.lock' [kernels_yaml]='*.yaml' [pyproject_toml]='*.toml')
 status=0

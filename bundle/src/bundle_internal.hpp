@@ -20,6 +20,7 @@
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/hash.hpp"
 #include "kernel_lock/core/variant.hpp"
+#include "kernel_lock/core/unique_fd.hpp"
 
 namespace kernel_lock::bundle_detail {
 
@@ -127,16 +128,13 @@ class ContentHasher {
 // Streams a file into `fn` in 1 MiB chunks; returns the byte count. Throws Error(io).
 template <class Fn>
 std::uint64_t read_chunks(const std::filesystem::path& path, Fn&& fn) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  UniqueFd owned(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  const int fd = owned.get();
   if (fd < 0) {
     int err = errno;
     throw Error(err == ENOENT ? ErrorCode::not_found : ErrorCode::io,
                 "cannot open " + path.string() + ": " + std::strerror(err));
   }
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
   ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   // Uninitialised: a small file touches one page of it, not a zeroed 1 MiB.
   constexpr std::size_t kBufferSize = 1 << 20;

@@ -40,18 +40,18 @@ class StagedFile {
   // disk while it is still being written (sync_file_range), so that the final
   // fsync has little left to wait for.
   StagedFile(fs::path path, bool start_writeback) : path_(std::move(path)), start_writeback_(start_writeback) {
-    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd_ < 0) throw Error(ErrorCode::io, "cannot create " + path_.string() + ": " + std::strerror(errno));
+    fd_ = UniqueFd(::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (!fd_.valid()) throw Error(ErrorCode::io, "cannot create " + path_.string() + ": " + std::strerror(errno));
   }
   StagedFile(const StagedFile&) = delete;
   StagedFile& operator=(const StagedFile&) = delete;
   ~StagedFile() {
-    if (fd_ >= 0) ::close(fd_);
+    fd_.reset();
     if (!path_.empty()) ::unlink(path_.c_str());
   }
   void write(std::string_view bytes) {
     while (!bytes.empty()) {
-      ssize_t n = ::write(fd_, bytes.data(), bytes.size());
+      ssize_t n = ::write(fd_.get(), bytes.data(), bytes.size());
       if (n < 0) {
         if (errno == EINTR) continue;
         throw Error(ErrorCode::io, "cannot write " + path_.string() + ": " + std::strerror(errno));
@@ -61,15 +61,14 @@ class StagedFile {
     }
     if (start_writeback_ && written_ - writeback_from_ >= kWritebackStep) {
       // Advisory: a failure here changes nothing, the fsync reports errors.
-      ::sync_file_range(fd_, static_cast<off_t>(writeback_from_), static_cast<off_t>(written_ - writeback_from_),
+      ::sync_file_range(fd_.get(), static_cast<off_t>(writeback_from_), static_cast<off_t>(written_ - writeback_from_),
                         SYNC_FILE_RANGE_WRITE);
       writeback_from_ = written_;
     }
   }
   // Closes the file (the verifier fsyncs it once its digest matched).
   void close() {
-    const int rc = ::close(fd_);
-    fd_ = -1;
+    const int rc = ::close(fd_.release());
     if (rc != 0) throw Error(ErrorCode::io, "cannot close " + path_.string() + ": " + std::strerror(errno));
   }
   const fs::path& path() const noexcept { return path_; }
@@ -78,7 +77,7 @@ class StagedFile {
   static constexpr std::uint64_t kWritebackStep = 8u << 20;
   fs::path path_;
   bool start_writeback_;
-  int fd_ = -1;
+  UniqueFd fd_;
   std::uint64_t written_ = 0;
   std::uint64_t writeback_from_ = 0;
 };
@@ -398,7 +397,7 @@ InstallSummary install_bundle(const fs::path& bundle, const InstallOptions& opti
       ++summary.kernels;
     }
     return summary;
-  }, ErrorCode::io);
+  });
 }
 
 }  // namespace kernel_lock

@@ -117,28 +117,25 @@ CacheFileLock CacheFileLock::acquire(const fs::path& lock_path) {
     struct stat st {};
     if (::fstat(fd.get(), &st) != 0) throw io_error("cannot stat lock file", lock_path, errno);
     if (st.st_nlink == 0) continue;  // unlinked by a releasing older filelock: retry on the new inode
-    return CacheFileLock(fd.release());
+    return CacheFileLock(std::move(fd));
   }
 }
 
-CacheFileLock::CacheFileLock(CacheFileLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+CacheFileLock::CacheFileLock(CacheFileLock&& other) noexcept = default;
 
 CacheFileLock& CacheFileLock::operator=(CacheFileLock&& other) noexcept {
   if (this != &other) {
-    if (fd_ >= 0) {
-      ::flock(fd_, LOCK_UN);
-      ::close(fd_);
-    }
-    fd_ = std::exchange(other.fd_, -1);
+    unlock();
+    fd_ = std::move(other.fd_);
   }
   return *this;
 }
 
-CacheFileLock::~CacheFileLock() {
-  if (fd_ >= 0) {
-    ::flock(fd_, LOCK_UN);
-    ::close(fd_);
-  }
+CacheFileLock::~CacheFileLock() { unlock(); }
+
+void CacheFileLock::unlock() noexcept {
+  if (fd_.valid()) ::flock(fd_.get(), LOCK_UN);
+  fd_.reset();
 }
 
 // ---------------------------------------------------------------- CacheWriter

@@ -1,5 +1,8 @@
 #include "kernel_lock/core/error.hpp"
 
+#include <filesystem>
+#include <new>
+
 namespace kernel_lock {
 
 int exit_code_for(ErrorCode code) noexcept { return static_cast<int>(code); }
@@ -42,6 +45,19 @@ void Error::rebuild() {
     what_ += ": ";
   }
   what_ += message_;
+}
+
+Error error_from_exception(const std::exception& e, ErrorCode fallback) {
+  if (dynamic_cast<const std::bad_alloc*>(&e))
+    return Error(ErrorCode::generic, std::string("out of memory (") + e.what() + ")",
+                 "free memory, then try again");
+  if (const auto* fs_error = dynamic_cast<const std::filesystem::filesystem_error*>(&e)) {
+    std::string where = fs_error->path1().string();
+    if (!fs_error->path2().empty()) where += " -> " + fs_error->path2().string();
+    return Error(ErrorCode::io, (where.empty() ? std::string() : where + ": ") + fs_error->code().message() + " (" +
+                                    fs_error->what() + ")");
+  }
+  return Error(fallback, e.what());
 }
 
 }  // namespace kernel_lock

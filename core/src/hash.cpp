@@ -1,6 +1,6 @@
 // Digests for the Hub and kernel.lock: streaming SHA-256 / git blob SHA-1 over
 // OpenSSL EVP, file hashing with large sequential reads, a parallel API for many
-// files, and the `git_lfs_concat` variant hash (SPEC.md "Variant hash").
+// files, and the `git_lfs_concat` variant hash (docs/formats.md, "Variant hash").
 #include "kernel_lock/core/hash.hpp"
 
 #include <fcntl.h>
@@ -21,6 +21,7 @@
 
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/parallel.hpp"
+#include "kernel_lock/core/unique_fd.hpp"
 
 namespace kernel_lock {
 namespace {
@@ -72,27 +73,20 @@ const EVP_MD* evp_md(Hasher::Algorithm algorithm) {
   return algorithm == Hasher::Algorithm::sha1 ? sha1 : sha256;
 }
 
-// Owns a read-only POSIX file descriptor.
+// A read-only POSIX file descriptor, opened with the error texts of this file.
 class ReadFd {
  public:
   explicit ReadFd(const fs::path& path) : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
-    if (fd_ < 0) {
+    if (!fd_.valid()) {
       int err = errno;
       if (err == ENOENT) throw Error(ErrorCode::not_found, "no such file: " + path.string());
       throw Error(ErrorCode::io, "cannot open " + path.string() + ": " + std::strerror(err));
     }
   }
-  ReadFd(ReadFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  ReadFd& operator=(ReadFd&&) = delete;
-  ReadFd(const ReadFd&) = delete;
-  ReadFd& operator=(const ReadFd&) = delete;
-  ~ReadFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const noexcept { return fd_; }
+  int get() const noexcept { return fd_.get(); }
 
  private:
-  int fd_;
+  UniqueFd fd_;
 };
 
 std::uint8_t* read_buffer() {

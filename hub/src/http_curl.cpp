@@ -295,8 +295,10 @@ class CurlTransport final : public HttpTransport {
   void finish(Transfer& t, CURLcode code, std::vector<std::pair<std::uint64_t, HttpResponse>>& done) {
     long status = t.current_status();
     if (code == CURLE_OK && status >= 300 && status < 400 && t.hops < t.request.max_redirects) {
-      if (auto location = t.response.header("location")) {
-        t.url = resolve_redirect(t.url, *location);
+      auto location = t.response.header("location");
+      // A Location that is not an http(s) URL is not followed: the 3xx is the response.
+      if (std::string next = location ? resolve_redirect(t.url, *location) : std::string(); !next.empty()) {
+        t.url = std::move(next);
         ++t.hops;
         if (status == 303 && t.request.method == "POST") t.request.method = "GET";
         launch(t);
@@ -346,39 +348,48 @@ std::shared_ptr<HttpTransport> make_curl_transport(CurlTransportOptions options)
   return std::make_shared<CurlTransport>(std::move(options));
 }
 
+namespace {
+
+// One parsed URL (libcurl's CURLU parser), move-only.
+using CurlUrl = std::unique_ptr<CURLU, decltype(&curl_url_cleanup)>;
+
+// The part of `url`, or empty when it has none; `flags` as curl_url_get takes them.
+std::string url_part(CURLU* url, CURLUPart part, unsigned flags = 0) {
+  char* text = nullptr;
+  if (curl_url_get(url, part, &text, flags) != CURLUE_OK || text == nullptr) return {};
+  std::string out(text);
+  curl_free(text);
+  return out;
+}
+
+// Parses an absolute http(s) URL, or `reference` resolved against `base` when
+// base is given. Null when it does not parse or is not http/https.
+CurlUrl parse_http_url(std::string_view base, std::string_view reference) {
+  CurlUrl url(curl_url(), &curl_url_cleanup);
+  if (!url) return url;
+  if (!base.empty() && curl_url_set(url.get(), CURLUPART_URL, std::string(base).c_str(), 0) != CURLUE_OK)
+    return CurlUrl(nullptr, &curl_url_cleanup);
+  if (curl_url_set(url.get(), CURLUPART_URL, std::string(reference).c_str(), 0) != CURLUE_OK)
+    return CurlUrl(nullptr, &curl_url_cleanup);
+  const std::string scheme = lower(url_part(url.get(), CURLUPART_SCHEME));
+  if (scheme != "http" && scheme != "https") return CurlUrl(nullptr, &curl_url_cleanup);
+  return url;
+}
+
+}  // namespace
+
 std::string url_origin(std::string_view url) {
-  auto scheme_end = url.find("://");
-  if (scheme_end == std::string_view::npos) return {};
-  std::string scheme = lower(url.substr(0, scheme_end));
-  auto rest = url.substr(scheme_end + 3);
-  auto authority = rest.substr(0, rest.find_first_of("/?#"));
-  if (auto at = authority.rfind('@'); at != std::string_view::npos) authority = authority.substr(at + 1);
-  std::string host(authority);
-  std::string port;
-  // IPv6 literal [::1]:port
-  auto bracket = authority.rfind(']');
-  auto colon = authority.rfind(':');
-  if (colon != std::string_view::npos && (bracket == std::string_view::npos || colon > bracket)) {
-    host = std::string(authority.substr(0, colon));
-    port = std::string(authority.substr(colon + 1));
-  }
-  if (port.empty()) port = scheme == "https" ? "443" : scheme == "http" ? "80" : "";
-  return scheme + "://" + lower(host) + ":" + port;
+  CurlUrl parsed = parse_http_url({}, url);
+  if (!parsed) return {};
+  const std::string host = lower(url_part(parsed.get(), CURLUPART_HOST));
+  const std::string port = url_part(parsed.get(), CURLUPART_PORT, CURLU_DEFAULT_PORT);
+  if (host.empty() || port.empty()) return {};
+  return lower(url_part(parsed.get(), CURLUPART_SCHEME)) + "://" + host + ":" + port;
 }
 
 std::string resolve_redirect(std::string_view base_url, std::string_view location) {
-  if (location.find("://") != std::string_view::npos) return std::string(location);
-  auto scheme_end = base_url.find("://");
-  if (scheme_end == std::string_view::npos) return std::string(location);
-  if (location.starts_with("//")) return std::string(base_url.substr(0, scheme_end + 1)) + std::string(location);
-  auto path_start = base_url.find('/', scheme_end + 3);
-  std::string root(path_start == std::string_view::npos ? base_url : base_url.substr(0, path_start));
-  if (location.starts_with("/")) return root + std::string(location);
-  // Relative reference: replace the last path segment.
-  std::string base(base_url.substr(0, base_url.find_first_of("?#", scheme_end + 3)));
-  auto slash = base.rfind('/');
-  if (slash == std::string::npos || slash < scheme_end + 3) return root + "/" + std::string(location);
-  return base.substr(0, slash + 1) + std::string(location);
+  CurlUrl parsed = parse_http_url(base_url, location);
+  return parsed ? url_part(parsed.get(), CURLUPART_URL) : std::string();
 }
 
 }  // namespace kernel_lock

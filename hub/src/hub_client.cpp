@@ -522,6 +522,8 @@ std::vector<std::vector<TreeEntry>> HubClient::list_trees(const std::vector<Tree
         if (auto next = next_link(resp)) {
           auto n = std::make_shared<Page>(*this);
           n->url = resolve_redirect(resp.effective_url.empty() ? url : resp.effective_url, *next);
+          if (n->url.empty())
+            throw Error(ErrorCode::invalid_input, what + ": Link rel=\"next\" is not an http(s) URL: " + *next);
           n->page = page + 1;
           if (n->page > 100000) throw Error(ErrorCode::invalid_input, what + ": pagination does not end");
           n->submit();

@@ -139,20 +139,17 @@ void check_blob_name(const SealedVariantFile& f, const Entry& e) {
 }  // namespace
 
 SealedFile::SealedFile(SealedFile&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)), size_(std::exchange(other.size_, 0)) {}
+    : fd_(std::move(other.fd_)), size_(std::exchange(other.size_, 0)) {}
 
 SealedFile& SealedFile::operator=(SealedFile&& other) noexcept {
   if (this != &other) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = std::exchange(other.fd_, -1);
+    fd_ = std::move(other.fd_);
     size_ = std::exchange(other.size_, 0);
   }
   return *this;
 }
 
-SealedFile::~SealedFile() {
-  if (fd_ >= 0) ::close(fd_);
-}
+SealedFile::~SealedFile() = default;
 
 SealedFile SealedFile::from_bytes(std::string_view name, std::string_view bytes) {
   Fd mem = make_memfd(name);
@@ -161,13 +158,13 @@ SealedFile SealedFile::from_bytes(std::string_view name, std::string_view bytes)
   return SealedFile(mem.release(), bytes.size());
 }
 
-std::string SealedFile::proc_path() const { return "/proc/self/fd/" + std::to_string(fd_); }
+std::string SealedFile::proc_path() const { return "/proc/self/fd/" + std::to_string(fd_.get()); }
 
 std::string SealedFile::read() const {
   std::string out(size_, '\0');
   std::uint64_t done = 0;
   while (done < size_) {
-    ssize_t n = ::pread(fd_, out.data() + done, size_ - done, static_cast<off_t>(done));
+    ssize_t n = ::pread(fd_.get(), out.data() + done, size_ - done, static_cast<off_t>(done));
     if (n < 0) {
       if (errno == EINTR) continue;
       throw Error(ErrorCode::io, "reading sealed memory: " + errno_text(errno));

@@ -1,5 +1,6 @@
 // A read-only RepoStore over an installed HF cache directory (serve CACHE_DIR).
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/ids.hpp"
 #include "kernel_lock/core/hash.hpp"
+#include "kernel_lock/core/unique_fd.hpp"
 #include "kernel_lock/cache/hf_cache.hpp"
 #include "kernel_lock/cache/snapshot.hpp"
 #include "kernel_lock/mirror/repo_store.hpp"
@@ -27,23 +29,24 @@ bool is_hex(std::string_view s) {
 // pread-based reader over one blob file.
 class FileBlobReader final : public BlobReader {
  public:
-  explicit FileBlobReader(const fs::path& path) : path_(path) {
-    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0) {
+  // Throws Error(not_found) for a missing blob, Error(io) when it cannot be opened or its size read.
+  explicit FileBlobReader(const fs::path& path) : path_(path), fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
+    if (!fd_.valid()) {
       int err = errno;
       throw Error(err == ENOENT ? ErrorCode::not_found : ErrorCode::io,
                   "cannot open " + path.string() + ": " + std::strerror(err));
     }
-    std::error_code ec;
-    size_ = fs::file_size(path, ec);
+    struct stat st {};
+    if (::fstat(fd_.get(), &st) != 0)
+      throw Error(ErrorCode::io, "cannot stat " + path.string() + ": " + std::strerror(errno));
+    size_ = static_cast<std::uint64_t>(st.st_size);
   }
-  ~FileBlobReader() override { ::close(fd_); }
   FileBlobReader(const FileBlobReader&) = delete;
   FileBlobReader& operator=(const FileBlobReader&) = delete;
   std::uint64_t size() const noexcept override { return size_; }
   std::size_t read_at(std::uint64_t offset, std::span<char> out) override {
     for (;;) {
-      ssize_t n = ::pread(fd_, out.data(), out.size(), static_cast<off_t>(offset));
+      ssize_t n = ::pread(fd_.get(), out.data(), out.size(), static_cast<off_t>(offset));
       if (n >= 0) return static_cast<std::size_t>(n);
       if (errno != EINTR) throw Error(ErrorCode::io, "cannot read " + path_.string() + ": " + std::strerror(errno));
     }
@@ -51,7 +54,7 @@ class FileBlobReader final : public BlobReader {
 
  private:
   fs::path path_;
-  int fd_ = -1;
+  UniqueFd fd_;
   std::uint64_t size_ = 0;
 };
 

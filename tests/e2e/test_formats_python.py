@@ -16,7 +16,7 @@ import yaml
 
 SOURCE = Path(os.environ.get("KERNEL_LOCK_SOURCE_DIR", Path(__file__).resolve().parents[2]))
 BUILD = Path(os.environ.get("KERNEL_LOCK_BUILD_DIR", SOURCE / "build"))
-SHARED = SOURCE / "fixtures"  # holds a copy of ../shared/fixtures/python-kernels
+SHARED = SOURCE / "fixtures"  # holds python-kernels/: files written by Python `kernels`
 FIXTURES = SOURCE / "fixtures"
 CLI = BUILD / "cli" / "kernel-lock"
 

@@ -34,7 +34,7 @@ import pytest
 
 SOURCE_DIR = Path(os.environ.get("KERNEL_LOCK_SOURCE_DIR", Path(__file__).resolve().parents[2]))
 BUILD_DIR = Path(os.environ.get("KERNEL_LOCK_BUILD_DIR", SOURCE_DIR / "build"))
-FIXTURES = SOURCE_DIR / "fixtures" / "python-kernels"  # a copy of ../shared/fixtures/python-kernels
+FIXTURES = SOURCE_DIR / "fixtures" / "python-kernels"  # lock and requirement files written by Python `kernels`
 LEGACY_VERSION = "0.16.2"
 
 

@@ -56,7 +56,7 @@ inline std::string random_bytes(std::size_t n, unsigned seed) {
   return s;
 }
 
-// The variant hash rebuilt with coreutils from the SPEC.md definition: for each
+// The variant hash rebuilt with coreutils from the docs/formats.md definition: for each
 // (path, hex digest) in bytewise path order, path bytes then raw digest bytes.
 inline std::string reference_variant_hash(std::vector<std::pair<std::string, std::string>> pairs, const std::filesystem::path& scratch) {
   std::sort(pairs.begin(), pairs.end());  // bytewise on std::string

@@ -4,9 +4,14 @@
 
 #include <filesystem>
 #include <fstream>
+#include <new>
+#include <stdexcept>
+#include <system_error>
+#include <utility>
 #include <string>
 
 #include "../temp_dir.hpp"
+#include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/fs.hpp"
 
 namespace fs = std::filesystem;
@@ -80,4 +85,44 @@ TEST_CASE("remove_tree reports the first error and keeps what it could not remov
   CHECK(ec);
   CHECK(fs::exists(tmp / "locked" / "f"));
   fs::permissions(tmp / "locked", fs::perms::owner_all);
+}
+
+TEST_CASE("with_context classifies foreign exceptions: memory, file system, other") {
+  using kernel_lock::ErrorCode;
+  auto caught = [](auto&& fn, ErrorCode fallback) {
+    try {
+      kernel_lock::with_context("installing b.tar.zst", fn, fallback);
+    } catch (const kernel_lock::Error& e) {
+      return std::make_pair(e.code(), std::string(e.what()));
+    }
+    FAIL("no error");
+    return std::make_pair(ErrorCode::generic, std::string());
+  };
+  auto [oom_code, oom] = caught([] { throw std::bad_alloc(); }, ErrorCode::io);
+  CHECK(oom_code == ErrorCode::generic);
+  CHECK(oom.find("installing b.tar.zst: out of memory") == 0);
+
+  auto [fs_code, fs_text] = caught([] {
+    throw std::filesystem::filesystem_error("cannot create directory", "/ro/cache/blobs",
+                                            std::make_error_code(std::errc::read_only_file_system));
+  }, ErrorCode::generic);
+  CHECK(fs_code == ErrorCode::io);
+  CHECK(fs_text.find("installing b.tar.zst: /ro/cache/blobs: ") == 0);
+  CHECK(fs_text.find("cannot create directory") != std::string::npos);
+
+  auto [two_code, two] = caught([] {
+    throw std::filesystem::filesystem_error("cannot rename", "/a", "/b", std::make_error_code(std::errc::io_error));
+  }, ErrorCode::generic);
+  CHECK(two_code == ErrorCode::io);
+  CHECK(two.find("/a -> /b: ") != std::string::npos);
+
+  auto [other_code, other] = caught([] { throw std::out_of_range("map::at"); }, ErrorCode::generic);
+  CHECK(other_code == ErrorCode::generic);
+  CHECK(other == "installing b.tar.zst: map::at");
+  CHECK(caught([] { throw std::runtime_error("x"); }, ErrorCode::network).first == ErrorCode::network);
+
+  // Our own errors keep their code and gain the frame.
+  auto [own_code, own] = caught([] { throw kernel_lock::Error(ErrorCode::integrity, "blob differs"); }, ErrorCode::io);
+  CHECK(own_code == ErrorCode::integrity);
+  CHECK(own == "installing b.tar.zst: blob differs");
 }

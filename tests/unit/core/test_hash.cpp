@@ -1,6 +1,6 @@
 // Digests checked against independent references: published test vectors,
 // `git hash-object`, `sha256sum`, and the variant hash rebuilt with
-// printf | xxd -r -p | sha256sum from the SPEC.md definition.
+// printf | xxd -r -p | sha256sum from the docs/formats.md definition.
 #include <doctest/doctest.h>
 #include <unistd.h>
 
@@ -24,7 +24,7 @@ using namespace kltest;
 TEST_CASE("published digest vectors") {
   CHECK(sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   CHECK(sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-  // hf-hub-api.md §9 and git itself.
+  // docs/hf-cache.md (blob names) and git itself.
   CHECK(git_blob_sha1_hex("Hello, World!") == "b45ef6fec89518d314f546fd6c3025367b721684");
   CHECK(git_blob_sha1_hex("") == "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391");
 }
@@ -144,7 +144,7 @@ TEST_CASE("is_hashed_variant_path skips bytecode") {
 }
 
 
-TEST_CASE("git_lfs_concat_hash follows the SPEC definition") {
+TEST_CASE("git_lfs_concat_hash follows the docs/formats.md definition") {
   TempDir tmp;
   std::vector<VariantFileDigest> files{
       {"b.py", git_blob_sha1_hex("print('b')\n")},

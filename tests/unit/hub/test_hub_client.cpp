@@ -93,6 +93,35 @@ TEST_CASE("url helpers resolve origins and redirects like the Python client") {
   CHECK(resolve_redirect("http://h:1/a/b/c?x=1", "/z") == "http://h:1/z");
   CHECK(resolve_redirect("http://h:1/a/b/c", "d") == "http://h:1/a/b/d");
   CHECK(resolve_redirect("http://h:1/a", "https://cdn/x") == "https://cdn/x");
+}
+
+TEST_CASE("url_origin and resolve_redirect follow libcurl's URL parser") {
+  // Userinfo is not part of the origin, in either direction.
+  CHECK(url_origin("https://user:pw@hub.example.com/x") == "https://hub.example.com:443");
+  CHECK(url_origin("https://hub.example.com@evil.example/x") == "https://evil.example:443");
+  // Default ports made explicit, explicit default ports equal to them.
+  CHECK(url_origin("http://hub.example.com") == "http://hub.example.com:80");
+  CHECK(url_origin("https://hub.example.com:443/") == url_origin("https://hub.example.com/"));
+  CHECK(url_origin("http://hub.example.com:8443/") != url_origin("https://hub.example.com:8443/"));
+  // Case of scheme and host does not matter.
+  CHECK(url_origin("HTTP://HUB.Example.COM:80/p") == "http://hub.example.com:80");
+  // IPv6 hosts keep their brackets; the port after them is the port.
+  CHECK(url_origin("http://[::1]:8080/api") == "http://[::1]:8080");
+  CHECK(url_origin("https://[2001:db8::1]/") == "https://[2001:db8::1]:443");
+  CHECK(url_origin("http://[::1]:8080/") != url_origin("http://[::1]:8081/"));
+  // Not an absolute http(s) URL: no origin, so no token is ever attached.
+  CHECK(url_origin("hub.example.com/api") == "");
+  CHECK(url_origin("/api/models") == "");
+  CHECK(url_origin("file:///etc/passwd") == "");
+  CHECK(url_origin("ftp://hub.example.com/") == "");
+
+  CHECK(resolve_redirect("http://[::1]:8080/a/b", "c?x=1") == "http://[::1]:8080/a/c?x=1");
+  CHECK(resolve_redirect("https://hub.example.com/a", "//cdn.example.com/x") == "https://cdn.example.com/x");
+  CHECK(resolve_redirect("http://h:1/a/b/c", "../d") == "http://h:1/a/d");
+  CHECK(url_origin(resolve_redirect("HTTPS://h/a", "HTTP://Other/x")) == "http://other:80");
+  // A redirect to another scheme is not resolved (and so not followed).
+  CHECK(resolve_redirect("https://h/a", "file:///etc/passwd") == "");
+  CHECK(resolve_redirect("https://h/a", "ftp://h/x") == "");
 
   HubConfig c;
   c.endpoint = "http://mirror.local/hf/";

@@ -1,20 +1,8 @@
 // Bundles: one reproducible archive holding exactly the locked bytes, for
 // carrying kernels across an air gap (`kernel-lock bundle`).
 //
-// Format (format_version 1): a POSIX tar (pax, only where ustar cannot say it)
-// compressed with zstd (multi-threaded frames; the bytes do not depend on the
-// thread count). Entries, in this order, all regular files with mode 0644,
-// mtime 0, uid/gid 0 and no user/group names:
-//   kernel-lock-bundle.json   the manifest (below), always first
-//   blobs/<digest>            each distinct file content once, sorted by digest;
-//                             digest = LFS sha256 (64 hex) or git blob sha1 (40 hex)
-// Manifest (canonical JSON, 2-space indent, keys in this order):
-//   {"format": "kernel-lock-bundle", "format_version": 1,
-//    "lock": <the kernel.lock the bundle was made from, as JSON>,
-//    "kernels": [{"repo_id", "repo_type", "sha", "refs": ["v1", ...],
-//                 "variants": ["<variant>", ...],
-//                 "files": [{"path": "build/<variant>/...", "digest", "kind", "size"}]}],
-//    "blobs": [{"digest", "size"}]}                 (archive order)
+// The format (archive layout, manifest, reader limits, install guarantees) is
+// described in docs/bundle-format.md; kBundleFormatVersion is its version.
 // Same lock + same filters + same file contents -> same archive bytes.
 #pragma once
 

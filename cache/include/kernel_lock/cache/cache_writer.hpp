@@ -20,11 +20,13 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "kernel_lock/cache/hf_cache.hpp"
 #include "kernel_lock/core/ids.hpp"
 #include "kernel_lock/core/repo.hpp"
+#include "kernel_lock/core/unique_fd.hpp"
 
 namespace kernel_lock {
 
@@ -43,8 +45,9 @@ class CacheFileLock {
   ~CacheFileLock();
 
  private:
-  explicit CacheFileLock(int fd) noexcept : fd_(fd) {}
-  int fd_ = -1;
+  explicit CacheFileLock(UniqueFd fd) noexcept : fd_(std::move(fd)) {}
+  void unlock() noexcept;
+  UniqueFd fd_;
 };
 
 // <cache>/.locks/<repo_folder>/<name>.lock, the path huggingface_hub locks

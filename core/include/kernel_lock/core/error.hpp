@@ -56,8 +56,13 @@ class Error : public std::exception {
   std::string what_;
 };
 
+// The Error for an exception that is not one: std::bad_alloc -> generic ("out
+// of memory"); std::filesystem::filesystem_error -> io, naming its path(s) and
+// the system error; anything else -> `fallback` with its what(). The one place that classifies foreign exceptions.
+Error error_from_exception(const std::exception& e, ErrorCode fallback = ErrorCode::generic);
+
 // Runs `fn`; any kernel_lock::Error escaping it gets `frame` added as context.
-// Other std::exceptions are wrapped into an Error with code `fallback`.
+// Other std::exceptions become error_from_exception(e, fallback) with `frame`.
 template <class Fn>
 decltype(auto) with_context(const std::string& frame, Fn&& fn, ErrorCode fallback = ErrorCode::generic) {
   try {
@@ -66,7 +71,7 @@ decltype(auto) with_context(const std::string& frame, Fn&& fn, ErrorCode fallbac
     e.add_context(frame);
     throw;
   } catch (const std::exception& e) {
-    throw Error(fallback, e.what()).add_context(frame);
+    throw error_from_exception(e, fallback).add_context(frame);
   }
 }
 

@@ -1,5 +1,5 @@
 // kernel.lock: read, validate and canonical write. Compatible both ways with the
-// Python `kernels lock` output (kernels.lock), see SPEC.md "Lockfile".
+// Python `kernels lock` output (kernels.lock), see docs/formats.md "kernel.lock".
 //
 // On disk: a JSON array of kernel objects, 2-space indent, trailing newline:
 //   {"repo_id", "sha", "variants": {"<variant>": {"hash", "hash_type"}},
@@ -76,7 +76,7 @@ std::filesystem::path find_lockfile(const std::filesystem::path& dir);
 
 // The two on-disk shapes parse_lockfile accepts (docs/formats.md):
 //   variants:   [{"repo_id", "sha", "variants", ...}]  ours, and Python `kernels lock`
-//               up to the 0.17 development line (the SPEC format; what format_lockfile writes);
+//               up to the 0.17 development line (the format of docs/formats.md; what format_lockfile writes);
 //   dependency: [{"dependency": {"repo-id", "version"|"revision"}, "lock": {"commit"}}]
 //               written by the released Python kernels 0.17.2, which reads only this shape.
 // A lock read from the dependency shape has no variants; its requirement holds

@@ -1,5 +1,8 @@
-// Owns one POSIX file descriptor (move-only). The single RAII type for fds in
-// every kernel-lock library.
+// Owns one POSIX file descriptor (move-only). The one RAII type for fds in
+// every kernel-lock library: a class that owns an fd (a file lock, a staged
+// file, a sealed memfd, a blob reader) holds a UniqueFd and adds only its own
+// behaviour (unlock, checked close, seals). Short-lived fds opened and closed
+// within one function with no throw in between may stay plain ints.
 #pragma once
 
 #include <unistd.h>

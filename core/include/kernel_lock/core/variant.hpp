@@ -1,5 +1,5 @@
 // Variant directory names under build/ and the choice of the best variant for
-// an environment, following the Python `kernels` 0.17 rules (see SPEC.md).
+// an environment, following the Python `kernels` 0.17 rules (docs/formats.md, "Variant names").
 #pragma once
 
 #include <optional>

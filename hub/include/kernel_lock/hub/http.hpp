@@ -78,10 +78,14 @@ struct CurlTransportOptions {
 
 std::shared_ptr<HttpTransport> make_curl_transport(CurlTransportOptions options = CurlTransportOptions::from_environment());
 
-// "scheme://host:port" of an absolute URL (default ports made explicit), lower-cased
-// scheme and host; empty when `url` is not absolute.
+// "scheme://host:port" of an absolute http(s) URL, parsed by libcurl's URL parser
+// (the parser the transfer itself uses): userinfo dropped, default port made
+// explicit, scheme and host lower-cased, IPv6 hosts in brackets. Empty when `url`
+// is not an absolute http/https URL. Decides where the Hub token may be sent.
 std::string url_origin(std::string_view url);
-// Resolves a Location header against the URL it came from.
+// Resolves a Location header against the URL it came from (libcurl's URL parser,
+// RFC 3986 reference resolution). Empty when the result does not parse or is not
+// http/https: such a redirect is not followed.
 std::string resolve_redirect(std::string_view base_url, std::string_view location);
 
 }  // namespace kernel_lock

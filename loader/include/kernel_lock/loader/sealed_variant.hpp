@@ -19,6 +19,7 @@
 #include "kernel_lock/core/hash.hpp"
 #include "kernel_lock/cache/hf_cache.hpp"
 #include "kernel_lock/core/lockfile.hpp"
+#include "kernel_lock/core/unique_fd.hpp"
 
 namespace kernel_lock {
 
@@ -38,8 +39,8 @@ class SealedFile {
   // Creates a sealed memfd named `name` holding `bytes` (tests, small files).
   static SealedFile from_bytes(std::string_view name, std::string_view bytes);
 
-  bool valid() const noexcept { return fd_ >= 0; }
-  int fd() const noexcept { return fd_; }
+  bool valid() const noexcept { return fd_.valid(); }
+  int fd() const noexcept { return fd_.get(); }
   std::uint64_t size() const noexcept { return size_; }
   // "/proc/self/fd/<fd>": a path dlopen() can open; valid while this object lives.
   std::string proc_path() const;
@@ -47,7 +48,7 @@ class SealedFile {
   std::string read() const;
 
  private:
-  int fd_ = -1;
+  UniqueFd fd_;
   std::uint64_t size_ = 0;
 };
 

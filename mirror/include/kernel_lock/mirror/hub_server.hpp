@@ -1,6 +1,6 @@
 // A Hub-compatible HTTP server over a RepoStore: what `kernel-lock serve`
 // runs. Stock huggingface_hub / kernels clients work against it with
-// HF_ENDPOINT=<url> (see ../shared/reference/hf-hub-api.md §10).
+// HF_ENDPOINT=<url> (docs/hub-api.md).
 //
 // Endpoints ({T} = kernels | models; {repo} = org/name):
 //   GET      /api/{T}/{repo}[/revision/{rev}]           info: id, sha, siblings (blobs=true adds blobId/size/lfs), dates ...Z
