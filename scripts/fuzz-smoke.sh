@@ -41,10 +41,15 @@ declare -A seeds=(
   [lockfile]="$root/fixtures/requirements $root/fixtures/bad/lock $root/fixtures/python-kernels"
   [kernels_yaml]="$root/fixtures/requirements $root/fixtures/bad/yaml"
   [pyproject_toml]="$root/fixtures/requirements $root/fixtures/bad/toml $root/fixtures/python-kernels"
+  [sigstore_bundle]="$root/fixtures/sigstore"
+  [trusted_root]="$root/fixtures/sigstore"
 )
-declare -A patterns=([lockfile]='*.lock' [kernels_yaml]='*.yaml' [pyproject_toml]='*.toml')
+declare -A patterns=([lockfile]='*.lock' [kernels_yaml]='*.yaml' [pyproject_toml]='*.toml'
+                     [sigstore_bundle]='*.sigstore' [trusted_root]='trusted_root*.json')
+# Inputs may be as long as the largest seed (Sigstore bundles and trusted roots exceed 8 KiB).
+declare -A max_len=([sigstore_bundle]=65536 [trusted_root]=65536)
 status=0
-for name in lockfile kernels_yaml pyproject_toml; do
+for name in lockfile kernels_yaml pyproject_toml sigstore_bundle trusted_root; do
   corpus="$build/corpus/$name"
   rm -rf "$corpus" && mkdir -p "$corpus"
   for dir in ${seeds[$name]}; do
@@ -52,7 +57,7 @@ for name in lockfile kernels_yaml pyproject_toml; do
     find "$dir" -type f -name "${patterns[$name]}" -exec cp --backup=numbered -t "$corpus" {} + 2>/dev/null || true
   done
   echo "fuzz-smoke: fuzz_$name for ${seconds}s ($(ls "$corpus" | wc -l) seeds)"
-  if ! "$build/fuzz/fuzz_$name" "$corpus" -max_total_time="$seconds" -max_len=8192 -timeout=10 -rss_limit_mb=1024 \
+  if ! "$build/fuzz/fuzz_$name" "$corpus" -max_total_time="$seconds" -max_len="${max_len[$name]:-8192}" -timeout=10 -rss_limit_mb=1024 \
       -print_final_stats=1 -artifact_prefix="$build/crash-$name-" >"$build/fuzz_$name.log" 2>&1; then
     echo "fuzz-smoke: fuzz_$name FAILED; log: $build/fuzz_$name.log, inputs: $build/crash-$name-*" >&2
     tail -n 40 "$build/fuzz_$name.log" >&2
