@@ -39,84 +39,44 @@ struct ResolveArgs {
   bool json = false;
 };
 
-int run_resolve(const ResolveArgs& args, const CliContext& ctx) {
+// kernel.lock in DIR, else an existing kernels.lock there, unless --lockfile names one.
+std::filesystem::path lock_path_for(const ResolveArgs& args) {
   namespace fs = std::filesystem;
-  if (args.locked && args.frozen)
-    throw Error(ErrorCode::usage, "--locked and --frozen exclude each other",
-                "--locked re-resolves and fails on change; --frozen trusts the lock without network access");
   const fs::path dir = args.dir;
-  const Requirements requirements = read_requirements(args.requirements.empty() ? dir : fs::path(args.requirements));
+  if (!args.lockfile.empty()) return args.lockfile;
+  if (fs::exists(dir / kDefaultLockfileName) || !fs::exists(dir / kPythonLockfileName)) return dir / kDefaultLockfileName;
+  return dir / kPythonLockfileName;
+}
 
-  fs::path lock_path;
-  if (!args.lockfile.empty()) {
-    lock_path = args.lockfile;
-  } else if (fs::exists(dir / kDefaultLockfileName) || !fs::exists(dir / kPythonLockfileName)) {
-    lock_path = dir / kDefaultLockfileName;
-  } else {
-    lock_path = dir / kPythonLockfileName;
+// --frozen: the lock must cover the requirements; no network, nothing written.
+int run_frozen(const Requirements& requirements, const std::optional<Lockfile>& previous,
+               const std::filesystem::path& lock_path, const VariantFilter& filter, bool json, bool quiet) {
+  if (!previous)
+    throw Error(ErrorCode::not_found, "--frozen: no lock at " + lock_path.string(),
+                "run `kernel-lock resolve` once (online) to create it");
+  check_lock_covers(requirements, *previous, filter);
+  if (json) {
+    nlohmann::ordered_json out;
+    out["lockfile"] = lock_path.string();
+    out["changed"] = false;
+    out["frozen"] = true;
+    out["kernels"] = previous->kernels.size();
+    std::cout << out.dump(2) << "\n";
+  } else if (!quiet) {
+    std::cerr << "kernel.lock covers " << requirements.kernels.size() << " kernel(s) (frozen, no network)\n";
   }
-  std::optional<Lockfile> previous;
-  if (fs::exists(lock_path)) previous = read_lockfile(lock_path);
+  return 0;
+}
 
-  const VariantFilter cli_filter = args.filters.filter();
-
-  const bool show_progress = !ctx.quiet && !args.json && ::isatty(STDERR_FILENO);
-  if (args.frozen) {
-    if (!previous)
-      throw Error(ErrorCode::not_found, "--frozen: no lock at " + lock_path.string(),
-                  "run `kernel-lock resolve` once (online) to create it");
-    check_lock_covers(requirements, *previous, cli_filter);
-    if (args.json) {
-      nlohmann::ordered_json out;
-      out["lockfile"] = lock_path.string();
-      out["changed"] = false;
-      out["frozen"] = true;
-      out["kernels"] = previous->kernels.size();
-      std::cout << out.dump(2) << "\n";
-    } else if (!ctx.quiet) {
-      std::cerr << "kernel.lock covers " << requirements.kernels.size() << " kernel(s) (frozen, no network)\n";
-    }
-    return 0;
-  }
-
-  HubConfig config = HubConfig::from_environment();
-  if (args.offline) config.offline = true;
-  HubClient client(config);
-  HubSource hub_source(client);
-  CacheSource cache_source{fs::path(args.from_cache)};
-  ResolveSource& source = args.from_cache.empty() ? static_cast<ResolveSource&>(hub_source) : cache_source;
-  ResolveOptions options;
-  options.filter = cli_filter;
-  options.upgrade = args.upgrade;
-  options.upgrade_packages = args.upgrade_packages;
-  options.verify_content = args.verify_content;
-  if (show_progress) options.on_progress = [](std::string_view line) { std::cerr << "  " << line << "...\n"; };
-
-  Resolver resolver(source, options);
-  auto result = with_context("resolving " + requirements.source.string(),
-                             [&] { return resolver.resolve(requirements, previous ? &*previous : nullptr); });
-
-  const std::string new_bytes = format_lockfile(result.lock);
-  std::string old_bytes;
-  if (fs::exists(lock_path)) old_bytes = read_file(lock_path);
-  const bool changed = new_bytes != old_bytes;
-  if (args.locked && changed) {
-    std::string diff = previous ? describe_lock_changes(*previous, result.lock) : std::string();
-    if (diff.empty()) diff = previous ? "~ the file's bytes differ from the canonical form" : "+ " + lock_path.string() + " does not exist yet";
-    throw Error(ErrorCode::lock_changed, lock_path.string() + " would change (--locked):\n" + diff,
-                "run `kernel-lock resolve` without --locked to update the lock, and commit it");
-  }
-  bool wrote = false;
-  if (changed) wrote = write_lockfile(lock_path, result.lock);
-
-  for (const auto& w : result.report.warnings)
-    if (!ctx.quiet) std::cerr << "warning: " << w << "\n";
-  if (args.json) {
+// What resolve did: JSON on stdout (--json), else one line per kernel on stderr.
+void print_resolve_report(const ResolveReport& report, const std::filesystem::path& lock_path, bool wrote, bool json,
+                          bool quiet) {
+  if (json) {
     nlohmann::ordered_json out;
     out["lockfile"] = lock_path.string();
     out["changed"] = wrote;
     auto kernels = nlohmann::ordered_json::array();
-    for (const auto& k : result.report.kernels) {
+    for (const auto& k : report.kernels) {
       nlohmann::ordered_json j;
       j["repo_id"] = k.repo_id;
       j["repo_type"] = k.repo_type;
@@ -129,16 +89,62 @@ int run_resolve(const ResolveArgs& args, const CliContext& ctx) {
       kernels.push_back(std::move(j));
     }
     out["kernels"] = std::move(kernels);
-    out["requests"] = result.report.stats.requests;
-    out["retries"] = result.report.stats.retries;
-    out["warnings"] = result.report.warnings;
+    out["requests"] = report.stats.requests;
+    out["retries"] = report.stats.retries;
+    out["warnings"] = report.warnings;
     std::cout << out.dump(2) << "\n";
-  } else if (!ctx.quiet) {
-    for (const auto& k : result.report.kernels)
+  } else if (!quiet) {
+    for (const auto& k : report.kernels)
       std::cerr << "  " << k.repo_id << " " << k.sha.substr(0, 7) << " (" << k.resolved_from << ", " << k.variants
                 << " variants" << (k.required_by.empty() ? std::string() : ", required by " + k.required_by) << ")\n";
     std::cerr << (wrote ? "wrote " : "unchanged ") << lock_path.string() << "\n";
   }
+}
+
+int run_resolve(const ResolveArgs& args, const CliContext& ctx) {
+  namespace fs = std::filesystem;
+  if (args.locked && args.frozen)
+    throw Error(ErrorCode::usage, "--locked and --frozen exclude each other",
+                "--locked re-resolves and fails on change; --frozen trusts the lock without network access");
+  const fs::path dir = args.dir;
+  const Requirements requirements = read_requirements(args.requirements.empty() ? dir : fs::path(args.requirements));
+  const fs::path lock_path = lock_path_for(args);
+  std::optional<Lockfile> previous;
+  if (fs::exists(lock_path)) previous = read_lockfile(lock_path);
+  const VariantFilter cli_filter = args.filters.filter();
+  if (args.frozen) return run_frozen(requirements, previous, lock_path, cli_filter, args.json, ctx.quiet);
+
+  HubConfig config = HubConfig::from_environment();
+  if (args.offline) config.offline = true;
+  HubClient client(config);
+  HubSource hub_source(client);
+  CacheSource cache_source{fs::path(args.from_cache)};
+  ResolveSource& source = args.from_cache.empty() ? static_cast<ResolveSource&>(hub_source) : cache_source;
+  ResolveOptions options;
+  options.filter = cli_filter;
+  options.upgrade = args.upgrade;
+  options.upgrade_packages = args.upgrade_packages;
+  options.verify_content = args.verify_content;
+  if (!ctx.quiet && !args.json && ::isatty(STDERR_FILENO))
+    options.on_progress = [](std::string_view line) { std::cerr << "  " << line << "...\n"; };
+
+  Resolver resolver(source, options);
+  auto result = with_context("resolving " + requirements.source.string(),
+                             [&] { return resolver.resolve(requirements, previous ? &*previous : nullptr); });
+
+  const std::string new_bytes = format_lockfile(result.lock);
+  const std::string old_bytes = fs::exists(lock_path) ? read_file(lock_path) : std::string();
+  const bool changed = new_bytes != old_bytes;
+  if (args.locked && changed) {
+    std::string diff = previous ? describe_lock_changes(*previous, result.lock) : std::string();
+    if (diff.empty()) diff = previous ? "~ the file's bytes differ from the canonical form" : "+ " + lock_path.string() + " does not exist yet";
+    throw Error(ErrorCode::lock_changed, lock_path.string() + " would change (--locked):\n" + diff,
+                "run `kernel-lock resolve` without --locked to update the lock, and commit it");
+  }
+  const bool wrote = changed && write_lockfile(lock_path, result.lock);
+  for (const auto& w : result.report.warnings)
+    if (!ctx.quiet) std::cerr << "warning: " << w << "\n";
+  print_resolve_report(result.report, lock_path, wrote, args.json, ctx.quiet);
   return 0;
 }
 

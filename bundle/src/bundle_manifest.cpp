@@ -130,6 +130,71 @@ std::string format_bundle_manifest(const BundleManifest& m) {
   return out.dump(2) + "\n";
 }
 
+namespace {
+
+// One files[] record of a kernel; `variants` are the kernel's included variants,
+// `paths` the paths seen so far, `file_digests` digest -> size over all files.
+BundleFile parse_manifest_file(const json& jf, const std::string& fwhere, const std::set<std::string>& variants,
+                               std::set<std::string>& paths, std::map<std::string, std::uint64_t>& file_digests) {
+  BundleFile f;
+  f.path = string_member(jf, "path", fwhere);
+  check_relative_path(f.path, "bundle manifest " + fwhere);
+  if (!f.path.starts_with("build/")) bad(fwhere, "path " + f.path + " is not below build/");
+  auto rest = std::string_view(f.path).substr(6);
+  auto slash = rest.find('/');
+  if (slash == std::string_view::npos || !variants.count(std::string(rest.substr(0, slash))))
+    bad(fwhere, "path " + f.path + " is not below an included variant");
+  if (!is_hashed_variant_path(rest.substr(slash + 1))) bad(fwhere, "path " + f.path + " is a bytecode file");
+  if (!paths.insert(f.path).second) bad(fwhere, "duplicate path " + f.path);
+  f.digest = string_member(jf, "digest", fwhere);
+  check_blob_digest(f.digest, "bundle manifest " + fwhere);
+  f.kind = parse_digest_kind(string_member(jf, "kind", fwhere));
+  if (f.kind != digest_kind_from_hex(f.digest)) bad(fwhere, "kind does not match the digest length");
+  f.size = size_member(jf, "size", fwhere);
+  auto [it, inserted] = file_digests.emplace(f.digest, f.size);
+  if (!inserted && it->second != f.size) bad(fwhere, "two sizes for blob " + f.digest);
+  return f;
+}
+
+// One kernels[] record, checked against the embedded lock (same sha, files
+// hashing to the locked variant hashes).
+BundleKernel parse_manifest_kernel(const json& jk, const std::string& where, const Lockfile& lock,
+                                   std::map<std::string, std::uint64_t>& file_digests) {
+  BundleKernel k;
+  k.repo_id = string_member(jk, "repo_id", where);
+  check_repo_id(k.repo_id, "bundle manifest " + where);
+  k.repo_type = string_member(jk, "repo_type", where);
+  if (k.repo_type != "kernel" && k.repo_type != "model") bad(where + ".repo_type", "expected \"kernel\" or \"model\"");
+  k.sha = string_member(jk, "sha", where);
+  check_commit_sha(k.sha, "bundle manifest " + where);
+  for (const auto& r : array_member(jk, "refs", where)) {
+    if (!r.is_string()) bad(where + ".refs", "expected strings");
+    k.refs.push_back(r.get<std::string>());
+    check_relative_path(k.refs.back(), "bundle manifest " + where + " ref");
+  }
+  for (const auto& v : array_member(jk, "variants", where)) {
+    if (!v.is_string()) bad(where + ".variants", "expected strings");
+    k.variants.push_back(v.get<std::string>());
+    check_relative_path(k.variants.back(), "bundle manifest " + where + " variant");
+    if (k.variants.back().find('/') != std::string::npos) bad(where + ".variants", "a variant name has no '/'");
+  }
+  const std::set<std::string> variant_set(k.variants.begin(), k.variants.end());
+  if (variant_set.size() != k.variants.size()) bad(where + ".variants", "duplicate variant");
+  std::set<std::string> paths;
+  for (const auto& jf : array_member(jk, "files", where))
+    k.files.push_back(parse_manifest_file(jf, where + ".files[" + std::to_string(k.files.size()) + "]", variant_set,
+                                          paths, file_digests));
+  const LockedKernel* locked = lock.find(k.repo_id);
+  if (!locked) throw Error(ErrorCode::integrity, "bundle manifest: " + k.repo_id + " is not in the embedded lock");
+  if (locked->sha != k.sha)
+    throw Error(ErrorCode::integrity, "bundle manifest: " + k.repo_id + " is at " + k.sha + ", the embedded lock says " +
+                                          locked->sha);
+  check_kernel_files(k, *locked);
+  return k;
+}
+
+}  // namespace
+
 BundleManifest parse_bundle_manifest(std::string_view text) {
   json root;
   try {
@@ -152,58 +217,8 @@ BundleManifest parse_bundle_manifest(std::string_view text) {
   m.lock = parse_lockfile(member(root, "lock", "").dump(), "bundle manifest lock");
 
   std::map<std::string, std::uint64_t> file_digests;  // digest -> size, over all files
-  for (const auto& jk : array_member(root, "kernels", "")) {
-    const std::string where = "kernels[" + std::to_string(m.kernels.size()) + "]";
-    BundleKernel k;
-    k.repo_id = string_member(jk, "repo_id", where);
-    check_repo_id(k.repo_id, "bundle manifest " + where);
-    k.repo_type = string_member(jk, "repo_type", where);
-    if (k.repo_type != "kernel" && k.repo_type != "model") bad(where + ".repo_type", "expected \"kernel\" or \"model\"");
-    k.sha = string_member(jk, "sha", where);
-    check_commit_sha(k.sha, "bundle manifest " + where);
-    for (const auto& r : array_member(jk, "refs", where)) {
-      if (!r.is_string()) bad(where + ".refs", "expected strings");
-      k.refs.push_back(r.get<std::string>());
-      check_relative_path(k.refs.back(), "bundle manifest " + where + " ref");
-    }
-    for (const auto& v : array_member(jk, "variants", where)) {
-      if (!v.is_string()) bad(where + ".variants", "expected strings");
-      k.variants.push_back(v.get<std::string>());
-      check_relative_path(k.variants.back(), "bundle manifest " + where + " variant");
-      if (k.variants.back().find('/') != std::string::npos) bad(where + ".variants", "a variant name has no '/'");
-    }
-    std::set<std::string> variant_set(k.variants.begin(), k.variants.end());
-    if (variant_set.size() != k.variants.size()) bad(where + ".variants", "duplicate variant");
-    std::set<std::string> paths;
-    for (const auto& jf : array_member(jk, "files", where)) {
-      const std::string fwhere = where + ".files[" + std::to_string(k.files.size()) + "]";
-      BundleFile f;
-      f.path = string_member(jf, "path", fwhere);
-      check_relative_path(f.path, "bundle manifest " + fwhere);
-      if (!f.path.starts_with("build/")) bad(fwhere, "path " + f.path + " is not below build/");
-      auto rest = std::string_view(f.path).substr(6);
-      auto slash = rest.find('/');
-      if (slash == std::string_view::npos || !variant_set.count(std::string(rest.substr(0, slash))))
-        bad(fwhere, "path " + f.path + " is not below an included variant");
-      if (!is_hashed_variant_path(rest.substr(slash + 1))) bad(fwhere, "path " + f.path + " is a bytecode file");
-      if (!paths.insert(f.path).second) bad(fwhere, "duplicate path " + f.path);
-      f.digest = string_member(jf, "digest", fwhere);
-      check_blob_digest(f.digest, "bundle manifest " + fwhere);
-      f.kind = parse_digest_kind(string_member(jf, "kind", fwhere));
-      if (f.kind != digest_kind_from_hex(f.digest)) bad(fwhere, "kind does not match the digest length");
-      f.size = size_member(jf, "size", fwhere);
-      auto [it, inserted] = file_digests.emplace(f.digest, f.size);
-      if (!inserted && it->second != f.size) bad(fwhere, "two sizes for blob " + f.digest);
-      k.files.push_back(std::move(f));
-    }
-    const LockedKernel* locked = m.lock.find(k.repo_id);
-    if (!locked) throw Error(ErrorCode::integrity, "bundle manifest: " + k.repo_id + " is not in the embedded lock");
-    if (locked->sha != k.sha)
-      throw Error(ErrorCode::integrity, "bundle manifest: " + k.repo_id + " is at " + k.sha + ", the embedded lock says " +
-                                            locked->sha);
-    check_kernel_files(k, *locked);
-    m.kernels.push_back(std::move(k));
-  }
+  for (const auto& jk : array_member(root, "kernels", ""))
+    m.kernels.push_back(parse_manifest_kernel(jk, "kernels[" + std::to_string(m.kernels.size()) + "]", m.lock, file_digests));
   std::string previous;
   for (const auto& jb : array_member(root, "blobs", "")) {
     const std::string where = "blobs[" + std::to_string(m.blobs.size()) + "]";

@@ -300,102 +300,120 @@ class BackgroundBlobWriter {
 
 }  // namespace
 
-InstallSummary install_bundle(const fs::path& bundle, const InstallOptions& options) {
-  return with_context("installing " + bundle.string(), [&] {
-    BundleReader reader(bundle, options.limits);
-    const BundleManifest& m = reader.manifest();
-    if (options.lock) check_manifest_against_lock(m, *options.lock);
+namespace {
 
-    // Where each repo goes.
-    std::map<fs::path, std::unique_ptr<CacheWriter>> writers;
-    struct Target {
-      CacheWriter* writer;
-      std::string folder;
-    };
-    std::vector<Target> kernel_targets;
-    std::map<std::string, std::vector<std::size_t>> blob_users;  // digest -> kernel indexes
+// Where each kernel of a manifest goes: one CacheWriter per target cache, and
+// for each blob digest the kernels (indexes into manifest.kernels) that use it.
+struct InstallTargets {
+  struct Target {
+    CacheWriter* writer;
+    std::string folder;
+  };
+  std::map<fs::path, std::unique_ptr<CacheWriter>> writers;
+  std::vector<Target> kernels;
+  std::map<std::string, std::vector<std::size_t>> blob_users;
+
+  InstallTargets(const BundleManifest& m, const InstallOptions& options) {
     for (std::size_t i = 0; i < m.kernels.size(); ++i) {
       const auto& k = m.kernels[i];
       fs::path cache = options.cache_dir ? *options.cache_dir
                                          : (k.repo_type == "model" ? hf_hub_cache_dir() : kernels_cache_dir());
       auto& writer = writers[cache];
       if (!writer) writer = std::make_unique<CacheWriter>(cache);
-      kernel_targets.push_back(Target{writer.get(), cache_repo_folder(k.repo_type, k.repo_id)});
+      kernels.push_back(Target{writer.get(), cache_repo_folder(k.repo_type, k.repo_id)});
       for (const auto& f : k.files) {
         auto& users = blob_users[f.digest];
         if (users.empty() || users.back() != i) users.push_back(i);
       }
     }
-    if (writers.empty()) {
-      InstallSummary empty;
-      return empty;
-    }
-    CacheWriter& stager = *writers.begin()->second;
-    const fs::path staging = stager.staging_dir();
+  }
 
-    InstallSummary summary;
-    std::uint64_t total = 0;
-    for (const auto& b : m.blobs) total += b.size;
-
-    // 1. Blobs: stage, verify, commit. This thread decompresses (the reader
-    // checks names, sizes and the manifest), the writer thread writes staged
-    // files, and the verifier's workers hash each staged file, compare it with
-    // its digest, fsync it and commit it: a blob enters the cache only after
-    // its bytes on disk hashed to its name.
-    {
-      const unsigned cores = std::max(2u, std::thread::hardware_concurrency());
-      StagedBlobVerifier verifier(std::min(cores - 1, 8u), bundle, options.durable,
-                                  [&](const std::string& digest, const fs::path& staged) {
-                                    std::set<std::pair<CacheWriter*, std::string>> done;
-                                    for (std::size_t i : blob_users.at(digest)) {
-                                      const auto& t = kernel_targets[i];
-                                      if (done.insert({t.writer, t.folder}).second)
-                                        t.writer->commit_blob(t.folder, digest, staged);
-                                    }
-                                  });
-      BackgroundBlobWriter blob_writer(staging, options.durable,
-                                       [&](StagedBlob staged) { verifier.submit(std::move(staged)); });
-      for (;;) {
-        auto blob = reader.next_blob_unchecked([&](std::string_view chunk) {
-          blob_writer.write(chunk);
-          summary.bytes += chunk.size();
-          if (options.progress) options.progress(summary.bytes, total);
-        });
-        if (!blob) break;
-        blob_writer.end_blob(*blob);
-        ++summary.blobs;
-      }
-      blob_writer.finish();
-      verifier.finish();
+  // Commits a verified staged blob into every repo folder that uses it (once per cache).
+  void commit(const std::string& digest, const fs::path& staged) const {
+    std::set<std::pair<CacheWriter*, std::string>> done;
+    for (std::size_t i : blob_users.at(digest)) {
+      const auto& t = kernels[i];
+      if (done.insert({t.writer, t.folder}).second) t.writer->commit_blob(t.folder, digest, staged);
     }
-    for (const auto& [cache, writer] : writers) {
-      for (const auto& t : kernel_targets)
+  }
+
+  // fsyncs every blobs/ directory that received blobs.
+  void sync_blob_dirs() const {
+    for (const auto& [cache, writer] : writers)
+      for (const auto& t : kernels)
         if (t.writer == writer.get()) {
           std::error_code ec;
           if (fs::is_directory(cache / t.folder / "blobs", ec)) fsync_directory(cache / t.folder / "blobs");
         }
-    }
+  }
+};
 
-    // 2. Snapshot variant directories (each appears in one rename), then refs.
-    for (std::size_t i = 0; i < m.kernels.size(); ++i) {
-      const auto& k = m.kernels[i];
-      const auto& t = kernel_targets[i];
-      for (const auto& v : k.variants) {
-        const std::string dir = "build/" + v;
-        std::vector<SnapshotFile> files;
-        for (const auto& f : k.files)
-          if (f.path.starts_with(dir + "/")) files.push_back(SnapshotFile{f.path, f.digest});
-        if (t.writer->install_snapshot_dir(t.folder, k.sha, dir, files)) ++summary.variants_changed;
-        ++summary.variants;
-      }
-      if (options.write_refs) {
-        for (const auto& ref : k.refs) {
-          t.writer->write_ref(t.folder, ref, k.sha);
-          summary.refs.push_back(t.folder + "/refs/" + ref);
-        }
-      }
-      ++summary.kernels;
+// Step 1, blobs: stage, verify, commit. This thread decompresses (the reader
+// checks names, sizes and the manifest), the writer thread writes staged
+// files, and the verifier's workers hash each staged file, compare it with its
+// digest, fsync it and commit it: a blob enters the cache only after its bytes
+// on disk hashed to its name.
+void install_blobs(BundleReader& reader, const fs::path& bundle, const InstallTargets& targets,
+                   const InstallOptions& options, InstallSummary& summary) {
+  std::uint64_t total = 0;
+  for (const auto& b : reader.manifest().blobs) total += b.size;
+  const fs::path staging = targets.writers.begin()->second->staging_dir();
+  const unsigned cores = std::max(2u, std::thread::hardware_concurrency());
+  StagedBlobVerifier verifier(std::min(cores - 1, 8u), bundle, options.durable,
+                              [&](const std::string& digest, const fs::path& staged) { targets.commit(digest, staged); });
+  BackgroundBlobWriter blob_writer(staging, options.durable,
+                                   [&](StagedBlob staged) { verifier.submit(std::move(staged)); });
+  for (;;) {
+    auto blob = reader.next_blob_unchecked([&](std::string_view chunk) {
+      blob_writer.write(chunk);
+      summary.bytes += chunk.size();
+      if (options.progress) options.progress(summary.bytes, total);
+    });
+    if (!blob) break;
+    blob_writer.end_blob(*blob);
+    ++summary.blobs;
+  }
+  blob_writer.finish();
+  verifier.finish();
+  targets.sync_blob_dirs();
+}
+
+// Step 2: snapshot variant directories (each appears in one rename), then refs.
+void install_snapshots(const BundleManifest& m, const InstallTargets& targets, const InstallOptions& options,
+                       InstallSummary& summary) {
+  for (std::size_t i = 0; i < m.kernels.size(); ++i) {
+    const auto& k = m.kernels[i];
+    const auto& t = targets.kernels[i];
+    for (const auto& v : k.variants) {
+      const std::string dir = "build/" + v;
+      std::vector<SnapshotFile> files;
+      for (const auto& f : k.files)
+        if (f.path.starts_with(dir + "/")) files.push_back(SnapshotFile{f.path, f.digest});
+      if (t.writer->install_snapshot_dir(t.folder, k.sha, dir, files)) ++summary.variants_changed;
+      ++summary.variants;
     }
+    if (options.write_refs) {
+      for (const auto& ref : k.refs) {
+        t.writer->write_ref(t.folder, ref, k.sha);
+        summary.refs.push_back(t.folder + "/refs/" + ref);
+      }
+    }
+    ++summary.kernels;
+  }
+}
+
+}  // namespace
+
+InstallSummary install_bundle(const fs::path& bundle, const InstallOptions& options) {
+  return with_context("installing " + bundle.string(), [&] {
+    BundleReader reader(bundle, options.limits);
+    const BundleManifest& m = reader.manifest();
+    if (options.lock) check_manifest_against_lock(m, *options.lock);
+    InstallTargets targets(m, options);
+    InstallSummary summary;
+    if (targets.writers.empty()) return summary;
+    install_blobs(reader, bundle, targets, options, summary);
+    install_snapshots(m, targets, options, summary);
     return summary;
   });
 }

@@ -1,5 +1,6 @@
 // The one snapshot reader (see snapshot.hpp): walks a directory of the HF cache
 // and applies one strictness policy to every entry.
+#include "kernel_lock/core/ids.hpp"
 #include "kernel_lock/cache/snapshot.hpp"
 
 #include <algorithm>
@@ -10,11 +11,6 @@
 namespace kernel_lock {
 namespace fs = std::filesystem;
 namespace {
-
-bool is_blob_name(const std::string& name) noexcept {
-  return (name.size() == 40 || name.size() == 64) &&
-         std::all_of(name.begin(), name.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
 
 // The refusal for one entry: the relative path and where it is on disk, then why.
 Error refusal(ErrorCode code, const std::string& rel, const fs::path& link, const std::string& why) {
@@ -46,7 +42,7 @@ SnapshotEntry strict_entry(const std::string& rel, const fs::path& link, fs::fil
   if (target.is_absolute())
     throw refusal(ErrorCode::integrity, rel, link, "is an absolute symlink (" + target.string() + "); links must be relative");
   const std::string name = resolved.filename().string();
-  if (!is_blob_name(name))
+  if (!is_blob_digest(name))
     throw refusal(ErrorCode::integrity, rel, link, "points at blob '" + name + "', not a 40- or 64-hex digest");
   const auto blob_status = fs::symlink_status(resolved, ec);
   if (!fs::exists(blob_status))

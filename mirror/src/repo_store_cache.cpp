@@ -22,10 +22,6 @@ namespace kernel_lock {
 namespace fs = std::filesystem;
 namespace {
 
-bool is_hex(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
-
 // pread-based reader over one blob file.
 class FileBlobReader final : public BlobReader {
  public:
@@ -109,7 +105,7 @@ class CacheStore final : public RepoStore {
     for (auto it = fs::directory_iterator(root(repo) / "snapshots", ec); !ec && it != fs::directory_iterator();
          it.increment(ec)) {
       std::string name = it->path().filename().string();
-      if (name.size() == 40 && is_hex(name)) shas.push_back(name);
+      if (is_commit_sha(name)) shas.push_back(name);
     }
     std::sort(shas.begin(), shas.end());
     return store_detail::resolve_revision(refs(repo), shas, revision);
@@ -119,7 +115,7 @@ class CacheStore final : public RepoStore {
     require(repo);
     const fs::path snap = root(repo) / "snapshots" / std::string(sha);
     std::error_code ec;
-    if (sha.size() != 40 || !is_hex(sha) || !fs::is_directory(snap, ec))
+    if (!is_commit_sha(sha) || !fs::is_directory(snap, ec))
       throw Error(ErrorCode::not_found, repo.repo_id + " has no snapshot " + std::string(sha) + " in " + dir_.string());
     const std::string key = std::string(to_string(repo.type)) + ":" + repo.repo_id + "@" + std::string(sha);
     {
@@ -153,7 +149,7 @@ class CacheStore final : public RepoStore {
 
   std::unique_ptr<BlobReader> open(const RepoRef& repo, std::string_view digest) const override {
     require(repo);
-    if ((digest.size() != 40 && digest.size() != 64) || !is_hex(digest))
+    if (!is_blob_digest(digest))
       throw Error(ErrorCode::not_found, "no blob " + std::string(digest));
     return std::make_unique<FileBlobReader>(root(repo) / "blobs" / std::string(digest));
   }

@@ -1,4 +1,5 @@
 // The resolver's sources: the Hub (HubClient batches) and an HF cache (offline).
+#include "kernel_lock/core/ids.hpp"
 #include "kernel_lock/resolve/source.hpp"
 
 #include <algorithm>
@@ -26,10 +27,6 @@ namespace {
 
 constexpr std::size_t kMaxTreeEntries = 100000;
 
-bool is_hex_sha(std::string_view s) {
-  return s.size() == 40 && std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
-
 // The cached repo of `repo` (its type, or model when detect_type and no kernel
 // folder exists). Throws Error(not_found) naming the cache.
 std::pair<RepoRef, CacheRepoPaths> find_cached_repo(const fs::path& cache, RepoRef repo, bool detect_type) {
@@ -49,14 +46,14 @@ std::pair<RepoRef, CacheRepoPaths> find_cached_repo(const fs::path& cache, RepoR
 // Commit of `revision` in a cached repo: a snapshot sha, a ref, or a unique snapshot prefix.
 std::string cached_commit(const CacheRepoPaths& repo, const std::string& repo_id, const std::string& revision) {
   std::error_code ec;
-  if (is_hex_sha(revision) && fs::is_directory(repo.snapshot(revision), ec)) return revision;
+  if (is_commit_sha(revision) && fs::is_directory(repo.snapshot(revision), ec)) return revision;
   if (revision.find("..") == std::string::npos && !revision.starts_with('/'))
     if (auto sha = read_cache_ref(repo, revision)) return *sha;
   std::vector<std::string> matches;
   if (revision.size() >= 4 && revision.size() < 40)
     for (auto it = fs::directory_iterator(repo.snapshots(), ec); !ec && it != fs::directory_iterator(); it.increment(ec))
       if (it->path().filename().string().starts_with(revision)) matches.push_back(it->path().filename().string());
-  if (matches.size() == 1 && is_hex_sha(matches[0])) return matches[0];
+  if (matches.size() == 1 && is_commit_sha(matches[0])) return matches[0];
   throw Error(ErrorCode::not_found, repo_id + ": revision " + revision + " is not in the cache at " + repo.root.string(),
               "the cache knows the refs under refs/ and the commits under snapshots/");
 }
@@ -115,7 +112,7 @@ void add_ref_files(const fs::path& refs_dir, RepoRefs& out) {
     if (!it->is_regular_file()) continue;
     const std::string name = it->path().lexically_relative(refs_dir).generic_string();
     const std::string sha = read_file(it->path());
-    if (!is_hex_sha(sha)) continue;  // not a commit ref (the cache writes 40 hex, no newline)
+    if (!is_commit_sha(sha)) continue;  // not a commit ref (the cache writes 40 hex, no newline)
     out.branches.push_back(GitRef{name, sha});
     if (name.find('.') != std::string::npos) out.tags.push_back(GitRef{name, sha});
   }

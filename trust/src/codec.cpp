@@ -4,6 +4,7 @@
 #include <fstream>
 #include <system_error>
 
+#include "kernel_lock/core/hash.hpp"
 #include "kernel_lock/core/error.hpp"
 
 namespace kernel_lock::trust::detail {
@@ -75,16 +76,7 @@ std::string base64_encode(std::span<const std::uint8_t> bytes) {
   return out;
 }
 
-std::string hex(std::span<const std::uint8_t> bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (auto b : bytes) {
-    out.push_back(kDigits[b >> 4]);
-    out.push_back(kDigits[b & 15]);
-  }
-  return out;
-}
+std::string hex(std::span<const std::uint8_t> bytes) { return to_hex(bytes); }
 
 nlohmann::json parse_json(std::string_view text, std::string_view what, std::size_t max_bytes) {
   if (text.size() > max_bytes) {
