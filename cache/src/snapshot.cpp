@@ -1,12 +1,13 @@
 // The one snapshot reader (see snapshot.hpp): walks a directory of the HF cache
 // and applies one strictness policy to every entry.
-#include "kernel_lock/core/ids.hpp"
 #include "kernel_lock/cache/snapshot.hpp"
 
 #include <algorithm>
 #include <optional>
 #include <system_error>
 #include <utility>
+
+#include "kernel_lock/core/ids.hpp"
 
 namespace kernel_lock {
 namespace fs = std::filesystem;

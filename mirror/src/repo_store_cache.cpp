@@ -11,8 +11,8 @@
 
 #include "kernel_lock/cache/cache_writer.hpp"
 #include "kernel_lock/core/error.hpp"
-#include "kernel_lock/core/ids.hpp"
 #include "kernel_lock/core/hash.hpp"
+#include "kernel_lock/core/ids.hpp"
 #include "kernel_lock/core/unique_fd.hpp"
 #include "kernel_lock/cache/hf_cache.hpp"
 #include "kernel_lock/cache/snapshot.hpp"

@@ -1,14 +1,16 @@
 // The resolver's sources: the Hub (HubClient batches) and an HF cache (offline).
-#include "kernel_lock/core/ids.hpp"
 #include "kernel_lock/resolve/source.hpp"
 
 #include <algorithm>
+#include <set>
 #include <system_error>
 
 #include "kernel_lock/cache/hf_cache.hpp"
+#include "kernel_lock/cache/snapshot.hpp"
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/fs.hpp"
 #include "kernel_lock/core/hash.hpp"
+#include "kernel_lock/core/ids.hpp"
 
 namespace kernel_lock {
 namespace fs = std::filesystem;
@@ -59,47 +61,39 @@ std::string cached_commit(const CacheRepoPaths& repo, const std::string& repo_id
 }
 
 // One snapshot link as a tree entry: digest from the blob name, size of the blob.
-TreeEntry cached_file_entry(const fs::path& file, std::string repo_path) {
-  std::error_code ec;
-  TreeEntry e;
-  e.path = std::move(repo_path);
-  if (!fs::is_symlink(file, ec))
-    throw Error(ErrorCode::invalid_input, file.string() + " is not a link into blobs/", "repair or re-download the cache");
-  const std::string digest = fs::read_symlink(file, ec).filename().string();
-  const DigestKind kind = digest_kind_from_hex(digest);
-  e.size = fs::file_size(file, ec);
-  if (ec) throw Error(ErrorCode::not_found, file.string() + ": broken link (" + ec.message() + ")");
-  if (kind == DigestKind::lfs_sha256)
-    e.lfs_sha256 = digest;
-  else
-    e.oid = digest;
-  return e;
-}
-
+// A tree listing of a cached snapshot, read through the cache's strict snapshot
+// reader (only links to this repo's blobs/; bytecode left out). Directories are
+// derived from the file paths. Throws Error(not_found) for a missing directory,
+// Error(integrity / not_found) for an entry the reader refuses.
 std::vector<TreeEntry> cached_tree(const CacheRepoPaths& repo, const TreeQuery& q) {
   const fs::path snapshot = repo.snapshot(q.sha);
-  const fs::path start = q.path.empty() ? snapshot : snapshot / q.path;
   std::error_code ec;
-  if (q.path.find("..") != std::string::npos || !fs::is_directory(start, ec))
+  if ((!q.path.empty() && !is_safe_relative_path(q.path)) || !fs::is_directory(q.path.empty() ? snapshot : snapshot / q.path, ec))
     throw Error(ErrorCode::not_found, q.repo.repo_id + " at " + q.sha + ": no directory '" + q.path + "' in the cache");
+  SnapshotOptions options;
+  options.blobs = repo.blobs();
+  const auto entries = read_snapshot(q.path.empty() ? snapshot : snapshot / q.path, options);
+  if (entries.size() > kMaxTreeEntries)
+    throw Error(ErrorCode::invalid_input, snapshot.string() + ": more than 100000 entries");
+  const std::string prefix = q.path.empty() ? std::string() : q.path + "/";
+  std::set<std::string> dirs;
   std::vector<TreeEntry> out;
-  auto it = fs::recursive_directory_iterator(start, ec);
-  for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (out.size() >= kMaxTreeEntries)
-      throw Error(ErrorCode::invalid_input, start.string() + ": more than 100000 entries");
-    if (!q.recursive) it.disable_recursion_pending();
-    std::string rel = it->path().lexically_relative(snapshot).generic_string();
-    std::error_code sec;
-    if (!it->is_symlink(sec) && it->is_directory(sec)) {
-      TreeEntry d;
-      d.path = std::move(rel);
-      d.is_directory = true;
-      out.push_back(std::move(d));
-      continue;
-    }
-    out.push_back(cached_file_entry(it->path(), std::move(rel)));
+  for (const auto& e : entries) {
+    for (auto slash = e.path.find('/'); slash != std::string::npos; slash = e.path.find('/', slash + 1))
+      if (q.recursive || slash == e.path.find('/')) dirs.insert(e.path.substr(0, slash));
+    if (!q.recursive && e.path.find('/') != std::string::npos) continue;
+    TreeEntry t;
+    t.path = prefix + e.path;
+    t.size = e.size;
+    (e.kind == DigestKind::lfs_sha256 ? t.lfs_sha256.emplace() : t.oid) = e.digest;
+    out.push_back(std::move(t));
   }
-  if (ec) throw Error(ErrorCode::io, start.string() + ": " + ec.message());
+  for (const auto& d : dirs) {
+    TreeEntry t;
+    t.path = prefix + d;
+    t.is_directory = true;
+    out.push_back(std::move(t));
+  }
   std::sort(out.begin(), out.end(), [](const TreeEntry& a, const TreeEntry& b) { return a.path < b.path; });
   return out;
 }

@@ -6,8 +6,8 @@
 #include <utility>
 
 #include "kernel_lock/core/error.hpp"
-#include "kernel_lock/core/ids.hpp"
 #include "kernel_lock/core/hash.hpp"
+#include "kernel_lock/core/ids.hpp"
 
 namespace kernel_lock {
 namespace {

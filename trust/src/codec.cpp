@@ -4,8 +4,8 @@
 #include <fstream>
 #include <system_error>
 
-#include "kernel_lock/core/hash.hpp"
 #include "kernel_lock/core/error.hpp"
+#include "kernel_lock/core/hash.hpp"
 
 namespace kernel_lock::trust::detail {
 namespace {
