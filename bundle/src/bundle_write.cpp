@@ -87,15 +87,13 @@ class Planner {
   // hash its snapshot has.
   void complete_commit_only(LockedKernel& kernel) {
     const auto repo = repo_of(kernel);
-    std::error_code ec;
-    fs::directory_iterator it(repo.snapshot(kernel.sha) / "build", ec);
-    if (ec) {
+    const auto names = list_variant_dirs(repo.snapshot(kernel.sha) / "build");
+    if (names.empty()) {
       missing_.push_back(kernel.repo_id + " at " + kernel.sha + ": no variant is in the cache at " + repo.root.string());
       return;
     }
-    for (; it != fs::directory_iterator(); it.increment(ec)) {
-      const std::string name = it->path().filename().string();
-      if (!it->is_directory(ec) || !selected(name, filter_)) continue;
+    for (const auto& name : names) {
+      if (!selected(name, filter_)) continue;
       try {
         kernel.variants[name].hash = hash_of(snapshot_files(repo, kernel.sha, name), name);
       } catch (const Error& e) {

@@ -186,15 +186,13 @@ VerifyReport verify_cache(const Lockfile& lock, const std::optional<fs::path>& c
     if (kernel.variants.empty()) {
       // Commit-only lock (Python 0.17.2 dependency shape): every cached variant
       // of the locked commit must match the blobs its links name.
-      std::error_code ec;
       std::size_t found = 0;
-      for (auto it = fs::directory_iterator(repo.snapshot(kernel.sha) / "build", ec);
-           !ec && it != fs::directory_iterator(); it.increment(ec)) {
-        const std::string name = it->path().filename().string();
-        if (!it->is_directory() || !selected(name, options)) continue;
+      for (const auto& name : list_variant_dirs(repo.snapshot(kernel.sha) / "build")) {
+        if (!selected(name, options)) continue;
         ++report.variants;
         ++found;
-        verify_variant(kernel, name, LockedVariant{"", "git_lfs_concat", {}}, it->path(), repo.blobs(), report);
+        verify_variant(kernel, name, LockedVariant{"", "git_lfs_concat", {}}, repo.snapshot(kernel.sha) / "build" / name,
+                       repo.blobs(), report);
       }
       if (found == 0)
         report.problems.push_back(VerifyProblem{ProblemKind::missing_variant, kernel.repo_id, "(any)", "", "", ""});

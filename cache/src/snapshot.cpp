@@ -150,4 +150,14 @@ VariantDirectoryDigest hash_variant_directory(const fs::path& dir, const Snapsho
   return hash_variant_files(std::move(files), threads);
 }
 
+std::vector<std::string> list_variant_dirs(const fs::path& build_dir) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  if (!fs::is_directory(build_dir, ec)) return names;
+  for (fs::directory_iterator it(build_dir, ec), end; !ec && it != end; it.increment(ec))
+    if (it->is_directory(ec)) names.push_back(it->path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
 }  // namespace kernel_lock

@@ -78,6 +78,12 @@ SnapshotListing scan_snapshot(const std::filesystem::path& dir, const SnapshotOp
 // scan_snapshot, then throws the first problem (bytewise path order) as is.
 std::vector<SnapshotEntry> read_snapshot(const std::filesystem::path& dir, const SnapshotOptions& options);
 
+// Names of the variant directories directly under `build_dir` (a snapshot's
+// build/; a link to a directory counts), sorted bytewise; empty when build_dir
+// is absent. Never throws for a missing directory; the variants themselves are
+// read (and judged) with read_snapshot.
+std::vector<std::string> list_variant_dirs(const std::filesystem::path& build_dir);
+
 // The repository root of a path inside a snapshot (<root>/snapshots/<sha>/...),
 // for callers given only a directory (`hash --cache-links`). Throws
 // Error(invalid_input) when `dir` is not below a snapshots/<sha>/ directory.

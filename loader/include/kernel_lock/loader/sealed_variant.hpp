@@ -18,6 +18,7 @@
 
 #include "kernel_lock/core/hash.hpp"
 #include "kernel_lock/cache/hf_cache.hpp"
+#include "kernel_lock/cache/snapshot.hpp"
 #include "kernel_lock/core/lockfile.hpp"
 #include "kernel_lock/core/unique_fd.hpp"
 
@@ -105,8 +106,8 @@ SealedVariant read_cached_variant(const CacheRepoPaths& repo, std::string_view s
 // for every file (no LFS knowledge), nothing compared.
 SealedVariant read_local_variant(const std::filesystem::path& variant_dir);
 
-// Names of the directories directly under `build_dir` (sorted); empty when absent.
-std::vector<std::string> list_variant_dirs(const std::filesystem::path& build_dir);
+// list_variant_dirs (the variant directories under build/) lives in
+// kernel_lock/cache/snapshot.hpp, included above.
 
 // Where the lockfile is, searched in this order (first hit wins):
 //   1. `explicit_path` (a file, or a directory holding kernel.lock / kernels.lock);
