@@ -1,6 +1,11 @@
 #include "kernel_lock/mirror/repo_store.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -9,6 +14,7 @@
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/hash.hpp"
 #include "kernel_lock/core/ids.hpp"
+#include "kernel_lock/core/unique_fd.hpp"
 
 namespace kernel_lock {
 
@@ -63,9 +69,42 @@ class StringBlob final : public BlobReader {
  private:
   std::string text_;
 };
+class FileBlobReader final : public BlobReader {
+ public:
+  // Throws Error(not_found) for a missing blob, Error(io) when it cannot be opened or its size read.
+  explicit FileBlobReader(const std::filesystem::path& path) : path_(path), fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
+    if (!fd_.valid()) {
+      int err = errno;
+      throw Error(err == ENOENT ? ErrorCode::not_found : ErrorCode::io,
+                  "cannot open " + path.string() + ": " + std::strerror(err));
+    }
+    struct stat st {};
+    if (::fstat(fd_.get(), &st) != 0)
+      throw Error(ErrorCode::io, "cannot stat " + path.string() + ": " + std::strerror(errno));
+    size_ = static_cast<std::uint64_t>(st.st_size);
+  }
+  FileBlobReader(const FileBlobReader&) = delete;
+  FileBlobReader& operator=(const FileBlobReader&) = delete;
+  std::uint64_t size() const noexcept override { return size_; }
+  std::size_t read_at(std::uint64_t offset, std::span<char> out) override {
+    for (;;) {
+      ssize_t n = ::pread(fd_.get(), out.data(), out.size(), static_cast<off_t>(offset));
+      if (n >= 0) return static_cast<std::size_t>(n);
+      if (errno != EINTR) throw Error(ErrorCode::io, "cannot read " + path_.string() + ": " + std::strerror(errno));
+    }
+  }
+
+ private:
+  std::filesystem::path path_;
+  UniqueFd fd_;
+  std::uint64_t size_ = 0;
+};
+
 }  // namespace
 
 std::unique_ptr<BlobReader> string_blob(std::string text) { return std::make_unique<StringBlob>(std::move(text)); }
+
+std::unique_ptr<BlobReader> file_blob(const std::filesystem::path& path) { return std::make_unique<FileBlobReader>(path); }
 
 namespace {
 

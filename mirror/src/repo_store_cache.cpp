@@ -22,38 +22,6 @@ namespace kernel_lock {
 namespace fs = std::filesystem;
 namespace {
 
-// pread-based reader over one blob file.
-class FileBlobReader final : public BlobReader {
- public:
-  // Throws Error(not_found) for a missing blob, Error(io) when it cannot be opened or its size read.
-  explicit FileBlobReader(const fs::path& path) : path_(path), fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
-    if (!fd_.valid()) {
-      int err = errno;
-      throw Error(err == ENOENT ? ErrorCode::not_found : ErrorCode::io,
-                  "cannot open " + path.string() + ": " + std::strerror(err));
-    }
-    struct stat st {};
-    if (::fstat(fd_.get(), &st) != 0)
-      throw Error(ErrorCode::io, "cannot stat " + path.string() + ": " + std::strerror(errno));
-    size_ = static_cast<std::uint64_t>(st.st_size);
-  }
-  FileBlobReader(const FileBlobReader&) = delete;
-  FileBlobReader& operator=(const FileBlobReader&) = delete;
-  std::uint64_t size() const noexcept override { return size_; }
-  std::size_t read_at(std::uint64_t offset, std::span<char> out) override {
-    for (;;) {
-      ssize_t n = ::pread(fd_.get(), out.data(), out.size(), static_cast<off_t>(offset));
-      if (n >= 0) return static_cast<std::size_t>(n);
-      if (errno != EINTR) throw Error(ErrorCode::io, "cannot read " + path_.string() + ": " + std::strerror(errno));
-    }
-  }
-
- private:
-  fs::path path_;
-  UniqueFd fd_;
-  std::uint64_t size_ = 0;
-};
-
 class CacheStore final : public RepoStore {
  public:
   explicit CacheStore(fs::path dir) : dir_(std::move(dir)) {}
@@ -151,7 +119,7 @@ class CacheStore final : public RepoStore {
     require(repo);
     if (!is_blob_digest(digest))
       throw Error(ErrorCode::not_found, "no blob " + std::string(digest));
-    return std::make_unique<FileBlobReader>(root(repo) / "blobs" / std::string(digest));
+    return store_detail::file_blob(root(repo) / "blobs" / std::string(digest));
   }
 
  private:

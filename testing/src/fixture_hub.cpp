@@ -138,32 +138,6 @@ std::shared_ptr<StoreCommit> load_commit(const fs::path& path) {
   return commit;
 }
 
-class FileBlobReader final : public BlobReader {
- public:
-  explicit FileBlobReader(const fs::path& path) : path_(path), fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
-    if (fd_.get() < 0) {
-      int err = errno;
-      if (err == ENOENT) throw Error(ErrorCode::not_found, "no object " + path.string());
-      throw Error(ErrorCode::io, "cannot open " + path.string() + ": " + std::strerror(err));
-    }
-    size_ = fs::file_size(path);
-  }
-  std::uint64_t size() const noexcept override { return size_; }
-  std::size_t read_at(std::uint64_t offset, std::span<char> out) override {
-    if (offset >= size_ || out.empty()) return 0;
-    for (;;) {
-      ssize_t n = ::pread(fd_.get(), out.data(), out.size(), static_cast<off_t>(offset));
-      if (n >= 0) return static_cast<std::size_t>(n);
-      if (errno != EINTR) throw Error(ErrorCode::io, "cannot read " + path_.string() + ": " + std::strerror(errno));
-    }
-  }
-
- private:
-  fs::path path_;
-  UniqueFd fd_;
-  std::uint64_t size_ = 0;
-};
-
 class FixtureHubStore final : public RepoStore {
  public:
   explicit FixtureHubStore(fs::path root) : root_(std::move(root)) {}
@@ -227,7 +201,7 @@ class FixtureHubStore final : public RepoStore {
   std::unique_ptr<BlobReader> open(const RepoRef& repo, std::string_view digest) const override {
     existing_dir(repo);
     if (!is_blob_digest(digest)) throw Error(ErrorCode::not_found, "invalid digest '" + std::string(digest) + "'");
-    return std::make_unique<FileBlobReader>(root_ / "objects" / std::string(digest));
+    return store_detail::file_blob(root_ / "objects" / std::string(digest));
   }
 
  private:

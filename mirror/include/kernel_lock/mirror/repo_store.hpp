@@ -120,6 +120,10 @@ std::optional<std::string> resolve_revision(const RepoRefs& refs, const std::vec
                                             std::string_view revision);
 // A BlobReader over a string held in memory.
 std::unique_ptr<BlobReader> string_blob(std::string text);
+// A pread-based BlobReader over one file (a cache blob, a fixture object).
+// Throws Error(not_found) for a missing file, Error(io) when it cannot be opened
+// or its size read; read_at throws Error(io) naming the file.
+std::unique_ptr<BlobReader> file_blob(const std::filesystem::path& path);
 }  // namespace store_detail
 
 }  // namespace kernel_lock
