@@ -7,6 +7,7 @@
 #include "kernel_lock/cache/cache_writer.hpp"
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/ids.hpp"
+#include "kernel_lock/core/tree_variants.hpp"
 
 namespace kernel_lock {
 namespace {
@@ -42,35 +43,31 @@ const json& array_member(const json& object, const char* key, const std::string&
   return v;
 }
 
-// Checks the included variants of one kernel against its lock entry.
+// Checks the included variants of one kernel against its lock entry: the files
+// are grouped and hashed by variants_from_tree, as the resolver locked them.
 void check_kernel_files(const BundleKernel& k, const LockedKernel& locked) {
-  std::map<std::string, std::vector<const BundleFile*>> by_variant;
+  std::vector<TreeEntry> entries;
   for (const auto& f : k.files) {
-    auto rest = std::string_view(f.path).substr(6);  // after "build/"
-    by_variant[std::string(rest.substr(0, rest.find('/')))].push_back(&f);
+    TreeEntry e;
+    e.path = f.path;
+    e.size = f.size;
+    (f.kind == DigestKind::lfs_sha256 ? e.lfs_sha256.emplace() : e.oid) = f.digest;
+    entries.push_back(std::move(e));
   }
+  const TreeVariants found = variants_from_tree(entries);
   for (const auto& v : k.variants) {
     auto lv = locked.variants.find(v);
     if (lv == locked.variants.end())
       throw Error(ErrorCode::integrity, "bundle manifest: " + k.repo_id + ": variant " + v + " is not in the lock");
-    std::vector<VariantFileDigest> digests;
-    std::vector<LockedFile> as_locked;
-    const std::string prefix = "build/" + v + "/";
-    for (const auto* f : by_variant[v]) {
-      std::string rel = f->path.substr(prefix.size());
-      digests.push_back({rel, f->digest});
-      as_locked.push_back(LockedFile{rel, f->size, f->digest, f->kind});
-    }
-    std::string hash = git_lfs_concat_hash(digests);
+    auto fv = found.variants.find(v);
+    const std::string hash = fv == found.variants.end() ? git_lfs_concat_hash({}) : fv->second.hash;
     if (hash != lv->second.hash)
       throw Error(ErrorCode::integrity, "bundle manifest: " + k.repo_id + " variant " + v + ": files hash to " + hash +
                                             ", the lock says " + lv->second.hash);
     if (!lv->second.files.empty()) {
       auto expected = lv->second.files;
-      auto by_path = [](const LockedFile& a, const LockedFile& b) { return a.path < b.path; };
-      std::sort(expected.begin(), expected.end(), by_path);
-      std::sort(as_locked.begin(), as_locked.end(), by_path);
-      if (expected != as_locked)
+      std::sort(expected.begin(), expected.end(), [](const LockedFile& a, const LockedFile& b) { return a.path < b.path; });
+      if (fv == found.variants.end() || expected != fv->second.files)
         throw Error(ErrorCode::integrity, "bundle manifest: " + k.repo_id + " variant " + v +
                                               ": file list differs from the lock's per-file records");
     }
