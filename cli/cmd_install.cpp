@@ -23,6 +23,7 @@ struct InstallArgs {
   std::string lockfile;
   bool no_refs = false;
   bool no_fsync = false;
+  bool repair = false;
 };
 
 int run_install(const InstallArgs& args, const CliContext& ctx) {
@@ -32,6 +33,7 @@ int run_install(const InstallArgs& args, const CliContext& ctx) {
   if (!args.lockfile.empty()) options.lock = read_lockfile(args.lockfile);
   options.write_refs = !args.no_refs;
   options.durable = !args.no_fsync;
+  options.repair = args.repair;
   if (!ctx.quiet && ::isatty(2)) {
     auto last = std::make_shared<std::chrono::steady_clock::time_point>();
     options.progress = [last](std::uint64_t done, std::uint64_t total) {
@@ -63,6 +65,12 @@ void add_install_command(CLI::App& app, CliContext& ctx) {
   cmd->add_option("--lockfile", args->lockfile, "Refuse the bundle unless it matches this lock");
   cmd->add_flag("--no-refs", args->no_refs, "Do not write refs/<branch> (e.g. refs/v1)");
   cmd->add_flag("--no-fsync", args->no_fsync, "Skip fsync of each blob (faster, not crash-durable)");
+  cmd->add_flag("--repair", args->repair,
+                "Replace an installed snapshot of the same commit that holds other files (needs --lockfile)");
+  cmd->footer(
+      "Every byte is verified against the bundle's manifest before it becomes visible, and an installed commit is\n"
+      "never replaced by other content. Without --lockfile, install proves only that the bundle is self-consistent\n"
+      "(its files hash to the lock embedded in it), not that this is the lock you reviewed: pass --lockfile.");
   cmd->callback([args, &ctx] { ctx.action = [args, &ctx] { return run_install(*args, ctx); }; });
 }
 

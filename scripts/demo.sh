@@ -47,7 +47,7 @@ step "6/8 air gap: stop the Hub, install the bundle into a fresh cache"
 kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
 unset HF_ENDPOINT
 export HF_HUB_OFFLINE=1 HF_HUB_CACHE="$work/cache"
-"$kl" install "$work/kernels.tar.zst"
+"$kl" install "$work/kernels.tar.zst" --lockfile "$work/project/kernel.lock"
 find "$work/cache" -maxdepth 2 | sort
 
 step "7/8 verify the cache against the lock: kernel-lock verify"

@@ -302,6 +302,15 @@ class BackgroundBlobWriter {
 
 namespace {
 
+// The snapshot files of one variant of a manifest kernel.
+std::vector<SnapshotFile> variant_files(const BundleKernel& k, const std::string& variant) {
+  const std::string dir = "build/" + variant;
+  std::vector<SnapshotFile> files;
+  for (const auto& f : k.files)
+    if (f.path.starts_with(dir + "/")) files.push_back(SnapshotFile{f.path, f.digest});
+  return files;
+}
+
 // Where each kernel of a manifest goes: one CacheWriter per target cache, and
 // for each blob digest the kernels (indexes into manifest.kernels) that use it.
 struct InstallTargets {
@@ -385,11 +394,7 @@ void install_snapshots(const BundleManifest& m, const InstallTargets& targets, c
     const auto& k = m.kernels[i];
     const auto& t = targets.kernels[i];
     for (const auto& v : k.variants) {
-      const std::string dir = "build/" + v;
-      std::vector<SnapshotFile> files;
-      for (const auto& f : k.files)
-        if (f.path.starts_with(dir + "/")) files.push_back(SnapshotFile{f.path, f.digest});
-      if (t.writer->install_snapshot_dir(t.folder, k.sha, dir, files)) ++summary.variants_changed;
+      if (t.writer->install_snapshot_dir(t.folder, k.sha, "build/" + v, variant_files(k, v))) ++summary.variants_changed;
       ++summary.variants;
     }
     if (options.write_refs) {
@@ -402,6 +407,34 @@ void install_snapshots(const BundleManifest& m, const InstallTargets& targets, c
   }
 }
 
+// Refuses, before anything is written, a bundle that would replace an installed
+// snapshot variant directory of the same commit with other content (a forged or
+// mismatched bundle), unless the user repairs against a lock of their own.
+void refuse_replacing_snapshots(const fs::path& bundle, const BundleManifest& m, const InstallTargets& targets,
+                                const InstallOptions& options) {
+  if (options.repair && !options.lock)
+    throw Error(ErrorCode::usage, "--repair needs --lockfile",
+                "repair replaces installed files only with files that match a lock you give");
+  if (options.repair) return;
+  std::vector<std::string> differing;
+  for (std::size_t i = 0; i < m.kernels.size(); ++i) {
+    const auto& k = m.kernels[i];
+    const auto& t = targets.kernels[i];
+    for (const auto& v : k.variants)
+      if (t.writer->snapshot_dir_state(t.folder, k.sha, "build/" + v, variant_files(k, v)) ==
+          CacheWriter::SnapshotDirState::different)
+        differing.push_back((t.writer->cache_dir() / t.folder / "snapshots" / k.sha / "build" / v).string());
+  }
+  if (differing.empty()) return;
+  std::string list;
+  for (const auto& d : differing) list += "\n  " + d;
+  throw Error(ErrorCode::integrity,
+              bundle.string() + " holds other files for a commit that is already installed (a commit names one "
+                                "content); nothing was changed. Installed snapshot(s) that differ:" + list,
+              "check the installed copy with `kernel-lock verify`; if it is the damaged one, run `kernel-lock install " +
+                  bundle.string() + " --lockfile kernel.lock --repair`");
+}
+
 }  // namespace
 
 InstallSummary install_bundle(const fs::path& bundle, const InstallOptions& options) {
@@ -412,6 +445,7 @@ InstallSummary install_bundle(const fs::path& bundle, const InstallOptions& opti
     InstallTargets targets(m, options);
     InstallSummary summary;
     if (targets.writers.empty()) return summary;
+    refuse_replacing_snapshots(bundle, m, targets, options);
     install_blobs(reader, bundle, targets, options, summary);
     install_snapshots(m, targets, options, summary);
     return summary;

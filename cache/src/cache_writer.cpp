@@ -87,6 +87,11 @@ std::optional<std::map<std::string, std::string>> read_link_tree(const fs::path&
   }
 }
 
+// The links snapshots/<sha>/<dir> must hold for `files`: relative path below
+// `dir` -> link text. Throws Error(invalid_input) for a bad sha, path or digest.
+std::map<std::string, std::string> wanted_links(std::string_view sha, std::string_view dir,
+                                                const std::vector<SnapshotFile>& files);
+
 }  // namespace
 
 std::string snapshot_link_target(std::string_view path, std::string_view digest) {
@@ -207,22 +212,13 @@ void CacheWriter::commit_blob(std::string_view repo_folder, std::string_view dig
 
 bool CacheWriter::install_snapshot_dir(std::string_view repo_folder, std::string_view sha, std::string_view dir,
                                        const std::vector<SnapshotFile>& files) {
-  check_commit_sha(sha, "snapshot");
-  check_relative_path(dir, "snapshot directory");
   const fs::path root = cache_dir_ / std::string(repo_folder);
   const fs::path target = root / "snapshots" / std::string(sha) / std::string(dir);
-  const std::string prefix = std::string(dir) + "/";
-
-  std::map<std::string, std::string> wanted;
+  const auto wanted = wanted_links(sha, dir, files);
   for (const auto& f : files) {
-    check_relative_path(f.path, "snapshot file");
-    check_blob_digest(f.digest, "snapshot file " + f.path);
-    if (!std::string_view(f.path).starts_with(prefix))
-      throw Error(ErrorCode::invalid_input, "snapshot file " + f.path + " is not below " + std::string(dir));
     std::error_code ec;
     if (!fs::is_regular_file(root / "blobs" / f.digest, ec))
       throw Error(ErrorCode::io, "refusing to link " + f.path + ": blob " + f.digest + " is not in the cache");
-    wanted[f.path.substr(prefix.size())] = snapshot_link_target(f.path, f.digest);
   }
 
   auto lock = CacheFileLock::acquire(cache_lock_path(cache_dir_, repo_folder, "kernel-lock-snapshot-" + std::string(sha)));
@@ -273,6 +269,39 @@ void CacheWriter::write_ref(std::string_view repo_folder, std::string_view name,
   fs::create_directories(path.parent_path(), ec);
   if (ec) throw Error(ErrorCode::io, "cannot create " + path.parent_path().string() + ": " + ec.message());
   write_file_if_changed(path, sha);
+}
+
+namespace {
+
+std::map<std::string, std::string> wanted_links(std::string_view sha, std::string_view dir,
+                                                const std::vector<SnapshotFile>& files) {
+  check_commit_sha(sha, "snapshot");
+  check_relative_path(dir, "snapshot directory");
+  const std::string prefix = std::string(dir) + "/";
+  std::map<std::string, std::string> wanted;
+  for (const auto& f : files) {
+    check_relative_path(f.path, "snapshot file");
+    check_blob_digest(f.digest, "snapshot file " + f.path);
+    if (!std::string_view(f.path).starts_with(prefix))
+      throw Error(ErrorCode::invalid_input, "snapshot file " + f.path + " is not below " + std::string(dir));
+    wanted[f.path.substr(prefix.size())] = snapshot_link_target(f.path, f.digest);
+  }
+  return wanted;
+}
+
+}  // namespace
+
+CacheWriter::SnapshotDirState CacheWriter::snapshot_dir_state(std::string_view repo_folder, std::string_view sha,
+                                                              std::string_view dir,
+                                                              const std::vector<SnapshotFile>& files) const {
+  const fs::path root = cache_dir_ / std::string(repo_folder);
+  const fs::path target = root / "snapshots" / std::string(sha) / std::string(dir);
+  const auto wanted = wanted_links(sha, dir, files);
+  std::error_code ec;
+  if (!fs::exists(fs::symlink_status(target, ec))) return SnapshotDirState::absent;
+  if (fs::is_directory(fs::symlink_status(target, ec)) && read_link_tree(target, root / "blobs") == wanted)
+    return SnapshotDirState::same;
+  return SnapshotDirState::different;
 }
 
 }  // namespace kernel_lock

@@ -145,7 +145,8 @@ class HubServer:
         self.log_path = log_path
         self._stderr_lines: list[str] = []
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        threading.Thread(target=self._drain_stderr, daemon=True).start()
+        self._stderr_thread = threading.Thread(target=self._drain_stderr, daemon=True)
+        self._stderr_thread.start()
         line: list[str] = []
         reader = threading.Thread(target=lambda: line.append(self.proc.stdout.readline()), daemon=True)
         reader.start()
@@ -177,6 +178,9 @@ class HubServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        # The process has exited: let the drain thread take its last lines
+        # (the "stopped after" line races with stderr() otherwise).
+        self._stderr_thread.join(timeout)
         return self.proc.returncode
 
 

@@ -104,6 +104,54 @@ TEST_CASE("install: a corrupted existing blob is replaced by the verified one") 
   CHECK(verify_cache(made.lock, t / "cache").ok());
 }
 
+TEST_CASE("install: a forged bundle of an installed commit never replaces it; --repair needs the user's lock") {
+  TempDir t;
+  auto genuine = make_bundle(t, "genuine", sample_kernels());
+  install_bundle(genuine.bundle, into(t / "cache"));
+  REQUIRE(verify_cache(genuine.lock, t / "cache").ok());
+  const auto installed = tree_snapshot(t / "cache");
+
+  // Self-consistent, same repo and commit, other bytes: its embedded lock matches its files.
+  auto kernels = sample_kernels();
+  kernels[0].variants["torch211-cxx11-cpu-x86_64-linux"]["_ops.py"] = "import os\nos.system('id')\n";
+  auto forged = make_bundle(t, "forged", kernels);
+  try {
+    install_bundle(forged.bundle, into(t / "cache"));
+    FAIL("expected the forged bundle to be refused");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::integrity);
+    const std::string what = e.what();
+    CHECK(what.find(forged.bundle.string()) != std::string::npos);
+    CHECK(what.find("snapshots/" + std::string(40, 'a') + "/build/torch211-cxx11-cpu-x86_64-linux") != std::string::npos);
+    CHECK(e.hint().find("--repair") != std::string::npos);
+  }
+  CHECK(tree_snapshot(t / "cache") == installed);  // nothing changed: no snapshot swap, no ref moved
+  CHECK(verify_cache(genuine.lock, t / "cache").ok());
+
+  SUBCASE("--repair without a lock is a usage error") {
+    auto o = into(t / "cache");
+    o.repair = true;
+    CHECK_THROWS_WITH_AS(install_bundle(forged.bundle, o), doctest::Contains("--repair needs --lockfile"), Error);
+    CHECK(tree_snapshot(t / "cache") == installed);
+  }
+  SUBCASE("--repair with a lock the bundle matches replaces the installed copy") {
+    auto o = into(t / "cache");
+    o.repair = true;
+    o.lock = forged.lock;
+    auto s = install_bundle(forged.bundle, o);
+    CHECK(s.variants_changed == 1);
+    CHECK(verify_cache(forged.lock, t / "cache").ok());
+    CHECK(!verify_cache(genuine.lock, t / "cache").ok());
+  }
+  SUBCASE("--repair with the genuine lock refuses the forged bundle") {
+    auto o = into(t / "cache");
+    o.repair = true;
+    o.lock = genuine.lock;
+    CHECK_THROWS_AS(install_bundle(forged.bundle, o), Error);
+    CHECK(tree_snapshot(t / "cache") == installed);
+  }
+}
+
 TEST_CASE("install: --lockfile must agree with the bundle") {
   TempDir t;
   auto made = make_bundle(t, "b", sample_kernels());

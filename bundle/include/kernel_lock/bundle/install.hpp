@@ -23,6 +23,12 @@ struct InstallOptions {
   std::optional<Lockfile> lock;
   bool write_refs = true;  // refs/<branch> from the lock's requirements
   bool durable = true;     // fsync each blob before it is renamed into place
+  // A commit names exactly one content: an installed snapshot variant directory
+  // of the same commit that holds other files is never replaced (Error(integrity)
+  // naming both, before anything is written), unless `repair` is set, which is
+  // allowed only together with `lock` (Error(usage) otherwise): the incoming
+  // files then match the user's lock, so the installed copy is the damaged one.
+  bool repair = false;
   BundleLimits limits;
   ProgressFn progress;     // content bytes verified / total
 };
@@ -36,6 +42,9 @@ struct InstallSummary {
   std::vector<std::string> refs;    // "<repo_folder>/refs/<name>" written
 };
 
+// Without `lock`, install proves only that the bundle is self-consistent (its
+// files hash to the lock embedded in it) and never replaces installed content;
+// it does not prove that the embedded lock is the one you reviewed: pass it.
 // Streams the bundle: each blob is staged inside the target cache, hashed and
 // size-checked against the manifest, then renamed into blobs/ under the
 // filelock huggingface_hub uses. Only after every blob is verified are the

@@ -92,6 +92,14 @@ class CacheWriter {
   bool install_snapshot_dir(std::string_view repo_folder, std::string_view sha, std::string_view dir,
                             const std::vector<SnapshotFile>& files);
 
+  // What snapshots/<sha>/<dir> holds compared with `files`: nothing yet, exactly
+  // these links, or something else (other links, stray files, entries the strict
+  // snapshot reader refuses). Reads only, takes no lock. Throws
+  // Error(invalid_input) for the arguments install_snapshot_dir refuses.
+  enum class SnapshotDirState { absent, same, different };
+  SnapshotDirState snapshot_dir_state(std::string_view repo_folder, std::string_view sha, std::string_view dir,
+                                      const std::vector<SnapshotFile>& files) const;
+
   // Writes refs/<name> = sha (no newline) atomically; `name` may contain '/'.
   void write_ref(std::string_view repo_folder, std::string_view name, std::string_view sha);
 
