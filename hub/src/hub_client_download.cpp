@@ -127,8 +127,9 @@ struct FileDownload {
 };
 
 // What one download attempt's response means: retry (transient, truncated,
-// resumable, a first digest mismatch), finished (verified and committed), or
-// an Error (HTTP error, integrity after repeated mismatches, a write failure).
+// resumable, a digest mismatch while attempts remain: re-downloaded from zero),
+// finished (verified and committed), or an Error (HTTP error, integrity after
+// max_attempts mismatches, a write failure).
 Outcome handle_download_response(FileDownload& f, HttpResponse& resp, const std::string& what, int max_attempts,
                                  HubStats& stats) {
   const auto& req = *f.request;
@@ -165,10 +166,12 @@ Outcome handle_download_response(FileDownload& f, HttpResponse& resp, const std:
   if (actual != req.digest) {
     const std::string kind_name(to_string(f.kind));
     f.truncate();
-    if (++f.integrity_failures >= 2)
+    // A load balancer with one bad node is a real case: a mismatch gets the same
+    // bounded budget as other transient faults, each attempt from byte zero.
+    if (++f.integrity_failures >= max_attempts)
       throw Error(ErrorCode::integrity,
-                  what + ": content does not match the Hub listing\n  expected " + kind_name + " " + req.digest +
-                      "\n  actual   " + kind_name + " " + actual,
+                  what + ": content does not match the Hub listing in " + std::to_string(f.integrity_failures) +
+                      " downloads\n  expected " + kind_name + " " + req.digest + "\n  actual   " + kind_name + " " + actual,
                   "the server or a proxy altered the file; nothing was written. Retry, or check HF_ENDPOINT/proxies");
     return Outcome::retry("digest mismatch (expected " + req.digest + ", got " + actual + ")");
   }

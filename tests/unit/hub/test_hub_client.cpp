@@ -360,8 +360,33 @@ TEST_CASE("a corrupted body is rejected and nothing is written") {
     CHECK(e.code() == ErrorCode::integrity);
     CHECK(std::string(e.what()).find(sha256_hex(std::string(5000, 'x'))) != std::string::npos);
     CHECK(std::string(e.what()).find(sha256_hex(std::string(5000, 'y'))) != std::string::npos);
+    CHECK(std::string(e.what()).find("in " + std::to_string(client.config().max_attempts) + " downloads") !=
+          std::string::npos);
   }
+  CHECK(hub.count("/resolve/") == static_cast<std::size_t>(client.config().max_attempts));
   CHECK(std::filesystem::is_empty(dir));  // no destination, no temp file left
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("digest mismatches get the full retry budget, each download from byte zero") {
+  ScriptedHub hub;
+  add_kernel(hub);
+  const std::string content(5000, 'x');
+  hub.script([](const HubRequest& req, HubResponse& res, int nth) {
+    if (req.target.find("/resolve/") == std::string::npos || nth > 3) return InterceptDecision{};
+    res.blob.reset();  // one bad node behind a load balancer: right size, wrong bytes, three times
+    res.body = std::string(5000, 'y');
+    res.content_type = "application/octet-stream";
+    return InterceptDecision{};
+  });
+  auto dir = temp_dir("mismatch-retry");
+  HubClient client(fast_hub_config(hub.url()));
+  REQUIRE(client.config().max_attempts > 3);
+  client.download({request_for(hub, "build/torch-cpu/_ops.so", dir / "ops.so")});
+  CHECK(read_file(dir / "ops.so") == content);
+  auto seen = hub.seen();
+  REQUIRE(seen.size() == 4);
+  for (const auto& s : seen) CHECK(s.range.empty());  // never resumed onto bad bytes
   std::filesystem::remove_all(dir);
 }
 
