@@ -19,7 +19,6 @@
 
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/hash.hpp"
-#include "kernel_lock/core/variant.hpp"
 #include "kernel_lock/core/unique_fd.hpp"
 
 namespace kernel_lock::bundle_detail {
@@ -97,13 +96,6 @@ class ArchiveEntry {
 inline std::string archive_message(struct archive* a) {
   const char* msg = archive_error_string(a);
   return msg ? msg : "unknown libarchive error";
-}
-
-// True when `filter` keeps the variant named `variant` (an empty filter keeps all).
-inline bool selected(const std::string& variant, const VariantFilter& filter) {
-  if (filter.empty()) return true;
-  auto parsed = try_parse_variant(variant);
-  return parsed && matches_filter(*parsed, filter);
 }
 
 // Hashes content the way the Hub names it: sha256 for a 64-hex (LFS) digest,

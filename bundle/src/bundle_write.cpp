@@ -26,7 +26,6 @@ using bundle_detail::ArchiveEntry;
 using bundle_detail::ArchiveWrite;
 using bundle_detail::archive_message;
 using bundle_detail::read_chunks;
-using bundle_detail::selected;
 
 // Removes a path (file or tree) on scope exit unless released.
 class PathGuard {
@@ -93,7 +92,7 @@ class Planner {
       return;
     }
     for (const auto& name : names) {
-      if (!selected(name, filter_)) continue;
+      if (!variant_name_matches_filter(name, filter_)) continue;
       try {
         kernel.variants[name].hash = hash_of(snapshot_files(repo, kernel.sha, name), name);
       } catch (const Error& e) {
@@ -107,7 +106,7 @@ class Planner {
     const std::string type = kernel.repo_type.value_or("kernel");
     BundleKernel bk{kernel.repo_id, type, kernel.sha, refs_for_requirement(kernel), {}, {}};
     for (const auto& [name, locked] : kernel.variants) {
-      if (!selected(name, filter_)) continue;
+      if (!variant_name_matches_filter(name, filter_)) continue;
       auto files = variant_files(kernel, repo, name, locked);
       if (!files) continue;
       for (const auto& f : *files) add_blob(kernel, repo, f);

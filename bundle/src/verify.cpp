@@ -60,10 +60,6 @@ nlohmann::ordered_json VerifyReport::to_json() const {
 
 namespace {
 
-bool selected(const std::string& variant, const VerifyOptions& options) {
-  return bundle_detail::selected(variant, options.filter);
-}
-
 std::string size_digest(const std::string& digest, std::uint64_t size) {
   return digest + " / " + std::to_string(size) + " bytes";
 }
@@ -188,7 +184,7 @@ VerifyReport verify_cache(const Lockfile& lock, const std::optional<fs::path>& c
       // of the locked commit must match the blobs its links name.
       std::size_t found = 0;
       for (const auto& name : list_variant_dirs(repo.snapshot(kernel.sha) / "build")) {
-        if (!selected(name, options)) continue;
+        if (!variant_name_matches_filter(name, options.filter)) continue;
         ++report.variants;
         ++found;
         verify_variant(kernel, name, LockedVariant{"", "git_lfs_concat", {}}, repo.snapshot(kernel.sha) / "build" / name,
@@ -199,7 +195,7 @@ VerifyReport verify_cache(const Lockfile& lock, const std::optional<fs::path>& c
       continue;
     }
     for (const auto& [name, locked] : kernel.variants) {
-      if (!selected(name, options)) continue;
+      if (!variant_name_matches_filter(name, options.filter)) continue;
       ++report.variants;
       jobs.push_back(VariantJob{&kernel, &name, &locked, repo.snapshot(kernel.sha) / "build" / name, repo.blobs(), {}});
     }
@@ -238,7 +234,7 @@ VerifyReport verify_bundle(const Lockfile& lock, const fs::path& bundle, const V
     if (kernel.variants.empty() && (!bk || bk->variants.empty()))
       report.problems.push_back(VerifyProblem{ProblemKind::missing_variant, kernel.repo_id, "(any)", "", "", ""});
     for (const auto& [name, locked] : kernel.variants) {
-      if (!selected(name, options)) continue;
+      if (!variant_name_matches_filter(name, options.filter)) continue;
       ++report.variants;
       if (!bk || std::find(bk->variants.begin(), bk->variants.end(), name) == bk->variants.end())
         report.problems.push_back(VerifyProblem{ProblemKind::missing_variant, kernel.repo_id, name, "", "", ""});

@@ -462,6 +462,12 @@ std::string VariantSelection::explain_no_match(const Environment& env) const {
 
 // ---- Filters ----------------------------------------------------------------------
 
+bool variant_name_matches_filter(std::string_view name, const VariantFilter& filter) {
+  if (filter.empty()) return true;
+  const auto parsed = try_parse_variant(name);
+  return parsed && matches_filter(*parsed, filter);
+}
+
 bool matches_filter(const Variant& v, const VariantFilter& filter) {
   if (filter.empty()) return true;
   const Version2 fw = v.framework.value_or(Version2{});

@@ -18,12 +18,6 @@ namespace kernel_lock {
 namespace fs = std::filesystem;
 namespace {
 
-bool selected(const std::string& variant, const VariantFilter& filter) {
-  if (filter.empty()) return true;
-  auto parsed = try_parse_variant(variant);
-  return parsed && matches_filter(*parsed, filter);
-}
-
 RepoRef repo_of(const LockedKernel& k) { return RepoRef{k.repo_id, parse_repo_type(k.repo_type.value_or("kernel"))}; }
 
 // The tree listing a kernel needs, or nullopt when its records are complete.
@@ -40,7 +34,7 @@ std::optional<TreeQuery> completion_query(const LockedKernel& k) {
 void complete_kernel(LockedKernel& k, TreeVariants tree, const VariantFilter& filter) {
   if (k.variants.empty()) {
     for (auto& [name, v] : tree.variants)
-      if (selected(name, filter)) k.variants.emplace(name, std::move(v));
+      if (variant_name_matches_filter(name, filter)) k.variants.emplace(name, std::move(v));
     return;
   }
   for (auto& [name, locked] : k.variants) {
@@ -105,7 +99,7 @@ FetchSummary fetch_locked_files(const Lockfile& lock, const fs::path& cache_dir,
     const auto repo = cache_repo_paths(cache, type, k.repo_id);
     auto& writer = writers.try_emplace(cache, cache).first->second;
     for (const auto& [name, v] : k.variants) {
-      if (!selected(name, filter)) continue;
+      if (!variant_name_matches_filter(name, filter)) continue;
       if (v.files.empty())
         throw Error(ErrorCode::invalid_input, k.repo_id + " variant " + name + " has no per-file records",
                     "complete the lock from the Hub first (complete_lock)");

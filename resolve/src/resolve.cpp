@@ -545,10 +545,7 @@ void check_lock_covers(const Requirements& requirements, const Lockfile& lock, c
     }
     if (!filter.empty()) {
       bool any = false;
-      for (const auto& [name, v] : k->variants) {
-        auto parsed = try_parse_variant(name);
-        any = any || (parsed && matches_filter(*parsed, filter));
-      }
+      for (const auto& [name, v] : k->variants) any = any || variant_name_matches_filter(name, filter);
       if (!any) gaps.push_back("- " + req.repo_id + ": no locked variant matches " + describe_filter(filter));
     }
   }

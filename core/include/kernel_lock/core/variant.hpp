@@ -96,6 +96,9 @@ struct VariantFilter {
 //  - arch / os: arch variants with a listed CPU / OS; noarch always.
 // Throws Error(invalid_input) for a malformed version in the filter.
 bool matches_filter(const Variant& variant, const VariantFilter& filter);
+// The same for a variant directory name: an empty filter keeps every name; a
+// non-empty one drops names that are not variant names. Throws like matches_filter.
+bool variant_name_matches_filter(std::string_view name, const VariantFilter& filter);
 
 // "2.11" -> {2, 11}; throws Error(invalid_input) naming `what` otherwise.
 Version2 parse_version2(std::string_view text, std::string_view what = "version");
