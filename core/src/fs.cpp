@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <system_error>
 #include <random>
 #include <sstream>
 
@@ -34,6 +35,23 @@ std::string read_file(const std::filesystem::path& path) {
   buffer << in.rdbuf();
   if (in.bad()) throw io_error("cannot read", path, errno);
   return std::move(buffer).str();
+}
+
+std::string read_file_at_most(const std::filesystem::path& path, std::uintmax_t max_bytes) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec) {
+    const auto code = ec == std::errc::no_such_file_or_directory ? ErrorCode::not_found : ErrorCode::io;
+    throw Error(code, path.string() + ": " + ec.message());
+  }
+  if (size > max_bytes)
+    throw Error(ErrorCode::invalid_input, path.string() + ": larger than " + std::to_string(max_bytes) + " bytes");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(ErrorCode::io, path.string() + ": cannot open");
+  std::string data(static_cast<std::size_t>(size), '\0');
+  in.read(data.data(), static_cast<std::streamsize>(size));
+  if (static_cast<std::uintmax_t>(in.gcount()) != size) throw Error(ErrorCode::io, path.string() + ": short read");
+  return data;
 }
 
 std::filesystem::path temp_path_for(const std::filesystem::path& target) {

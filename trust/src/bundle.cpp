@@ -2,6 +2,7 @@
 
 #include "codec.hpp"
 #include "kernel_lock/core/error.hpp"
+#include "kernel_lock/core/fs.hpp"
 #include "openssl.hpp"
 
 namespace kernel_lock::trust {
@@ -148,7 +149,7 @@ Bundle parse_bundle(std::string_view json) {
 }
 
 Bundle load_bundle(const std::filesystem::path& path) {
-  const auto text = detail::read_file_limited(path, kMaxBundleBytes);
+  const auto text = read_file_at_most(path, kMaxBundleBytes);
   return with_context(path.string(), [&] { return parse_bundle(text); });
 }
 

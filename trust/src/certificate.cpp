@@ -7,6 +7,7 @@
 
 #include "codec.hpp"
 #include "kernel_lock/core/error.hpp"
+#include "kernel_lock/core/hash.hpp"
 #include "steps.hpp"
 
 namespace kernel_lock::trust::detail {
@@ -176,7 +177,7 @@ void verify_embedded_sct(X509* leaf, STACK_OF(X509) * chain, const RootMaterial&
   unsigned char* log_id = nullptr;
   const std::size_t log_id_len = SCT_get0_log_id(sct, &log_id);
   const LogKey* log = root.root().find_ctlog(std::span<const std::uint8_t>(log_id, log_id_len));
-  if (!log) fail(VerifyStep::sct, "no CT log of the trusted root has log ID " + hex({log_id, log_id_len}));
+  if (!log) fail(VerifyStep::sct, "no CT log of the trusted root has log ID " + to_hex({log_id, log_id_len}));
   const auto sct_time = static_cast<UnixTime>(SCT_get_timestamp(sct) / 1000);
   if (!log->valid_for.contains(sct_time)) fail(VerifyStep::sct, "SCT time lies outside the CT log key's validity window");
   X509* issuer = sct_issuer(chain);

@@ -1,11 +1,8 @@
 #include "codec.hpp"
 
 #include <array>
-#include <fstream>
-#include <system_error>
 
 #include "kernel_lock/core/error.hpp"
-#include "kernel_lock/core/hash.hpp"
 
 namespace kernel_lock::trust::detail {
 namespace {
@@ -76,8 +73,6 @@ std::string base64_encode(std::span<const std::uint8_t> bytes) {
   return out;
 }
 
-std::string hex(std::span<const std::uint8_t> bytes) { return to_hex(bytes); }
-
 nlohmann::json parse_json(std::string_view text, std::string_view what, std::size_t max_bytes) {
   if (text.size() > max_bytes) {
     throw invalid(what, "larger than " + std::to_string(max_bytes) + " bytes");
@@ -128,25 +123,6 @@ std::int64_t int64_field(const nlohmann::json& object, std::string_view key, std
     n = n * 10 + (c - '0');
   }
   return n;
-}
-
-std::string read_file_limited(const std::filesystem::path& path, std::uintmax_t max_bytes) {
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(path, ec);
-  if (ec) {
-    const auto code = ec == std::errc::no_such_file_or_directory ? ErrorCode::not_found : ErrorCode::io;
-    throw Error(code, path.string() + ": " + ec.message());
-  }
-  if (size > max_bytes) {
-    throw Error(ErrorCode::invalid_input,
-                path.string() + ": larger than " + std::to_string(max_bytes) + " bytes");
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorCode::io, path.string() + ": cannot open");
-  std::string data(static_cast<std::size_t>(size), '\0');
-  in.read(data.data(), static_cast<std::streamsize>(size));
-  if (static_cast<std::uintmax_t>(in.gcount()) != size) throw Error(ErrorCode::io, path.string() + ": short read");
-  return data;
 }
 
 }  // namespace kernel_lock::trust::detail

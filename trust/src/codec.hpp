@@ -2,7 +2,6 @@
 #pragma once
 
 #include <cstdint>
-#include <filesystem>
 #include <span>
 #include <string>
 #include <string_view>
@@ -17,7 +16,6 @@ namespace kernel_lock::trust::detail {
 // more than `max_bytes` decoded bytes (checked before allocating).
 std::vector<std::uint8_t> base64_decode(std::string_view text, std::string_view what, std::size_t max_bytes);
 std::string base64_encode(std::span<const std::uint8_t> bytes);
-std::string hex(std::span<const std::uint8_t> bytes);
 
 inline constexpr int kMaxJsonDepth = 32;
 
@@ -32,8 +30,5 @@ std::string string_field(const nlohmann::json& object, std::string_view key, std
 // protobuf-JSON int64: a decimal string or a number; >= 0. Throws Error(invalid_input).
 std::int64_t int64_field(const nlohmann::json& object, std::string_view key, std::string_view what);
 
-// Reads a whole file of at most `max_bytes`. Throws Error(not_found) when it does
-// not exist, Error(io) when unreadable, Error(invalid_input) when too large.
-std::string read_file_limited(const std::filesystem::path& path, std::uintmax_t max_bytes);
 
 }  // namespace kernel_lock::trust::detail

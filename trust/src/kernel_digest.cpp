@@ -5,6 +5,7 @@
 
 #include "codec.hpp"
 #include "kernel_lock/core/error.hpp"
+#include "kernel_lock/core/fs.hpp"
 #include "openssl.hpp"
 
 namespace kernel_lock::trust {
@@ -152,7 +153,7 @@ std::string DigestComparison::describe() const {
 }
 
 DigestComparison check_kernel_digest(const fs::path& variant_dir) {
-  const auto expected = parse_kernel_digest(detail::read_file_limited(variant_dir / "metadata.json", kMaxMetadataBytes));
+  const auto expected = parse_kernel_digest(read_file_at_most(variant_dir / "metadata.json", kMaxMetadataBytes));
   return compare_kernel_digest(expected, compute_kernel_digest(variant_dir, expected.algorithm));
 }
 
@@ -163,8 +164,8 @@ VariantVerification verify_kernel_variant(const fs::path& variant_dir, const Tru
 
 VariantVerification verify_kernel_variant(const fs::path& variant_dir, const Verifier& verifier,
                                           const IdentityPolicy& policy) {
-  const auto metadata = detail::read_file_limited(variant_dir / "metadata.json", kMaxMetadataBytes);
-  const auto bundle_json = detail::read_file_limited(variant_dir / "metadata.json.sigstore", kMaxBundleBytes);
+  const auto metadata = read_file_at_most(variant_dir / "metadata.json", kMaxMetadataBytes);
+  const auto bundle_json = read_file_at_most(variant_dir / "metadata.json.sigstore", kMaxBundleBytes);
   VariantVerification result;
   result.signature = verifier.verify_blob(detail::as_bytes(metadata), bundle_json, policy);
   if (!result.signature.verified) return result;  // metadata.json is not parsed unless signed

@@ -5,6 +5,7 @@
 
 #include "codec.hpp"
 #include "kernel_lock/core/error.hpp"
+#include "kernel_lock/core/hash.hpp"
 #include "steps.hpp"
 
 namespace kernel_lock::trust::detail {
@@ -12,7 +13,7 @@ namespace {
 
 const LogKey& log_key_for(const TransparencyLogEntry& entry, const RootMaterial& root, VerifyStep step) {
   const LogKey* key = root.root().find_tlog(entry.log_id);
-  if (!key) fail(step, "no transparency log in the trusted root has log ID " + hex(entry.log_id));
+  if (!key) fail(step, "no transparency log in the trusted root has log ID " + to_hex(entry.log_id));
   return *key;
 }
 
@@ -20,7 +21,7 @@ const LogKey& log_key_for(const TransparencyLogEntry& entry, const RootMaterial&
 // (base64, hex, integers), so sorted keys and no whitespace is the canonical form.
 std::string set_payload(const TransparencyLogEntry& entry) {
   return R"({"body":")" + base64_encode(entry.canonicalized_body) +
-         R"(","integratedTime":)" + std::to_string(entry.integrated_time) + R"(,"logID":")" + hex(entry.log_id) +
+         R"(","integratedTime":)" + std::to_string(entry.integrated_time) + R"(,"logID":")" + to_hex(entry.log_id) +
          R"(","logIndex":)" + std::to_string(entry.log_index) + "}";
 }
 
@@ -94,7 +95,7 @@ UnixTime verify_signed_entry_timestamp(const TransparencyLogEntry& entry, const 
   const LogKey& log = log_key_for(entry, root, VerifyStep::signing_time);
   if (!log.valid_for.contains(entry.integrated_time)) {
     fail(VerifyStep::signing_time, "integratedTime " + std::to_string(entry.integrated_time) +
-                                       " lies outside the validity window of log key " + hex(log.key_id));
+                                       " lies outside the validity window of log key " + to_hex(log.key_id));
   }
   EVP_PKEY* key = root.key_of(log, VerifyStep::signing_time);
   if (!verify_message(key, as_bytes(set_payload(entry)), entry.signed_entry_timestamp, log_key_hash(log.key_details))) {
@@ -132,8 +133,8 @@ void verify_inclusion_proof(const TransparencyLogEntry& entry) {
   }
   if (sn != 0) fail(VerifyStep::inclusion_proof, "inclusion proof has too few hashes");
   if (hash != proof.root_hash) {
-    fail(VerifyStep::inclusion_proof, "inclusion proof leads to root " + hex(hash) + ", not the bundle's root hash " +
-                                          hex(proof.root_hash));
+    fail(VerifyStep::inclusion_proof, "inclusion proof leads to root " + to_hex(hash) + ", not the bundle's root hash " +
+                                          to_hex(proof.root_hash));
   }
 }
 
@@ -143,7 +144,7 @@ void verify_checkpoint(const TransparencyLogEntry& entry, const RootMaterial& ro
   const auto it = std::find_if(note.signatures.begin(), note.signatures.end(), [&](const Note::Signature& s) {
     return std::equal(log.key_id.begin(), log.key_id.begin() + 4, s.hint_and_signature.begin());
   });
-  if (it == note.signatures.end()) fail(VerifyStep::checkpoint, "checkpoint has no signature by log " + hex(log.key_id));
+  if (it == note.signatures.end()) fail(VerifyStep::checkpoint, "checkpoint has no signature by log " + to_hex(log.key_id));
   EVP_PKEY* key = root.key_of(log, VerifyStep::checkpoint);
   const std::span<const std::uint8_t> signature(it->hint_and_signature.data() + 4, it->hint_and_signature.size() - 4);
   if (!verify_message(key, as_bytes(note.text), signature, log_key_hash(log.key_details))) {
@@ -163,8 +164,8 @@ void verify_checkpoint(const TransparencyLogEntry& entry, const RootMaterial& ro
     fail(VerifyStep::checkpoint, e.message());
   }
   if (checkpoint_root != entry.inclusion_proof.root_hash) {
-    fail(VerifyStep::checkpoint, "checkpoint root hash " + hex(checkpoint_root) + " differs from the proof's " +
-                                     hex(entry.inclusion_proof.root_hash));
+    fail(VerifyStep::checkpoint, "checkpoint root hash " + to_hex(checkpoint_root) + " differs from the proof's " +
+                                     to_hex(entry.inclusion_proof.root_hash));
   }
 }
 

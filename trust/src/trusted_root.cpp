@@ -5,6 +5,7 @@
 
 #include "codec.hpp"
 #include "kernel_lock/core/error.hpp"
+#include "kernel_lock/core/fs.hpp"
 #include "openssl.hpp"
 
 namespace kernel_lock::trust {
@@ -162,7 +163,7 @@ TrustedRoot parse_trusted_root(std::string_view json) {
 }
 
 TrustedRoot load_trusted_root(const std::filesystem::path& path) {
-  const auto text = detail::read_file_limited(path, kMaxTrustedRootBytes);
+  const auto text = read_file_at_most(path, kMaxTrustedRootBytes);
   return with_context(path.string(), [&] { return parse_trusted_root(text); });
 }
 

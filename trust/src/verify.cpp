@@ -4,6 +4,8 @@
 
 #include "codec.hpp"
 #include "kernel_lock/core/error.hpp"
+#include "kernel_lock/core/fs.hpp"
+#include "kernel_lock/core/hash.hpp"
 #include "steps.hpp"
 
 namespace kernel_lock::trust {
@@ -62,7 +64,7 @@ void verify_log_entry_consistency(std::span<const std::uint8_t> artifact_sha256,
     }
     const auto& hash = detail::field(detail::field(spec, "data", "body spec"), "hash", "body data");
     if (detail::string_field(hash, "algorithm", "body hash") != "sha256" ||
-        detail::string_field(hash, "value", "body hash") != detail::hex(artifact_sha256)) {
+        detail::string_field(hash, "value", "body hash") != to_hex(artifact_sha256)) {
       fail(step, "the log entry records a different artifact digest");
     }
   } catch (const Error& e) {
@@ -185,7 +187,7 @@ Verdict verify_artifact(std::string_view artifact, const Bundle& bundle, const T
 
 Verdict verify_artifact_file(const std::filesystem::path& artifact, const Bundle& bundle, const TrustedRoot& root,
                              const IdentityPolicy& policy, std::uintmax_t max_bytes) {
-  const auto bytes = detail::read_file_limited(artifact, max_bytes);
+  const auto bytes = read_file_at_most(artifact, max_bytes);
   return verify_artifact(std::string_view(bytes), bundle, root, policy);
 }
 

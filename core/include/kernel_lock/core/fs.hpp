@@ -12,6 +12,10 @@ namespace kernel_lock {
 // Reads a whole file. Throws Error(io) naming the path on failure,
 // Error(not_found) when it does not exist.
 std::string read_file(const std::filesystem::path& path);
+// Reads a whole file of at most `max_bytes`, checking the size before it
+// allocates. Throws Error(not_found) when it does not exist, Error(io) when it
+// cannot be read, Error(invalid_input) when it is larger than max_bytes.
+std::string read_file_at_most(const std::filesystem::path& path, std::uintmax_t max_bytes);
 
 // Writes `bytes` to `path` atomically: a temp file in the same directory,
 // fsync, rename over the target, fsync of the directory. On any failure the
