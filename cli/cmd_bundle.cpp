@@ -9,6 +9,7 @@
 #include <iostream>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "commands.hpp"
@@ -52,8 +53,8 @@ ProgressFn terminal_progress(bool quiet, const char* what) {
 // (its embedded copy stays as written) and the cache alone. Returns the number
 // of blobs downloaded.
 std::size_t fetch_missing(const Lockfile& lock, const VariantFilter& filter, const std::optional<std::filesystem::path>& cache,
-                          const ProgressFn& progress) {
-  HubClient client(HubConfig::from_environment());
+                          HubConfig hub, const ProgressFn& progress) {
+  HubClient client(std::move(hub));
   Lockfile completed = lock;
   complete_lock(completed, client, filter);
   return fetch_locked_files(completed, cache.value_or(std::filesystem::path()), filter, client, progress).downloaded;
@@ -66,8 +67,10 @@ int run_bundle(const BundleArgs& args, const CliContext& ctx) {
   const VariantFilter filter = args.filters.filter();
   std::optional<fs::path> cache;
   if (!args.cache.empty()) cache = fs::path(args.cache);
-  const bool online = !args.offline && !HubConfig::from_environment().offline;
-  const std::size_t downloaded = online ? fetch_missing(lock, filter, cache, terminal_progress(ctx.quiet, "fetching")) : 0;
+  HubConfig hub = HubConfig::from_environment();
+  const bool online = !args.offline && !hub.offline;
+  const std::size_t downloaded =
+      online ? fetch_missing(lock, filter, cache, std::move(hub), terminal_progress(ctx.quiet, "fetching")) : 0;
   const BundlePlan plan = plan_bundle(lock, cache, filter);
   BundleOptions options;
   options.compression_level = args.level;

@@ -90,7 +90,20 @@ std::optional<std::map<std::string, std::string>> read_link_tree(const fs::path&
 // The links snapshots/<sha>/<dir> must hold for `files`: relative path below
 // `dir` -> link text. Throws Error(invalid_input) for a bad sha, path or digest.
 std::map<std::string, std::string> wanted_links(std::string_view sha, std::string_view dir,
-                                                const std::vector<SnapshotFile>& files);
+                                                const std::vector<SnapshotFile>& files) {
+  check_commit_sha(sha, "snapshot");
+  check_relative_path(dir, "snapshot directory");
+  const std::string prefix = std::string(dir) + "/";
+  std::map<std::string, std::string> wanted;
+  for (const auto& f : files) {
+    check_relative_path(f.path, "snapshot file");
+    check_blob_digest(f.digest, "snapshot file " + f.path);
+    if (!std::string_view(f.path).starts_with(prefix))
+      throw Error(ErrorCode::invalid_input, "snapshot file " + f.path + " is not below " + std::string(dir));
+    wanted[f.path.substr(prefix.size())] = snapshot_link_target(f.path, f.digest);
+  }
+  return wanted;
+}
 
 }  // namespace
 
@@ -270,26 +283,6 @@ void CacheWriter::write_ref(std::string_view repo_folder, std::string_view name,
   if (ec) throw Error(ErrorCode::io, "cannot create " + path.parent_path().string() + ": " + ec.message());
   write_file_if_changed(path, sha);
 }
-
-namespace {
-
-std::map<std::string, std::string> wanted_links(std::string_view sha, std::string_view dir,
-                                                const std::vector<SnapshotFile>& files) {
-  check_commit_sha(sha, "snapshot");
-  check_relative_path(dir, "snapshot directory");
-  const std::string prefix = std::string(dir) + "/";
-  std::map<std::string, std::string> wanted;
-  for (const auto& f : files) {
-    check_relative_path(f.path, "snapshot file");
-    check_blob_digest(f.digest, "snapshot file " + f.path);
-    if (!std::string_view(f.path).starts_with(prefix))
-      throw Error(ErrorCode::invalid_input, "snapshot file " + f.path + " is not below " + std::string(dir));
-    wanted[f.path.substr(prefix.size())] = snapshot_link_target(f.path, f.digest);
-  }
-  return wanted;
-}
-
-}  // namespace
 
 CacheWriter::SnapshotDirState CacheWriter::snapshot_dir_state(std::string_view repo_folder, std::string_view sha,
                                                               std::string_view dir,
