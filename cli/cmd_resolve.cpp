@@ -14,6 +14,8 @@
 
 #include "commands.hpp"
 #include "filter_flags.hpp"
+#include "kernel_lock/cache/hf_cache.hpp"
+#include "trust_flags.hpp"
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/fs.hpp"
 #include "kernel_lock/hub/hub_client.hpp"
@@ -37,6 +39,8 @@ struct ResolveArgs {
   std::vector<std::string> upgrade_packages;
   bool verify_content = false;
   bool json = false;
+  bool allow_signer_change = false;
+  TrustFlags trust;
 };
 
 // kernel.lock in DIR, else an existing kernels.lock there, unless --lockfile names one.
@@ -86,6 +90,8 @@ void print_resolve_report(const ResolveReport& report, const std::filesystem::pa
       j["files"] = k.files;
       j["from_lock"] = k.from_lock;
       if (!k.required_by.empty()) j["required_by"] = k.required_by;
+      j["signed_variants"] = k.signed_variants;
+      if (!k.signer.empty()) j["signer"] = k.signer;
       kernels.push_back(std::move(j));
     }
     out["kernels"] = std::move(kernels);
@@ -96,7 +102,8 @@ void print_resolve_report(const ResolveReport& report, const std::filesystem::pa
   } else if (!quiet) {
     for (const auto& k : report.kernels)
       std::cerr << "  " << k.repo_id << " " << k.sha.substr(0, 7) << " (" << k.resolved_from << ", " << k.variants
-                << " variants" << (k.required_by.empty() ? std::string() : ", required by " + k.required_by) << ")\n";
+                << " variants" << (k.required_by.empty() ? std::string() : ", required by " + k.required_by)
+                << (k.signer.empty() ? std::string() : ", signed by " + k.signer) << ")\n";
     std::cerr << (wrote ? "wrote " : "unchanged ") << lock_path.string() << "\n";
   }
 }
@@ -125,6 +132,8 @@ int run_resolve(const ResolveArgs& args, const CliContext& ctx) {
   options.upgrade = args.upgrade;
   options.upgrade_packages = args.upgrade_packages;
   options.verify_content = args.verify_content;
+  options.verifier = make_verifier(args.trust.load(kernels_cache_dir()));
+  options.allow_signer_change = args.allow_signer_change;
   if (!ctx.quiet && !args.json && ::isatty(STDERR_FILENO))
     options.on_progress = [](std::string_view line) { std::cerr << "  " << line << "...\n"; };
 
@@ -165,6 +174,9 @@ void add_resolve_command(CLI::App& app, CliContext& ctx) {
   cmd->add_flag("--upgrade", args->upgrade, "Re-resolve every kernel, ignoring the existing lock");
   cmd->add_option("--upgrade-package", args->upgrade_packages, "Re-resolve this kernel (repeatable)");
   cmd->add_flag("--verify-content", args->verify_content, "Download every locked file and check it against the listing");
+  cmd->add_flag("--allow-signer-change", args->allow_signer_change,
+                "Accept a kernel whose signer differs from the one the lock pinned (docs/trust.md)");
+  add_trust_flags(cmd, args->trust);
   cmd->add_flag("--json", args->json, "Print a JSON summary on stdout");
   cmd->add_flag("-q,--quiet", ctx.quiet, "Print only errors");
   cmd->callback([args, &ctx] { ctx.action = [args, &ctx] { return run_resolve(*args, ctx); }; });

@@ -187,7 +187,7 @@ VerifyReport verify_cache(const Lockfile& lock, const std::optional<fs::path>& c
         if (!variant_name_matches_filter(name, options.filter)) continue;
         ++report.variants;
         ++found;
-        verify_variant(kernel, name, LockedVariant{"", "git_lfs_concat", {}}, repo.snapshot(kernel.sha) / "build" / name,
+        verify_variant(kernel, name, LockedVariant{}, repo.snapshot(kernel.sha) / "build" / name,
                        repo.blobs(), report);
       }
       if (found == 0)

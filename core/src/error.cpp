@@ -18,6 +18,7 @@ const char* to_string(ErrorCode code) noexcept {
     case ErrorCode::lock_changed: return "lock would change";
     case ErrorCode::io: return "i/o error";
     case ErrorCode::unsupported: return "unsupported";
+    case ErrorCode::stale_trust: return "stale trust root";
   }
   return "error";
 }

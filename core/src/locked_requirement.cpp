@@ -51,6 +51,37 @@ VariantFilter read_filter(const ojson& value, std::string_view key) {
   return filter;
 }
 
+SignerRule read_signer(const ojson& value, std::string_view key) {
+  if (!value.is_object()) fail(key, "a signer {\"issuer\", \"source-repository\", \"build-signer-uri\"}", value);
+  SignerRule rule;
+  for (const auto& [name, item] : value.items()) {
+    const auto field = std::string(key) + "." + name;
+    if (name == "issuer") {
+      rule.issuer = read_string(item, field);
+    } else if (name == "source-repository") {
+      rule.source_repository = read_string(item, field);
+    } else if (name == "build-signer-uri") {
+      rule.build_signer_uris = read_list(item, field);
+    } else {
+      fail(field, "one of issuer, source-repository, build-signer-uri", item);
+    }
+  }
+  return rule;
+}
+
+bool read_bool(const ojson& value, std::string_view key) {
+  if (!value.is_boolean()) fail(key, "true or false", value);
+  return value.get<bool>();
+}
+
+ojson signer_to_json(const SignerRule& rule) {
+  ojson out = ojson::object();
+  out["issuer"] = rule.issuer;
+  out["source-repository"] = rule.source_repository;
+  if (!rule.build_signer_uris.empty()) out["build-signer-uri"] = rule.build_signer_uris;
+  return out;
+}
+
 }  // namespace
 
 ojson filter_to_json(const VariantFilter& filter) {
@@ -79,6 +110,13 @@ LockedRequirement LockedRequirement::from_json(const ojson& value) {
       r.targets = read_filter(item, key);
     } else if (key == "required-by") {
       r.required_by = read_string(item, key);
+    } else if (key == "signers") {
+      if (!item.is_array()) fail(key, "an array of signers", item);
+      for (const auto& signer : item) r.signing.signers.push_back(read_signer(signer, key));
+    } else if (key == "allow-unsigned") {
+      r.signing.allow_unsigned = read_bool(item, key);
+    } else if (key == "require-signature") {
+      r.signing.require_signature = read_bool(item, key);
     } else {
       r.extra[key] = item;
     }
@@ -96,6 +134,13 @@ ojson LockedRequirement::to_json() const {
   for (const auto& [key, item] : filter_json.items()) out[key] = item;
   if (targets) out["targets"] = filter_to_json(*targets);
   if (required_by) out["required-by"] = *required_by;
+  if (!signing.signers.empty()) {
+    ojson signers = ojson::array();
+    for (const auto& rule : signing.signers) signers.push_back(signer_to_json(rule));
+    out["signers"] = std::move(signers);
+  }
+  if (signing.allow_unsigned) out["allow-unsigned"] = true;
+  if (signing.require_signature) out["require-signature"] = true;
   for (const auto& [key, item] : extra.items()) out[key] = item;
   return out;
 }

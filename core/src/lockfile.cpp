@@ -23,7 +23,8 @@ constexpr const char* kLockHint =
 
 // Keys of a kernel object in the variants shape that we interpret; any other key
 // is kept verbatim in LockedKernel::unknown_keys.
-constexpr std::string_view kKernelKeys[] = {"repo_id", "sha", "variants", "repo_type", "requirement", "files"};
+constexpr std::string_view kKernelKeys[] = {"repo_id", "sha",   "variants",  "repo_type",
+                                            "requirement", "files", "signatures"};
 
 bool is_reserved_kernel_key(std::string_view key) {
   return std::find(std::begin(kKernelKeys), std::end(kKernelKeys), key) != std::end(kKernelKeys);
@@ -183,6 +184,57 @@ LockedFile parse_file(const Checker& check, const ojson& value, const std::strin
   return file;
 }
 
+bool is_rfc3339_utc_seconds(std::string_view text) {
+  // "YYYY-MM-DDTHH:MM:SSZ"
+  if (text.size() != 20) return false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    const char want = i == 4 || i == 7 ? '-' : i == 10 ? 'T' : i == 13 || i == 16 ? ':' : i == 19 ? 'Z' : '0';
+    if (want == '0' ? (c < '0' || c > '9') : c != want) return false;
+  }
+  return true;
+}
+
+LockedSignature parse_signature(const Checker& check, const ojson& value, const std::string& path) {
+  check.object(value, path,
+               "a signature record {\"issuer\", \"source_repository\", \"build_signer_uri\", \"log_index\", "
+               "\"signing_time\"}");
+  for (const auto& [key, unused] : value.items()) {
+    (void)unused;
+    if (key != "issuer" && key != "source_repository" && key != "build_signer_uri" && key != "log_index" &&
+        key != "signing_time")
+      check.fail(key_path(path, key), "unknown key in a signature record");
+  }
+  LockedSignature signature;
+  const auto text = [&](const char* key, const char* what) {
+    auto& field = check.string(check.member(value, key, path), key_path(path, key), what);
+    if (field.empty() || field.size() > 4096) check.fail(key_path(path, key), std::string("expected ") + what);
+    return field;
+  };
+  signature.issuer = text("issuer", "an OIDC issuer URL");
+  signature.source_repository = text("source_repository", "a source repository URI");
+  signature.build_signer_uri = text("build_signer_uri", "a build signer URI");
+  const auto& index = check.member(value, "log_index", path);
+  if (!index.is_number_integer() || index.get<std::int64_t>() < 0)
+    check.fail(key_path(path, "log_index"), "expected a non-negative integer, got " + type_name(index));
+  signature.log_index = index.get<std::int64_t>();
+  signature.signing_time = text("signing_time", "an RFC 3339 UTC time \"YYYY-MM-DDTHH:MM:SSZ\"");
+  if (!is_rfc3339_utc_seconds(signature.signing_time))
+    check.fail(key_path(path, "signing_time"),
+               "expected an RFC 3339 UTC time \"YYYY-MM-DDTHH:MM:SSZ\", got " + json_quote(signature.signing_time));
+  return signature;
+}
+
+void parse_signatures(const Checker& check, const ojson& value, const std::string& path, LockedKernel& kernel) {
+  check.object(value, path, "an object of per-variant signature records");
+  for (const auto& [name, record] : value.items()) {
+    const auto record_path = name_path(path, name);
+    auto variant = kernel.variants.find(name);
+    if (variant == kernel.variants.end()) check.fail(record_path, "signature for a variant that is not in \"variants\"");
+    variant->second.signature = parse_signature(check, record, record_path);
+  }
+}
+
 LockedKernel parse_variants_kernel(const Checker& check, const ojson& value, const std::string& path) {
   check.object(value, path, "a kernel object {\"repo_id\", \"sha\", \"variants\"}");
   LockedKernel kernel;
@@ -256,6 +308,8 @@ LockedKernel parse_variants_kernel(const Checker& check, const ojson& value, con
                 [](const LockedFile& a, const LockedFile& b) { return a.path < b.path; });
     }
   }
+  if (auto it = value.find("signatures"); it != value.end())
+    parse_signatures(check, *it, key_path(path, "signatures"), kernel);
   for (const auto& [key, extra] : value.items()) {
     if (!is_reserved_kernel_key(key)) kernel.unknown_keys[key] = extra;
   }
@@ -354,6 +408,17 @@ ojson kernel_to_json(const LockedKernel& kernel) {
     }
     out["files"] = std::move(files);
   }
+  ojson signatures = ojson::object();
+  for (const auto& [name, variant] : kernel.variants) {
+    if (!variant.signature) continue;
+    const auto& signature = *variant.signature;
+    signatures[name] = ojson{{"issuer", signature.issuer},
+                             {"source_repository", signature.source_repository},
+                             {"build_signer_uri", signature.build_signer_uri},
+                             {"log_index", signature.log_index},
+                             {"signing_time", signature.signing_time}};
+  }
+  if (!signatures.empty()) out["signatures"] = std::move(signatures);
   if (kernel.unknown_keys.is_object()) {
     for (const auto& [key, value] : kernel.unknown_keys.items()) {
       if (is_reserved_kernel_key(key))
@@ -410,6 +475,8 @@ Lockfile parse_lockfile(std::string_view text, std::string_view source) {
   }
   return lock;
 }
+
+std::string LockedSignature::describe() const { return build_signer_uri + " (issuer " + issuer + ")"; }
 
 Lockfile read_lockfile(const std::filesystem::path& path) { return parse_lockfile(read_file(path), path.string()); }
 

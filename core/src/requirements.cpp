@@ -88,7 +88,9 @@ std::vector<std::string>* filter_field(VariantFilter& filter, std::string_view k
   return nullptr;
 }
 
-std::string known_kernel_keys() { return "version, revision, tags, repo-type, torch, cuda, arch, os"; }
+std::string known_kernel_keys() {
+  return "version, revision, tags, repo-type, torch, cuda, arch, os, signers, allow-unsigned, require-signature";
+}
 
 std::string did_you_mean(std::string_view key) {
   if (key == "repo_id" || key == "repo" || key == "id") return " (did you mean \"repo-id\"?)";
@@ -96,6 +98,8 @@ std::string did_you_mean(std::string_view key) {
   if (key == "tag" || key == "tag-range" || key == "tag_range") return " (did you mean \"tags\"?)";
   if (key == "rev" || key == "branch" || key == "sha" || key == "commit") return " (did you mean \"revision\"?)";
   if (key == "versions") return " (did you mean \"version\"?)";
+  if (key == "signer" || key == "signed-by") return " (did you mean \"signers\"?)";
+  if (key == "unsigned" || key == "allow_unsigned") return " (did you mean \"allow-unsigned\"?)";
   if (key == "target") return " (did you mean \"targets\"?)";
   return {};
 }
@@ -107,6 +111,8 @@ void check_requirement_complete(const KernelRequirement& req, const std::string&
                               "\"tags\" (a range over v<semver> tags)");
   if (given > 1)
     fail(where, req.repo_id + ": \"version\", \"revision\" and \"tags\" are mutually exclusive; give exactly one");
+  if (req.signing.allow_unsigned && req.signing.require_signature)
+    fail(where, req.repo_id + ": \"allow-unsigned\" and \"require-signature\" contradict each other; keep one");
 }
 
 // ---- kernels.yaml -----------------------------------------------------------
@@ -146,6 +152,53 @@ class YamlReader {
     return values;
   }
 
+  bool boolean(const YAML::Node& node, const std::string& field) const {
+    const auto text = scalar(node, field, "true or false");
+    if (node.Tag() == "!" || (text != "true" && text != "false")) fail(at(node), field + ": expected true or false");
+    return text == "true";
+  }
+
+  // A non-empty string that is an https:// URL (issuer, repository, workflow URIs are).
+  std::string url(const YAML::Node& node, const std::string& field) const {
+    auto text = scalar(node, field, "a URL string");
+    if (!text.starts_with("https://") || text.size() > 4096 ||
+        text.find_first_of(" \t\r\n") != std::string::npos)
+      fail(at(node), field + ": expected an https:// URL, got \"" + text + "\"");
+    return text;
+  }
+
+  SignerRule signer(const YAML::Node& node, const std::string& field) const {
+    if (!node.IsMap()) fail(at(node), field + ": expected a map with issuer, source-repository and build-signer-uri");
+    SignerRule rule;
+    for (const auto& item : node) {
+      const auto key = scalar(item.first, field, "a field name");
+      if (key == "issuer") {
+        rule.issuer = url(item.second, field + ".issuer");
+      } else if (key == "source-repository") {
+        rule.source_repository = url(item.second, field + ".source-repository");
+      } else if (key == "build-signer-uri") {
+        const auto& value = item.second;
+        if (value.IsSequence()) {
+          for (const auto& uri : value) rule.build_signer_uris.push_back(url(uri, field + ".build-signer-uri"));
+        } else {
+          rule.build_signer_uris.push_back(url(value, field + ".build-signer-uri"));
+        }
+      } else {
+        fail(at(item.first), field + ": unknown field \"" + key + "\"; expected issuer, source-repository, build-signer-uri");
+      }
+    }
+    if (rule.issuer.empty() || rule.source_repository.empty())
+      fail(at(node), field + ": a signer needs both \"issuer\" and \"source-repository\"");
+    return rule;
+  }
+
+  void signers(const YAML::Node& node, KernelRequirement& req) const {
+    const auto field = req.repo_id + ": signers";
+    if (!node.IsSequence() || node.size() == 0) fail(at(node), field + ": expected a non-empty list of signers");
+    for (std::size_t i = 0; i < node.size(); ++i)
+      req.signing.signers.push_back(signer(node[i], field + "[" + std::to_string(i) + "]"));
+  }
+
   void filter(const YAML::Node& key, const YAML::Node& value, VariantFilter& out, const std::string& prefix) const {
     const auto name = key.Scalar();
     auto* field = filter_field(out, name);
@@ -183,6 +236,12 @@ class YamlReader {
         if (text != "kernel" && text != "model")
           fail(at(value), field + ": expected \"kernel\" or \"model\", got \"" + text + "\"");
         req.repo_type = text;
+      } else if (key == "signers") {
+        signers(value, req);
+      } else if (key == "allow-unsigned") {
+        req.signing.allow_unsigned = boolean(value, field);
+      } else if (key == "require-signature") {
+        req.signing.require_signature = boolean(value, field);
       } else if (filter_field(req.filter, key) != nullptr) {
         filter(key_node, value, req.filter, req.repo_id + ": ");
       } else {
@@ -378,6 +437,7 @@ LockedRequirement KernelRequirement::locked() const {
   if (tag_range) out.tags = tag_range->text();
   out.repo_type = repo_type;
   out.filter = filter;
+  out.signing = signing;
   return out;
 }
 

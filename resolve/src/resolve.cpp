@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <map>
-#include <random>
 #include <set>
 #include <sstream>
 
@@ -15,6 +14,8 @@
 #include "kernel_lock/core/hash.hpp"
 #include "kernel_lock/core/ids.hpp"
 #include "kernel_lock/core/tree_variants.hpp"
+#include "scratch.hpp"
+#include "signatures.hpp"
 
 namespace kernel_lock {
 
@@ -57,28 +58,6 @@ std::string requirement_text(const std::optional<LockedRequirement>& requirement
 }
 
 using Pending = ResolvePending;
-
-// A fresh path under `base` (default: the system temp dir) for downloads that
-// are only checked, never kept; whatever was written there is removed with it.
-// The downloader creates the directories it writes into.
-class ScratchDir {
- public:
-  ScratchDir(const std::filesystem::path& base, std::string_view prefix) {
-    std::random_device rd;
-    path_ = (base.empty() ? std::filesystem::temp_directory_path() : base) /
-            (std::string(prefix) + std::to_string(rd()));
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  ~ScratchDir() {
-    std::error_code ec;
-    remove_tree(path_, ec);
-  }
-  const std::filesystem::path& path() const noexcept { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 void progress(const ResolveOptions& o, const std::string& line) {
   if (o.on_progress) o.on_progress(line);
@@ -245,6 +224,14 @@ ResolveResult Resolver::resolve(const Requirements& requirements, const Lockfile
   std::sort(result.lock.kernels.begin(), result.lock.kernels.end(),
             [](const LockedKernel& a, const LockedKernel& b) { return a.repo_id < b.repo_id; });
   result.report.stats = source_.stats();
+  if (previous != nullptr) {
+    const auto changes = describe_signer_changes(*previous, result.lock);
+    if (!changes.empty() && !options_.allow_signer_change)
+      throw Error(ErrorCode::lock_changed, "the signer of a locked kernel changed:\n" + join(changes, "\n"),
+                  "check with the kernel's publisher that the new signer is legitimate, then re-run with "
+                  "--allow-signer-change (or pin it with `signers:` in kernels.yaml)");
+    for (const auto& change : changes) result.report.warnings.push_back("signer changed (allowed): " + change);
+  }
   return result;
 }
 
@@ -299,6 +286,15 @@ ResolveResult Resolver::resolve_round(const Requirements& requirements, const Lo
     pin_commits(requirements, pending);
     auto verify = lock_variants(pending, locked, report);
     verify_content(verify);
+    std::vector<SignatureTarget> targets;
+    for (const auto& p : pending) targets.push_back(SignatureTarget{&*locked[p.index], &requirements.kernels[p.index]});
+    record_signatures(source_, options_, targets, report.warnings);
+  }
+  for (std::size_t i = 0; i < locked.size(); ++i) {
+    for (const auto& [name, v] : locked[i]->variants) {
+      if (!v.signature) continue;
+      if (report.kernels[i].signed_variants++ == 0) report.kernels[i].signer = v.signature->describe();
+    }
   }
   for (auto& k : locked) result.lock.kernels.push_back(std::move(*k));
   std::sort(result.lock.kernels.begin(), result.lock.kernels.end(),
@@ -595,6 +591,13 @@ std::string describe_lock_changes(const Lockfile& before, const Lockfile& after)
     }
     for (const auto& [vn, v] : y.variants)
       if (!x.variants.count(vn)) lines.push_back("  + " + name + " variant " + vn);
+    for (const auto& [vn, v] : x.variants) {
+      auto it = y.variants.find(vn);
+      if (it == y.variants.end() || it->second.signature == v.signature) continue;
+      lines.push_back("  ~ " + name + " variant " + vn + ": signature " +
+                      (v.signature ? v.signature->describe() : std::string("none")) + " -> " +
+                      (it->second.signature ? it->second.signature->describe() : std::string("none")));
+    }
     if (lines.size() == lines_before && !(x == y)) lines.push_back("~ " + name + ": other recorded fields differ");
   }
   if (lines.empty() && !(before == after)) lines.push_back("~ formatting or unknown keys differ");

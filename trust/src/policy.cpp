@@ -79,4 +79,49 @@ std::optional<std::string> check_identity(const IdentityPolicy& policy, const Si
   return check_one("subject alternative name", policy.subject_alternative_names, identity.subject_alternative_name);
 }
 
+IdentityPolicy policy_for_rule(const SignerRule& rule) {
+  IdentityPolicy policy;
+  policy.issuers = {rule.issuer};
+  policy.source_repositories = {rule.source_repository};
+  policy.build_signer_uris = rule.build_signer_uris;
+  return policy;
+}
+
+IdentityPolicy pinned_policy(const LockedSignature& signature) {
+  IdentityPolicy policy;
+  policy.issuers = {signature.issuer};
+  policy.source_repositories = {signature.source_repository};
+  policy.build_signer_uris = {signature.build_signer_uri};
+  return policy;
+}
+
+KernelSignerPolicy signer_policy_for(std::string_view repo_id, const SigningRequirement& signing) {
+  KernelSignerPolicy out;
+  out.allow_unsigned = signing.allow_unsigned;
+  if (!signing.signers.empty()) {
+    for (const auto& rule : signing.signers) out.accepted.push_back(policy_for_rule(rule));
+    out.origin = "kernels.yaml signers";
+  } else if (repo_id.starts_with("kernels-community/")) {
+    out.accepted.push_back(IdentityPolicy::kernels_community());
+    out.origin = "the kernels-community default";
+  } else {
+    out.origin = "no signer policy";
+  }
+  out.signature_required = signing.require_signature || (!out.accepted.empty() && !signing.allow_unsigned);
+  return out;
+}
+
+std::optional<std::string> check_identity_any(const std::vector<IdentityPolicy>& accepted,
+                                              const SignerIdentity& identity) {
+  if (accepted.empty()) return std::nullopt;
+  std::string failures;
+  for (const auto& policy : accepted) {
+    auto failure = check_identity(policy, identity);
+    if (!failure) return std::nullopt;
+    if (!failures.empty()) failures += "; or ";
+    failures += *failure;
+  }
+  return failures;
+}
+
 }  // namespace kernel_lock::trust

@@ -1,5 +1,7 @@
 #include "kernel_lock/trust/verify.hpp"
 
+#include "kernel_lock/trust/trust_store.hpp"  // format_rfc3339
+
 #include <algorithm>
 
 #include "codec.hpp"
@@ -173,6 +175,35 @@ Verdict Verifier::verify_blob(std::span<const std::uint8_t> artifact, std::strin
     return verdict;
   }
   return verify(artifact, bundle, policy);
+}
+
+Verdict verify_blob_for_any(const Verifier& verifier, std::span<const std::uint8_t> artifact,
+                            std::string_view bundle_json, const std::vector<IdentityPolicy>& accepted) {
+  auto verdict = verifier.verify_blob(artifact, bundle_json, IdentityPolicy::any_identity());
+  if (!verdict.verified) return verdict;
+  if (auto failure = check_identity_any(accepted, verdict.identity)) {
+    verdict.verified = false;
+    verdict.failed_step = VerifyStep::identity_policy;
+    verdict.message = *failure;
+  }
+  return verdict;
+}
+
+LockedSignature locked_signature(const Verdict& verdict) {
+  if (!verdict.verified) throw Error(ErrorCode::invalid_input, "signature not verified: " + verdict.describe());
+  const auto& identity = verdict.identity;
+  if (identity.issuer.empty() || identity.source_repository_uri.empty() || identity.build_signer_uri.empty())
+    throw Error(ErrorCode::invalid_input,
+                "the signing certificate lacks an OIDC issuer, source repository or build signer URI extension: "
+                "only CI (workload) identities can be pinned in a lock",
+                "sign in CI (cosign keyless with GitHub Actions), or set `allow-unsigned: true` for this kernel");
+  LockedSignature out;
+  out.issuer = identity.issuer;
+  out.source_repository = identity.source_repository_uri;
+  out.build_signer_uri = identity.build_signer_uri;
+  out.log_index = verdict.log_index;
+  out.signing_time = format_rfc3339(verdict.signing_time);
+  return out;
 }
 
 Verdict verify_artifact(std::span<const std::uint8_t> artifact, const Bundle& bundle, const TrustedRoot& root,

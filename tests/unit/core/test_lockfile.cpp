@@ -309,8 +309,13 @@ TEST_CASE("lockfile.schema.json names exactly the keys our writer emits") {
   const auto lock = read_lockfile(kSource / "fixtures/requirements/locked/kernel.lock");
   auto full = lock.kernels.at(0);
   full.unknown_keys = nlohmann::ordered_json::object();
+  full.variants.begin()->second.signature =
+      LockedSignature{"https://issuer.example", "https://github.com/org/k", "https://github.com/org/k/w.yaml@refs/heads/main",
+                      7, "2026-06-01T12:00:00Z"};
   const auto written = nlohmann::json::parse(format_lockfile(Lockfile{{full}}));
   CHECK(property_names(defs.at("kernel")) == keys_of(written[0]));
+  CHECK(property_names(defs.at("signature")) ==
+        keys_of(written[0]["signatures"][full.variants.begin()->first]));
   CHECK(property_names(defs.at("variant")) ==
         keys_of(written[0]["variants"]["torch211-cxx11-cu130-x86_64-linux"]));
   CHECK(property_names(defs.at("file")) == keys_of(written[0]["files"]["torch-cpu"][0]));
@@ -324,4 +329,64 @@ TEST_CASE("lockfile.schema.json names exactly the keys our writer emits") {
   CHECK(property_names(defs.at("dependency")) ==
         std::set<std::string>{"repo-id", "version", "revision"});
   CHECK(property_names(defs.at("dependency_lock")) == keys_of(dep[0]["lock"]));
+}
+
+TEST_CASE("signatures: per-variant signer records round-trip on the kernel object, and bad ones are refused") {
+  const std::string sha(40, 'a');
+  const std::string hash = "sha256-" + std::string(64, 'b');
+  const std::string text = R"([
+  {
+    "repo_id": "org/k",
+    "sha": ")" + sha + R"(",
+    "variants": {
+      "torch-cpu": {
+        "hash": ")" + hash + R"(",
+        "hash_type": "git_lfs_concat"
+      }
+    },
+    "signatures": {
+      "torch-cpu": {
+        "issuer": "https://token.actions.githubusercontent.com",
+        "source_repository": "https://github.com/org/k",
+        "build_signer_uri": "https://github.com/org/k/.github/workflows/build.yaml@refs/heads/main",
+        "log_index": 42,
+        "signing_time": "2026-06-01T12:00:00Z"
+      }
+    }
+  }
+]
+)";
+  const auto lock = parse_lockfile(text);
+  const auto& signature = lock.kernels.at(0).variants.at("torch-cpu").signature;
+  REQUIRE(signature.has_value());
+  CHECK(signature->log_index == 42);
+  CHECK(signature->source_repository == "https://github.com/org/k");
+  CHECK(signature->describe() ==
+        "https://github.com/org/k/.github/workflows/build.yaml@refs/heads/main (issuer "
+        "https://token.actions.githubusercontent.com)");
+  CHECK(format_lockfile(lock) == text);
+
+  auto other = *signature;
+  other.log_index = 43;
+  other.signing_time = "2026-07-01T00:00:00Z";
+  CHECK(other.same_signer(*signature));
+  other.build_signer_uri += "x";
+  CHECK_FALSE(other.same_signer(*signature));
+
+  auto mutate = [&](const std::string& from, const std::string& to) {
+    auto bad = text;
+    bad.replace(bad.find(from), from.size(), to);
+    return bad;
+  };
+  const std::pair<std::string, std::string> refusals[] = {
+      {"\"log_index\": 42", "\"log_index\": -1"},
+      {"2026-06-01T12:00:00Z", "2026-06-01 12:00"},
+      {"\"signatures\": {\n      \"torch-cpu\"", "\"signatures\": {\n      \"torch-cuda\""},
+      {"\"log_index\": 42", "\"log_index\": 42, \"extra\": 1"},
+      {"\"issuer\": \"https://token.actions.githubusercontent.com\",", ""},
+  };
+  for (const auto& [from, to] : refusals) {
+    CAPTURE(to);
+    CHECK_THROWS_AS(parse_lockfile(mutate(from, to)), Error);
+  }
 }

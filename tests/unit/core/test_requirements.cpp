@@ -189,6 +189,9 @@ TEST_CASE("requirements.schema.json names exactly the keys kernels.yaml accepts"
   req.tag_range = TagRange::parse(">=1");
   req.repo_type = "kernel";
   req.filter = {{"2.11"}, {"13.0"}, {"x86_64"}, {"linux"}};
+  req.signing.signers = {SignerRule{"https://issuer.example", "https://github.com/org/k", {}}};
+  req.signing.allow_unsigned = true;
+  req.signing.require_signature = true;  // contradicts allow-unsigned for the parser; here only the keys count
   std::set<std::string> emitted;
   const auto json = req.to_json();
   for (const auto& [key, unused] : json.items()) emitted.insert(key);
@@ -205,8 +208,62 @@ TEST_CASE("requirements.schema.json names exactly the keys kernels.yaml accepts"
                         : key == "repo-type" ? "kernel"
                         : key == "torch"     ? "['2.11']"
                         : key == "cuda"      ? "['13.0']"
+                        : key == "signers"   ? "[{issuer: 'https://i.example', source-repository: 'https://r.example'}]"
+                        : key == "allow-unsigned" || key == "require-signature" ? "true"
                                              : "[x86_64]";
     std::string extra = (key == "version" || key == "revision" || key == "tags") ? "" : "\n    version: 1";
     CHECK_NOTHROW(parse_kernels_yaml("kernels:\n  org/k:\n    " + key + ": " + value + extra + "\n"));
+  }
+}
+
+TEST_CASE("kernels.yaml signer policy: signers, allow-unsigned, require-signature, recorded in the requirement") {
+  const auto reqs = parse_kernels_yaml(R"(kernels:
+  org/signed:
+    version: 1
+    signers:
+      - issuer: https://token.actions.githubusercontent.com
+        source-repository: https://github.com/org/signed
+        build-signer-uri:
+          - https://github.com/org/signed/.github/workflows/build.yaml@refs/heads/main
+      - issuer: https://accounts.example
+        source-repository: https://github.com/org/mirror
+  org/old:
+    revision: main
+    allow-unsigned: true
+  org/strict:
+    version: 2
+    require-signature: true
+)");
+  REQUIRE(reqs.kernels.size() == 3);
+  const auto& signing = reqs.kernels[0].signing;
+  REQUIRE(signing.signers.size() == 2);
+  CHECK(signing.signers[0].build_signer_uris.size() == 1);
+  CHECK(signing.signers[1].build_signer_uris.empty());
+  CHECK(reqs.kernels[1].signing.allow_unsigned);
+  CHECK(reqs.kernels[2].signing.require_signature);
+  // The lock records it, so a policy change re-resolves the kernel; and reads it back.
+  const auto record = reqs.kernels[0].locked();
+  CHECK(record.to_json()["signers"][1]["source-repository"] == "https://github.com/org/mirror");
+  CHECK(LockedRequirement::from_json(record.to_json()) == record);
+  CHECK_FALSE(reqs.kernels[1].locked().to_json().contains("signers"));
+  CHECK(reqs.kernels[1].locked().to_json()["allow-unsigned"] == true);
+
+  const std::pair<const char*, const char*> refusals[] = {
+      {"signers: []", "non-empty list of signers"},
+      {"signers: [{issuer: https://i.example}]", "needs both"},
+      {"signers: [{issuer: http://i.example, source-repository: https://r.example}]", "https:// URL"},
+      {"signers: [{issuer: https://i.example, source-repository: https://r.example, subject: x}]", "unknown field"},
+      {"allow-unsigned: yes", "true or false"},
+      {"allow-unsigned: true\n    require-signature: true", "contradict"},
+  };
+  for (const auto& [field, expected] : refusals) {
+    CAPTURE(field);
+    try {
+      parse_kernels_yaml(std::string("kernels:\n  org/k:\n    version: 1\n    ") + field + "\n");
+      FAIL("accepted");
+    } catch (const Error& e) {
+      CHECK(std::string(e.what()).find(expected) != std::string::npos);
+      CHECK(std::string(e.what()).find("kernels.yaml:") == 0);
+    }
   }
 }

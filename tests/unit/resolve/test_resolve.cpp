@@ -185,7 +185,9 @@ TEST_CASE("re-resolving keeps unchanged locked entries unless upgraded") {
   auto relocked = Resolver(client, {}).resolve(changed, &first).lock;
   CHECK(relocked.find("org/a")->sha == kShaV2);
   CHECK(relocked.find("org/b")->sha == kShaV1);
-  CHECK_THROWS_AS(Resolver(client, ResolveOptions{{}, false, {"org/zzz"}, false, {}, {}}).resolve(requirements, &first), Error);
+  ResolveOptions upgrade_unknown;
+  upgrade_unknown.upgrade_packages = {"org/zzz"};
+  CHECK_THROWS_AS(Resolver(client, upgrade_unknown).resolve(requirements, &first), Error);
 }
 
 TEST_CASE("frozen coverage check needs no network") {

@@ -21,6 +21,7 @@ enum class ErrorCode {
   lock_changed = 7,   // --locked and the lock would change
   io = 8,             // local file-system failure
   unsupported = 9,    // no variant fits this environment, unknown format version
+  stale_trust = 10,   // the Sigstore trusted root is older than the freshness limit (docs/trust.md)
 };
 
 // Returns the documented process exit status for an error code.

@@ -4,7 +4,8 @@
 // On disk: a JSON array of kernel objects, 2-space indent, trailing newline:
 //   {"repo_id", "sha", "variants": {"<variant>": {"hash", "hash_type"}},
 //    then our extra keys (Python ignores unknown kernel keys):
-//    "repo_type", "requirement", "files": {"<variant>": [{"path","size","digest","kind"}]}}
+//    "repo_type", "requirement", "files": {"<variant>": [{"path","size","digest","kind"}]},
+//    "signatures": {"<variant>": {"issuer","source_repository","build_signer_uri","log_index","signing_time"}}}
 // Variant objects hold `hash` and `hash_type` only (Python passes them as kwargs).
 #pragma once
 
@@ -35,10 +36,31 @@ struct LockedFile {
   friend bool operator==(const LockedFile&, const LockedFile&) = default;
 };
 
+// Who signed a variant's metadata.json, as verified when the lock was written
+// (Fulcio certificate extensions and the Rekor entry). The lock pins it: install,
+// verify and the loader accept only a signature by this identity, and a re-lock
+// that changes it needs --allow-signer-change (docs/trust.md).
+struct LockedSignature {
+  std::string issuer;               // OIDC issuer, e.g. "https://token.actions.githubusercontent.com"
+  std::string source_repository;    // e.g. "https://github.com/huggingface/kernels-community"
+  std::string build_signer_uri;     // the workflow that signed, "<repo>/.github/workflows/x.yaml@refs/heads/main"
+  std::int64_t log_index = 0;       // Rekor log index of the entry
+  std::string signing_time;         // Rekor integrated time, RFC 3339 UTC "2026-06-01T12:00:00Z"
+  // Same signer: issuer, source repository and build signer URI (not the entry).
+  bool same_signer(const LockedSignature& other) const noexcept {
+    return issuer == other.issuer && source_repository == other.source_repository &&
+           build_signer_uri == other.build_signer_uri;
+  }
+  // "<build signer URI> (issuer <issuer>)".
+  std::string describe() const;
+  friend bool operator==(const LockedSignature&, const LockedSignature&) = default;
+};
+
 struct LockedVariant {
   std::string hash;                          // "sha256-<64hex>"
   std::string hash_type = "git_lfs_concat";
   std::vector<LockedFile> files;  // sorted by path; empty for locks written by Python
+  std::optional<LockedSignature> signature;  // set when the variant was signed and verified at lock time
   friend bool operator==(const LockedVariant&, const LockedVariant&) = default;
 };
 

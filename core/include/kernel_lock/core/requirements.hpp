@@ -23,6 +23,7 @@ struct KernelRequirement {
   std::optional<TagRange> tag_range;      // PEP 440-like range over v<semver> tags, e.g. ">=0.0.2,<0.1.0"
   std::optional<std::string> repo_type;   // "kernel" (default) or "model"
   VariantFilter filter;                   // per-kernel narrowing (added to the global targets)
+  SigningRequirement signing;             // signers / allow-unsigned / require-signature (kernels.yaml only)
   // What the lock records under "requirement" for this entry (no targets, no
   // required-by: the resolver adds those); compares requirement changes.
   LockedRequirement locked() const;

@@ -25,6 +25,7 @@
 #include "kernel_lock/core/lockfile.hpp"
 #include "kernel_lock/core/requirements.hpp"
 #include "kernel_lock/core/variant.hpp"
+#include "kernel_lock/trust/verify.hpp"
 
 namespace kernel_lock {
 
@@ -38,6 +39,13 @@ struct ResolveOptions {
   // (size + digest) before writing the lock. Files go to a temp dir, removed after.
   bool verify_content = false;
   std::filesystem::path scratch_dir;  // for verify_content; default: system temp dir
+  // Verifies the signatures of newly locked variants (docs/trust.md "Policy") and
+  // records each signer in the lock. Null: no trusted root; a kernel whose policy
+  // needs its signature checked then fails, others are locked with a warning.
+  std::shared_ptr<const trust::Verifier> verifier;
+  // A re-lock that changes the signer of a kernel signed in the previous lock
+  // throws Error(lock_changed) unless this is set.
+  bool allow_signer_change = false;
   // Human progress lines ("resolving 3 kernels"); the CLI shows them on a terminal.
   std::function<void(std::string_view)> on_progress;
 };
@@ -51,6 +59,8 @@ struct KernelResolution {
   std::size_t files = 0;
   bool from_lock = false;     // kept from the previous lock without network access
   std::string required_by;    // set for a dependency: the kernel whose metadata.json declared it
+  std::size_t signed_variants = 0;  // variants whose signature was verified and pinned
+  std::string signer;               // LockedSignature::describe() of the first signed variant
 };
 
 struct ResolveReport {
@@ -111,6 +121,10 @@ LockedRequirement requirement_record(const KernelRequirement& requirement, const
 // requirement (entry present, same recorded requirement, variants matching the
 // filter). Throws Error(lock_changed) listing every gap.
 void check_lock_covers(const Requirements& requirements, const Lockfile& lock, const VariantFilter& cli_filter);
+
+// The signer changes between two locks ("~ org/x: signer A -> B"), one line each;
+// only kernels signed in `before` count. Empty when none.
+std::vector<std::string> describe_signer_changes(const Lockfile& before, const Lockfile& after);
 
 // Human, diff-like description of how `after` differs from `before`
 // ("+ org/new", "- org/gone", "~ org/x: sha 1234567 -> 89abcde", ...); empty when equal.

@@ -4,7 +4,11 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "kernel_lock/core/locked_requirement.hpp"  // SignerRule, SigningRequirement
+#include "kernel_lock/core/lockfile.hpp"            // LockedSignature
 
 namespace kernel_lock::trust {
 
@@ -53,5 +57,33 @@ struct IdentityPolicy {
 // nullopt when `identity` satisfies `policy`, else a sentence naming the field that
 // failed, the certificate's value and the accepted values. Never throws.
 std::optional<std::string> check_identity(const IdentityPolicy& policy, const SignerIdentity& identity);
+
+// An identity policy for one kernels.yaml signer rule (exact issuer and source
+// repository; one of its build signer URIs when it lists any).
+IdentityPolicy policy_for_rule(const SignerRule& rule);
+
+// The policy that accepts exactly the signer a lock pinned: its issuer, source
+// repository and build signer URI.
+IdentityPolicy pinned_policy(const LockedSignature& signature);
+
+// What a kernel's signatures must satisfy when it is locked (docs/trust.md "Policy"):
+//   - kernels.yaml `signers` when given (any one rule);
+//   - else, for a repo of the kernels-community org, the Python `kernels` default;
+//   - else no constraint: a valid signature by anyone is accepted and its signer
+//     pinned in the lock on first use.
+// A signature is required with signers or the kernels-community default (unless
+// `allow-unsigned`), and always with `require-signature`.
+struct KernelSignerPolicy {
+  std::vector<IdentityPolicy> accepted;  // any one matches; empty = any identity
+  bool signature_required = false;
+  bool allow_unsigned = false;
+  std::string origin;  // "kernels.yaml signers", "the kernels-community default", "no signer policy"
+};
+KernelSignerPolicy signer_policy_for(std::string_view repo_id, const SigningRequirement& signing);
+
+// nullopt when `identity` satisfies one of `accepted` (or `accepted` is empty),
+// else one sentence per policy tried, joined with "; or ".
+std::optional<std::string> check_identity_any(const std::vector<IdentityPolicy>& accepted,
+                                              const SignerIdentity& identity);
 
 }  // namespace kernel_lock::trust

@@ -9,6 +9,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "kernel_lock/trust/bundle.hpp"
 #include "kernel_lock/trust/policy.hpp"
@@ -75,6 +76,16 @@ class Verifier {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// Verifies with any identity, then requires one of `accepted` (empty: any): a
+// rejection for identity names every policy tried. As Verifier::verify_blob.
+Verdict verify_blob_for_any(const Verifier& verifier, std::span<const std::uint8_t> artifact,
+                            std::string_view bundle_json, const std::vector<IdentityPolicy>& accepted);
+
+// The lock record of a verified verdict (issuer, source repository, build signer
+// URI, log index, signing time). Throws Error(invalid_input) for a verdict that
+// did not verify or a certificate without issuer / source repository / build signer URI.
+LockedSignature locked_signature(const Verdict& verdict);
 
 // One-shot forms (they build a Verifier for the call).
 // Verifies `artifact` (the exact signed bytes). Never throws for a bad bundle,

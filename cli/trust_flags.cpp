@@ -1,0 +1,49 @@
+#include "trust_flags.hpp"
+
+#include <chrono>
+
+#include "kernel_lock/core/error.hpp"
+
+namespace kernel_lock::cli {
+
+trust::UnixTime now_unix() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::int64_t TrustFlags::max_age_days() const { return max_age ? *max_age : trust::trust_max_age_days_from_env(); }
+
+std::optional<trust::CapturedTrustRoot> TrustFlags::load_flag() const {
+  if (trusted_root.empty()) return std::nullopt;
+  const auto captured = captured_at.empty()
+                            ? trust::file_modification_time(trusted_root)
+                            : with_context("--captured-at", [&] { return trust::parse_rfc3339(captured_at); },
+                                           ErrorCode::usage);
+  return with_context("--trusted-root " + trusted_root,
+                      [&] { return trust::read_trust_root_file(trusted_root, captured); });
+}
+
+std::optional<trust::CapturedTrustRoot> TrustFlags::load(const std::filesystem::path& cache_dir) const {
+  auto root = trusted_root.empty() ? trust::read_trust_store(cache_dir) : load_flag();
+  if (root) trust::check_trust_fresh(*root, now_unix(), max_age_days());
+  return root;
+}
+
+void add_trust_flags(CLI::App* cmd, TrustFlags& flags) {
+  auto* root = cmd->add_option("--trusted-root", flags.trusted_root,
+                               "Sigstore trusted_root.json to verify signatures with (default: the one the cache "
+                               "holds, from `kernel-lock trust import` or an installed bundle)");
+  cmd->add_option("--captured-at", flags.captured_at,
+                  "When --trusted-root FILE was fetched, RFC 3339 UTC (default: the file's modification time)")
+      ->needs(root);
+  cmd->add_option("--trust-max-age", flags.max_age,
+                  "Refuse a trusted root captured more than DAYS ago (default: $KERNEL_LOCK_TRUST_MAX_AGE_DAYS, "
+                  "else 180)")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{100000}));
+}
+
+std::shared_ptr<const trust::Verifier> make_verifier(const std::optional<trust::CapturedTrustRoot>& root) {
+  if (!root) return nullptr;
+  return std::make_shared<const trust::Verifier>(trust::parse_trusted_root(root->json));
+}
+
+}  // namespace kernel_lock::cli

@@ -1,0 +1,41 @@
+// The trust-material flags shared by resolve, bundle, install and verify
+// (docs/trust.md): where the Sigstore trusted root comes from and how old it may be.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "kernel_lock/trust/trust_store.hpp"
+#include "kernel_lock/trust/verify.hpp"
+
+namespace kernel_lock::cli {
+
+struct TrustFlags {
+  std::string trusted_root;             // --trusted-root FILE
+  std::string captured_at;              // --captured-at RFC 3339 (default: FILE's modification time)
+  std::optional<std::int64_t> max_age;  // --trust-max-age DAYS (default: env, else 180)
+
+  // --trusted-root FILE when given, else the trust store of `cache_dir`
+  // (`kernel-lock trust import`); nullopt when neither exists. Throws
+  // Error(stale_trust) when it is older than the limit, and what reading it throws.
+  std::optional<trust::CapturedTrustRoot> load(const std::filesystem::path& cache_dir) const;
+  // The root of --trusted-root FILE only (nullopt without the flag).
+  std::optional<trust::CapturedTrustRoot> load_flag() const;
+  std::int64_t max_age_days() const;
+};
+
+// Registers --trusted-root, --captured-at and --trust-max-age on `cmd`.
+void add_trust_flags(CLI::App* cmd, TrustFlags& flags);
+
+// A verifier for `root`, or null when there is none.
+std::shared_ptr<const trust::Verifier> make_verifier(const std::optional<trust::CapturedTrustRoot>& root);
+
+// Seconds since the epoch, now (the CLI's clock; libraries take time as an argument).
+trust::UnixTime now_unix();
+
+}  // namespace kernel_lock::cli
