@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "trust_flags.hpp"
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/trust/kernel_digest.hpp"
 #include "kernel_lock/trust/trusted_root.hpp"
@@ -75,13 +76,7 @@ void add_verify_signature_command(CLI::App& app, CliContext& ctx) {
   cmd->add_option("VARIANT_DIR", args->variant_dir,
                   "The variant directory (build/<variant>/ holding metadata.json and metadata.json.sigstore)")
       ->required();
-  cmd->add_option("--trusted-root", args->trusted_root, "Sigstore trusted_root.json (Fulcio CAs, Rekor and CT keys)")
-      ->required();
-  cmd->add_option("--issuer", args->policy.issuers, "Accepted OIDC issuer (repeatable; any one matches)");
-  cmd->add_option("--source-repository", args->policy.source_repositories,
-                  "Accepted source repository URI (repeatable; any one matches)");
-  cmd->add_option("--build-signer-uri", args->policy.build_signer_uris,
-                  "Accepted build signer URI, the workflow at a ref (repeatable; any one matches)");
+  add_trust_flags(*cmd, args->trusted_root, args->policy);
   cmd->footer(
       "With no --issuer, --source-repository or --build-signer-uri, the policy is the Python `kernels` default:\n"
       "kernels-community's GitHub Actions workflows (build, build-mac, build-windows, sign-old-builds).\n"
