@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "trust_flags.hpp"
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/fs.hpp"
 #include "kernel_lock/trust/trusted_root.hpp"
@@ -50,13 +51,7 @@ void add_verify_blob_command(CLI::App& app, CliContext& ctx) {
   auto* cmd = app.add_subcommand("verify-blob", "Verify one file against a Sigstore bundle, offline (plumbing)");
   cmd->add_option("FILE", args->file, "The signed file (e.g. build/<variant>/metadata.json)")->required();
   cmd->add_option("--bundle", args->bundle, "Its Sigstore bundle (e.g. metadata.json.sigstore)")->required();
-  cmd->add_option("--trusted-root", args->trusted_root, "Sigstore trusted_root.json (Fulcio CAs, Rekor and CT keys)")
-      ->required();
-  cmd->add_option("--issuer", args->policy.issuers, "Accepted OIDC issuer (repeatable; any one matches)");
-  cmd->add_option("--source-repository", args->policy.source_repositories,
-                  "Accepted source repository URI (repeatable; any one matches)");
-  cmd->add_option("--build-signer-uri", args->policy.build_signer_uris,
-                  "Accepted build signer URI, the workflow at a ref (repeatable; any one matches)");
+  add_identity_flags(*cmd, args->trusted_root, args->policy);
   cmd->add_flag("--any-identity", args->any_identity, "Accept any signer (tests and plumbing only)");
   cmd->footer("Exit codes: 0 verified, 6 rejected (the failed step is named), 3 unreadable input.");
   cmd->callback([args, &ctx] { ctx.action = [args, &ctx] { return run_verify_blob(*args, ctx); }; });

@@ -27,5 +27,6 @@ int main(int argc, char** argv) {
   cli::add_resolve_command(app, ctx);
   cli::add_verify_blob_command(app, ctx);
   cli::add_trust_command(app, ctx);
+  cli::add_verify_signature_command(app, ctx);
   return cli::run_cli(app, ctx, argc, argv);
 }

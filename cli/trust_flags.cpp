@@ -28,6 +28,16 @@ std::optional<trust::CapturedTrustRoot> TrustFlags::load(const std::filesystem::
   return root;
 }
 
+void add_identity_flags(CLI::App& cmd, std::string& trusted_root, trust::IdentityPolicy& policy) {
+  cmd.add_option("--trusted-root", trusted_root, "Sigstore trusted_root.json (Fulcio CAs, Rekor and CT keys)")
+      ->required();
+  cmd.add_option("--issuer", policy.issuers, "Accepted OIDC issuer (repeatable; any one matches)");
+  cmd.add_option("--source-repository", policy.source_repositories,
+                 "Accepted source repository URI (repeatable; any one matches)");
+  cmd.add_option("--build-signer-uri", policy.build_signer_uris,
+                 "Accepted build signer URI, the workflow at a ref (repeatable; any one matches)");
+}
+
 void add_trust_flags(CLI::App* cmd, TrustFlags& flags) {
   auto* root = cmd->add_option("--trusted-root", flags.trusted_root,
                                "Sigstore trusted_root.json to verify signatures with (default: the one the cache "

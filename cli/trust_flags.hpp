@@ -10,6 +10,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "kernel_lock/trust/policy.hpp"
 #include "kernel_lock/trust/trust_store.hpp"
 #include "kernel_lock/trust/verify.hpp"
 
@@ -28,6 +29,11 @@ struct TrustFlags {
   std::optional<trust::CapturedTrustRoot> load_flag() const;
   std::int64_t max_age_days() const;
 };
+
+// verify-blob and verify-signature (plumbing): --trusted-root FILE (required),
+// --issuer, --source-repository and --build-signer-uri. The identity flags are
+// repeatable; any one value of a flag matches, every given flag must hold.
+void add_identity_flags(CLI::App& cmd, std::string& trusted_root, trust::IdentityPolicy& policy);
 
 // Registers --trusted-root, --captured-at and --trust-max-age on `cmd`.
 void add_trust_flags(CLI::App* cmd, TrustFlags& flags);

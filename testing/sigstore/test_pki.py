@@ -20,6 +20,8 @@ carry signed kernels and the verifier can be tested offline:
                        [--build-signer-uri U] [--san SAN] [--identity-json J]
   test_pki.py sign DIR FILE [--identity-json J] [--time T] [--out OUT]   -> FILE.sigstore
   test_pki.py identity DIR                  (prints the default identity as JSON)
+  test_pki.py digest VARIANT_DIR [--algorithm sha256|sha512]
+                                            (writes metadata.json's `digest`, as `kernel-builder hash`)
 
 Same seed, same time, same files signed in the same order: byte-identical
 output (keys derived from the seed, RFC 6979 deterministic ECDSA). T is Unix
@@ -499,6 +501,43 @@ def sign(pki: Pki, artifact: bytes, identity: dict, signed_at: int) -> dict:
     }
 
 
+# ---- the kernel digest (`kernel-builder hash`) ------------------------------------------
+
+
+def is_digested_path(relative: str) -> bool:
+    """False for metadata.json / metadata.json.sigstore (any depth) and anything under __pycache__.
+    The same rule as trust::is_digested_path (trust/src/kernel_digest.cpp)."""
+    parts = relative.split("/")
+    return "__pycache__" not in parts[:-1] and parts[-1] not in ("metadata.json", "metadata.json.sigstore")
+
+
+def kernel_digest(variant: Path, algorithm: str) -> dict:
+    """{"algorithm", "files": {path: base64 raw digest}} over the variant's files (symlinks followed)."""
+    files = {}
+    for base, dirs, names in os.walk(variant, followlinks=True):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in names:
+            path = Path(base) / name
+            relative = path.relative_to(variant).as_posix()
+            if is_digested_path(relative):
+                files[relative] = b64(hashlib.new(algorithm, path.read_bytes()).digest())
+    return {"algorithm": algorithm, "files": dict(sorted(files.items()))}
+
+
+def write_digest(variant: Path, algorithm: str) -> Path:
+    """Sets metadata.json's `digest` (other keys kept, in their order); returns its path."""
+    metadata_path = variant / "metadata.json"
+    try:
+        metadata = json.loads(metadata_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise PkiError(f"cannot read {metadata_path} as JSON: {exc}") from exc
+    if not isinstance(metadata, dict):
+        raise PkiError(f"{metadata_path}: not a JSON object")
+    metadata["digest"] = kernel_digest(variant, algorithm)
+    write_atomic(metadata_path, (json.dumps(metadata, indent=2) + "\n").encode())
+    return metadata_path
+
+
 # ---- command line ----------------------------------------------------------------------
 
 
@@ -548,6 +587,10 @@ def _cmd_identity(args) -> None:
     print(json.dumps(Pki(Path(args.dir)).state["identity"], indent=2, sort_keys=True))
 
 
+def _cmd_digest(args) -> None:
+    print(write_digest(Path(args.variant_dir), args.algorithm))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -574,6 +617,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("identity", help="print the PKI's default signer identity")
     p.add_argument("dir")
     p.set_defaults(run=_cmd_identity)
+    p = sub.add_parser("digest", help="write the `digest` of VARIANT_DIR's files into its metadata.json")
+    p.add_argument("variant_dir")
+    p.add_argument("--algorithm", choices=("sha256", "sha512"), default="sha256")
+    p.set_defaults(run=_cmd_digest)
     args = parser.parse_args(argv)
     try:
         args.run(args)

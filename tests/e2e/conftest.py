@@ -18,7 +18,9 @@ Fixtures and helpers:
       kernels-test/noarch-demo (kernel; branches main, v1, v2; tags v1.0.0,
       v1.1.0, v2.0.0), kernels-test/many-files (kernel; 150 nested files),
       kernels-test/model-demo (model; LFS weights.bin; tags r1, r2; branch
-      dev/next), kernels-test/gated-demo (gated model). Treat it as read-only;
+      dev/next), kernels-test/gated-demo (gated model), and the compiled
+      kernels when built (v2 signed by the Hub's test PKI in
+      HUB/.sigstore-pki/, trusted_root.json there). Treat it as read-only;
       use `make_fixture_hub` for a Hub a test may modify.
 
   make_fixture_hub(dest=None) -> Path
@@ -123,6 +125,7 @@ def fixture_hub(tmp_path_factory, kernel_lock_dev_bin) -> Path:
         check=True,
         capture_output=True,
         text=True,
+        env={**os.environ, "KERNEL_LOCK_PYTHON": sys.executable},  # signs the v2 compiled kernels
     )
     return out
 

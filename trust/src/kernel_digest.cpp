@@ -174,4 +174,52 @@ VariantVerification verify_kernel_variant(const fs::path& variant_dir, const Ver
   return result;
 }
 
+std::string_view to_string(VariantStatus status) noexcept {
+  switch (status) {
+    case VariantStatus::verified: return "verified";
+    case VariantStatus::bundle_missing: return "signature bundle missing";
+    case VariantStatus::bundle_invalid: return "signature bundle invalid";
+    case VariantStatus::metadata_missing: return "metadata missing";
+    case VariantStatus::signature_failed: return "signature verification failed";
+    case VariantStatus::metadata_invalid: return "metadata invalid";
+    case VariantStatus::digest_missing: return "digest missing";
+    case VariantStatus::digest_violation: return "digest violation";
+  }
+  return "unknown";
+}
+
+VariantCheck check_kernel_variant(const fs::path& variant_dir, const Verifier& verifier,
+                                  const IdentityPolicy& policy) {
+  VariantCheck result;
+  const auto bundle_path = variant_dir / "metadata.json.sigstore";
+  const auto metadata_path = variant_dir / "metadata.json";
+  if (!fs::is_regular_file(bundle_path)) return result;  // bundle_missing
+  const auto bundle_json = read_file_at_most(bundle_path, kMaxBundleBytes);
+  if (!fs::is_regular_file(metadata_path)) {
+    // The reference parses the bundle before it looks for metadata.json.
+    result.signature = verifier.verify_blob({}, bundle_json, policy);
+    result.status = result.signature.failed_step == VerifyStep::bundle_format ? VariantStatus::bundle_invalid
+                                                                               : VariantStatus::metadata_missing;
+    return result;
+  }
+  const auto metadata = read_file_at_most(metadata_path, kMaxMetadataBytes);
+  result.signature = verifier.verify_blob(detail::as_bytes(metadata), bundle_json, policy);
+  if (!result.signature.verified) {  // metadata.json is not parsed unless signed
+    result.status = result.signature.failed_step == VerifyStep::bundle_format ? VariantStatus::bundle_invalid
+                                                                               : VariantStatus::signature_failed;
+    return result;
+  }
+  KernelDigest expected;
+  try {
+    expected = parse_kernel_digest(metadata);
+  } catch (const Error& e) {
+    result.status = e.code() == ErrorCode::not_found ? VariantStatus::digest_missing : VariantStatus::metadata_invalid;
+    if (result.status == VariantStatus::metadata_invalid) result.message = e.message();
+    return result;
+  }
+  result.digest = compare_kernel_digest(expected, compute_kernel_digest(variant_dir, expected.algorithm));
+  result.status = result.digest->matches() ? VariantStatus::verified : VariantStatus::digest_violation;
+  return result;
+}
+
 }  // namespace kernel_lock::trust

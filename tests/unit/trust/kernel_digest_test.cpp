@@ -154,3 +154,26 @@ TEST_CASE("only a __pycache__ directory is left out, not a file of that name") {
   write_file(dir.path() / "__pycache__", "a file");
   CHECK(compute_kernel_digest(dir.path(), DigestAlgorithm::sha256).files.contains("__pycache__"));
 }
+
+TEST_CASE("check_kernel_variant names the outcome in the categories of kernels.verify.verify_variant") {
+  ScratchDir dir;
+  const Verifier verifier(production_root());
+  auto status = [&](const IdentityPolicy& policy) { return check_kernel_variant(dir.path(), verifier, policy).status; };
+  CHECK(status(github_policy()) == VariantStatus::bundle_missing);
+  fs::copy_file(fixtures() / "bundle_v3_github.whl.sigstore", dir.path() / "metadata.json.sigstore");
+  CHECK(status(github_policy()) == VariantStatus::metadata_missing);
+  write_file(dir.path() / "metadata.json.sigstore", "{not a bundle");
+  CHECK(status(github_policy()) == VariantStatus::bundle_invalid);
+  fs::remove(dir.path() / "metadata.json.sigstore");
+  fs::copy_file(fixtures() / "bundle_v3_github.whl.sigstore", dir.path() / "metadata.json.sigstore");
+  // A signed metadata.json that is not JSON: the GitHub vector's artifact.
+  fs::copy_file(fixtures() / "bundle_v3_github.whl", dir.path() / "metadata.json");
+  const auto rejected = check_kernel_variant(dir.path(), verifier, IdentityPolicy::kernels_community());
+  CHECK(rejected.status == VariantStatus::signature_failed);
+  CHECK(rejected.signature.failed_step == VerifyStep::identity_policy);
+  const auto invalid = check_kernel_variant(dir.path(), verifier, github_policy());
+  CHECK(invalid.status == VariantStatus::metadata_invalid);
+  CHECK_FALSE(invalid.message.empty());
+  CHECK_FALSE(invalid.verified());
+  CHECK(to_string(VariantStatus::digest_violation) == "digest violation");
+}

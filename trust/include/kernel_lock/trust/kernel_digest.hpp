@@ -73,4 +73,37 @@ VariantVerification verify_kernel_variant(const std::filesystem::path& variant_d
 VariantVerification verify_kernel_variant(const std::filesystem::path& variant_dir, const TrustedRoot& root,
                                           const IdentityPolicy& policy);
 
+// The outcome of checking a signed variant, in the categories (and the order of
+// checks) of the Python `kernels.verify.verify_variant`: bundle missing, bundle
+// invalid (it does not parse), metadata missing, signature failure, metadata
+// invalid, digest missing, digest violation, verified.
+enum class VariantStatus {
+  verified,
+  bundle_missing,     // no metadata.json.sigstore
+  bundle_invalid,     // the bundle does not parse (Verdict step bundle_format)
+  metadata_missing,   // no metadata.json
+  signature_failed,   // any other rejected Verdict (the step is in `signature`)
+  metadata_invalid,   // signed, but metadata.json or its digest object is malformed
+  digest_missing,     // signed, but metadata.json has no `digest`
+  digest_violation,   // signed, but files are missing, unknown or altered
+};
+// "verified", "signature bundle missing", ... (stable, for messages and tests).
+std::string_view to_string(VariantStatus status) noexcept;
+
+struct VariantCheck {
+  VariantStatus status = VariantStatus::bundle_missing;
+  Verdict signature;                       // set once the bundle was read
+  std::optional<DigestComparison> digest;  // set for digest_violation and verified
+  std::string message;                     // why metadata is invalid; empty otherwise
+  bool verified() const noexcept { return status == VariantStatus::verified; }
+};
+
+// As verify_kernel_variant, but a missing file, a bundle that does not parse and a
+// malformed or digest-less metadata.json are a status, not an exception. Throws
+// Error(io) for a file that exists but cannot be read, Error(invalid_input) for a
+// metadata.json or bundle over its size limit, and what compute_kernel_digest
+// throws for an unreadable variant tree.
+VariantCheck check_kernel_variant(const std::filesystem::path& variant_dir, const Verifier& verifier,
+                                  const IdentityPolicy& policy);
+
 }  // namespace kernel_lock::trust
