@@ -3,6 +3,7 @@
 and the device's copy bandwidth. Prints a markdown table.
 
     python3 bench/gpu_kernels.py BUILD_DIR [--quick] [--no-compile] [--dtypes fp16,bf16,fp32]
+        [--ops rms_norm,...] [--min-mb MB] [--before OLD_BUILD_DIR]
 
 BUILD_DIR holds hub-kernels/<name>/build/<variant>/ with a CUDA variant (see
 kernels/build_standalone.sh). Loading goes through the real Python `kernels`
@@ -11,11 +12,15 @@ package (get_local_kernel).
 Method: CUDA events around `iters` back-to-back calls after warm-up; the
 median of 5 such runs, in microseconds per call. GB/s counts the bytes an
 ideal kernel moves (each input element read once, each output written once;
-rms_norm also reads the weight). "copy GB/s" is `dst.copy_(src)` moving the
+rms_norm also reads the weight; fused_add_rms_norm reads input and residual
+and writes both, in place). "copy GB/s" is `dst.copy_(src)` moving the
 same number of bytes (half read, half written), measured the same way;
 "% copy" = our GB/s / copy GB/s. Eager is the plain PyTorch expression
 (allocating its result, as models do); compile is torch.compile of that
 expression (mode="max-autotune-no-cudagraphs" is not used: default mode).
+--before adds the time of another build of the kernels (e.g. the previous
+commit's) measured in the same run; --min-mb keeps the shapes whose input is at
+least that many MB.
 """
 
 import argparse
@@ -101,6 +106,7 @@ def cases(quick):
         ):
             yield "activation", op, ref, (t, 2 * h), "gated"
         yield "rmsnorm", "rms_norm", None, (t, h), "norm"
+        yield "rmsnorm", "fused_add_rms_norm", None, (t, h), "fused"
 
 
 def main(argv):
@@ -109,6 +115,9 @@ def main(argv):
     p.add_argument("--quick", action="store_true", help="fewer shapes")
     p.add_argument("--no-compile", action="store_true", help="skip torch.compile")
     p.add_argument("--dtypes", default="bf16,fp16,fp32")
+    p.add_argument("--ops", default="", help="comma-separated ops to run (default: all)")
+    p.add_argument("--min-mb", type=float, default=0.0, help="only inputs of at least this many MB")
+    p.add_argument("--before", type=Path, help="another build of the kernels, timed alongside")
     a = p.parse_args(argv[1:])
     if not torch.cuda.is_available():
         print("no CUDA device", file=sys.stderr)
@@ -116,40 +125,59 @@ def main(argv):
 
     from kernels import get_local_kernel
 
-    mods = {
-        "activation": get_local_kernel(a.build_dir.resolve() / "hub-kernels" / "activation"),
-        "rmsnorm": get_local_kernel(a.build_dir.resolve() / "hub-kernels" / "rmsnorm"),
-    }
-    print(f"torch {torch.__version__}, CUDA {torch.version.cuda}, {torch.cuda.get_device_name()}; "
-          f"kernels {mods['activation'].ops.name}, {mods['rmsnorm'].ops.name}\n")
-    print("| op | dtype | input shape | ours µs | ours GB/s | copy GB/s | % copy | eager µs | compile µs | vs eager | vs compile |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    def load(build):
+        return {k: get_local_kernel(build.resolve() / "hub-kernels" / k) for k in ("activation", "rmsnorm")}
+
+    mods = load(a.build_dir)
+    before = load(a.before) if a.before else None
+    print(f"GPU: {torch.cuda.get_device_name()}; torch {torch.__version__}, CUDA {torch.version.cuda}; "
+          f"kernels {mods['activation'].ops.name}, {mods['rmsnorm'].ops.name}"
+          + (f"; before: {before['activation'].ops.name}, {before['rmsnorm'].ops.name}" if before else "") + "\n")
+    extra = " before µs |" if before else ""
+    print("| op | dtype | input shape | ours µs | ours GB/s | copy GB/s | % copy | eager µs | compile µs |"
+          f"{extra} vs eager | vs compile |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|" + ("---:|" if before else "") + "---:|---:|")
+    # Dynamo caches compiled code per code object: past its recompile limit (8)
+    # a reference shared by many shapes would silently run eager.
+    for name in ("recompile_limit", "cache_size_limit"):
+        if hasattr(torch._dynamo.config, name):
+            setattr(torch._dynamo.config, name, 1 << 16)
     compiled = {}
+    only = set(filter(None, a.ops.split(",")))
     for dname in a.dtypes.split(","):
         dtype = DTYPES[dname]
         for kernel, op, ref, shape, kind in cases(a.quick):
+            if (only and op not in only) or shape[0] * shape[1] * torch.finfo(dtype).bits / 8 < a.min_mb * 2**20:
+                continue
             torch.manual_seed(0)
             x = torch.randn(shape, dtype=dtype, device="cuda")
             es = x.element_size()
-            if kind == "elementwise":
-                out = torch.empty_like(x)
-                ours = lambda: getattr(mods[kernel].ops, op)(out, x)  # noqa: E731
-                eager = lambda: ref(x)  # noqa: E731
-                nbytes = 2 * x.numel() * es
-            elif kind == "gated":
-                out = torch.empty(shape[:-1] + (shape[-1] // 2,), dtype=dtype, device="cuda")
-                ours = lambda: getattr(mods[kernel].ops, op)(out, x)  # noqa: E731
+            if kind in ("elementwise", "gated"):
+                out = torch.empty(shape[:-1] + (shape[-1] // (2 if kind == "gated" else 1),), dtype=dtype, device="cuda")
+                call = lambda m: getattr(m[kernel].ops, op)(out, x)  # noqa: E731
                 eager = lambda: ref(x)  # noqa: E731
                 nbytes = (x.numel() + out.numel()) * es
-            else:
+            elif kind == "norm":
                 w = torch.randn(shape[-1], dtype=dtype, device="cuda")
                 out = torch.empty_like(x)
-                ours = lambda: mods[kernel].ops.rms_norm(out, x, w, 1e-6)  # noqa: E731
+                call = lambda m: m[kernel].ops.rms_norm(out, x, w, 1e-6)  # noqa: E731
                 ref = lambda v, w=w: F.rms_norm(v, (v.shape[-1],), w, 1e-6)  # noqa: E731
                 eager = lambda: ref(x)  # noqa: E731
                 nbytes = (2 * x.numel() + w.numel()) * es
+            else:  # fused: residual += x; x = rms_norm(residual), in place (eager/compile allocate)
+                w = torch.randn(shape[-1], dtype=dtype, device="cuda")
+                res = torch.randn(shape, dtype=dtype, device="cuda")
+                call = lambda m: m[kernel].ops.fused_add_rms_norm(x, res, w, 1e-6)  # noqa: E731
+
+                def ref(v, r=res, w=w):
+                    s = v + r
+                    return F.rms_norm(s, (v.shape[-1],), w, 1e-6), s
+
+                eager = lambda: ref(x)  # noqa: E731
+                nbytes = (4 * x.numel() + w.numel()) * es
             iters = iters_for(nbytes)
-            t_ours = time_us(ours, iters)
+            t_ours = time_us(lambda: call(mods), iters)
+            t_before = time_us(lambda: call(before), iters) if before else None
             t_eager = time_us(eager, iters)
             t_comp = float("nan")
             if not a.no_compile:
@@ -166,8 +194,9 @@ def main(argv):
             cgbps = copy_gbps(nbytes, iters)
             comp = f"{t_comp:.1f}" if t_comp == t_comp else "n/a"
             vs_comp = f"{t_comp / t_ours:.2f}x" if t_comp == t_comp else "n/a"
+            bef = f" {t_before:.1f} |" if before else ""
             print(f"| {op} | {dname} | {'x'.join(map(str, shape))} | {t_ours:.1f} | {gbps:.0f} | {cgbps:.0f} | "
-                  f"{100 * gbps / cgbps:.0f}% | {t_eager:.1f} | {comp} | {t_eager / t_ours:.2f}x | {vs_comp} |")
+                  f"{100 * gbps / cgbps:.0f}% | {t_eager:.1f} | {comp} |{bef} {t_eager / t_ours:.2f}x | {vs_comp} |")
             sys.stdout.flush()
     return 0
 

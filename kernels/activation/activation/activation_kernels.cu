@@ -14,10 +14,21 @@ using kernel_lock_cuda::to_float;
 
 constexpr int kThreads = 256;
 
-// kVec: each thread loads kUnroll 16-byte packs (a block's packs are
+// kVec: each thread loads kUnroll 16-byte packs (streaming loads and stores) (a block's packs are
 // consecutive, so every load is coalesced) before computing any, keeping
 // several loads in flight per thread; the grid covers the tensor once.
-constexpr int kUnroll = 2;
+constexpr int kUnroll = 4;
+
+// Streaming (evict-first) 16-byte load and store: each byte is touched once.
+template <typename T>
+__device__ __forceinline__ Pack<T> load_cs(const Pack<T>* p) {
+  const float4 v = __ldcs(reinterpret_cast<const float4*>(p));
+  return *reinterpret_cast<const Pack<T>*>(&v);
+}
+template <typename T>
+__device__ __forceinline__ void store_cs(Pack<T>* p, const Pack<T>& v) {
+  __stcs(reinterpret_cast<float4*>(p), *reinterpret_cast<const float4*>(&v));
+}
 
 template <typename T, Act A, bool kVec>
 __global__ void elementwise_kernel(T* __restrict__ out, const T* __restrict__ in, int64_t n) {
@@ -31,7 +42,7 @@ __global__ void elementwise_kernel(T* __restrict__ out, const T* __restrict__ in
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int64_t i = first + static_cast<int64_t>(u) * blockDim.x;
-      if (i < packs) x[u] = pin[i];
+      if (i < packs) x[u] = load_cs(pin + i);
     }
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
@@ -40,7 +51,7 @@ __global__ void elementwise_kernel(T* __restrict__ out, const T* __restrict__ in
         Pack<T> y;
 #pragma unroll
         for (int k = 0; k < V; ++k) y.v[k] = from_float<T>(apply<A>(to_float(x[u].v[k])));
-        pout[i] = y;
+        store_cs(pout + i, y);
       }
     }
     // The tail (n % V elements) goes to the first threads of block 0.

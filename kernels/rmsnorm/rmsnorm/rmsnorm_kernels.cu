@@ -1,7 +1,15 @@
 // CUDA rmsnorm: one block per row (grid-stride over rows), float32 sums
 // reduced with warp shuffles and one shared-memory step; 128-bit loads and
 // stores when hidden is a multiple of the pack size and every pointer is
-// 16-byte aligned. Two passes over the row: sum of squares, then scale.
+// 16-byte aligned.
+//   Rows of up to kMaxThreads * kMaxItems items (16-byte packs, or elements when not
+//   vectorised): one pass over memory. Every thread loads all its items of
+//   the row (and of the residual) into registers before the first use, so
+//   several loads are in flight per thread; the row is written from those
+//   registers after the reduction (each thread writes only what it read, so
+//   `out` may alias `in`).
+//   Longer rows: two passes over the row (sum of squares, then scale; the
+//   second read mostly hits L2).
 #include "cuda_utils.cuh"
 #include "rmsnorm_kernels.h"
 
@@ -11,6 +19,17 @@ namespace {
 using kernel_lock_cuda::from_float;
 using kernel_lock_cuda::Pack;
 using kernel_lock_cuda::to_float;
+
+// Register path: kMinItems items per thread or more (one 16-byte load in
+// flight per thread was 15-20 % slower on an H200 for 4096-wide fp16/bf16
+// rows), up to kMaxItems, with at most kThreads threads; rows that need more
+// get up to kMaxThreads (the register cap of its __launch_bounds__). Chosen
+// with bench/rmsnorm_tune.cu on an H200 (256 beat 512 threads for 8192-wide
+// bf16 rows by 2-3 %).
+constexpr int kMinItems = 2;
+constexpr int kThreads = 256;
+constexpr int kMaxItems = 8;
+constexpr int kMaxThreads = 512;
 
 // Sum of `v` over the block (blockDim.x a multiple of 32, at most 1024), returned
 // to every thread. Safe to call repeatedly without an extra barrier.
@@ -34,12 +53,109 @@ __device__ float block_sum(float v) {
   return total;
 }
 
+template <typename T, bool kVec>
+using ItemOf = typename std::conditional<kVec, Pack<T>, T>::type;
+
+// Elements of one item as T (a Pack's lanes, or the scalar itself).
+template <typename T>
+__device__ __forceinline__ T* lanes(Pack<T>& p) { return p.v; }
+template <typename T>
+__device__ __forceinline__ T* lanes(T& s) { return &s; }
+
+// kStream: loads and stores of the rows marked evict-first (ld/st.global.cs;
+// each byte is touched once), so that L2 keeps the weight.
+template <bool kStream, typename Item>
+__device__ __forceinline__ Item load(const Item* p) {
+  if constexpr (kStream) {
+    if constexpr (sizeof(Item) == 16) {
+      const float4 v = __ldcs(reinterpret_cast<const float4*>(p));
+      return *reinterpret_cast<const Item*>(&v);
+    } else if constexpr (sizeof(Item) == 4) {
+      const float v = __ldcs(reinterpret_cast<const float*>(p));
+      return *reinterpret_cast<const Item*>(&v);
+    }
+  }
+  return *p;
+}
+template <bool kStream, typename Item>
+__device__ __forceinline__ void store(Item* p, const Item& v) {
+  if constexpr (kStream && sizeof(Item) == 16) {
+    __stcs(reinterpret_cast<float4*>(p), *reinterpret_cast<const float4*>(&v));
+  } else if constexpr (kStream && sizeof(Item) == 4) {
+    __stcs(reinterpret_cast<float*>(p), *reinterpret_cast<const float*>(&v));
+  } else {
+    *p = v;
+  }
+}
+
+// Register path: thread t owns items t, t + blockDim.x, ... (kItems of them
+// at most) of each row; `items` <= kItems * blockDim.x.
+template <typename T, bool kVec, int kItems, bool kResidual, bool kStream>
+__global__ void __launch_bounds__(kMaxThreads)
+    rms_norm_reg_kernel(T* out, const T* in, T* residual, const T* __restrict__ weight,
+                        int64_t rows, int items, float eps) {
+  using Item = ItemOf<T, kVec>;
+  constexpr int V = kVec ? Pack<T>::kSize : 1;
+  const float inv_hidden = 1.0f / static_cast<float>(static_cast<int64_t>(items) * V);
+  const Item* w = reinterpret_cast<const Item*>(weight);
+  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
+    const int64_t base = row * items;
+    const Item* x = reinterpret_cast<const Item*>(in) + base;
+    Item a[kItems];
+    Item r[kResidual ? kItems : 1];
+#pragma unroll
+    for (int k = 0; k < kItems; ++k) {
+      const int i = static_cast<int>(threadIdx.x) + k * static_cast<int>(blockDim.x);
+      if (i < items) {
+        a[k] = load<kStream>(x + i);
+        if constexpr (kResidual) r[k] = load<kStream>(reinterpret_cast<const Item*>(residual) + base + i);
+      }
+    }
+    float sum = 0.0f;
+#pragma unroll
+    for (int k = 0; k < kItems; ++k) {
+      const int i = static_cast<int>(threadIdx.x) + k * static_cast<int>(blockDim.x);
+      if (i < items) {
+        T* av = lanes<T>(a[k]);
+        if constexpr (kResidual) {
+          const T* rv = lanes<T>(r[k]);
+#pragma unroll
+          for (int j = 0; j < V; ++j) av[j] = from_float<T>(to_float(av[j]) + to_float(rv[j]));
+          store<kStream>(reinterpret_cast<Item*>(residual) + base + i, a[k]);
+        }
+#pragma unroll
+        for (int j = 0; j < V; ++j) {
+          const float f = to_float(av[j]);
+          sum += f * f;
+        }
+      }
+    }
+    const float inv = rsqrtf(block_sum(sum) * inv_hidden + eps);
+    Item* o = reinterpret_cast<Item*>(out) + base;
+#pragma unroll
+    for (int k = 0; k < kItems; ++k) {
+      const int i = static_cast<int>(threadIdx.x) + k * static_cast<int>(blockDim.x);
+      if (i < items) {
+        Item g = w[i];
+        const T* av = lanes<T>(a[k]);
+        const T* gv = lanes<T>(g);
+        Item y;
+        T* yv = lanes<T>(y);
+#pragma unroll
+        for (int j = 0; j < V; ++j) yv[j] = from_float<T>(to_float(av[j]) * inv * to_float(gv[j]));
+        store<kStream>(o + i, y);
+      }
+    }
+  }
+}
+
+// Two-pass path for rows longer than the register path holds.
 // `out` may alias `in`: no __restrict__ on those two.
 template <typename T, bool kVec>
 __global__ void rms_norm_kernel(T* out, const T* in, T* residual, const T* __restrict__ weight,
                                 int64_t rows, int64_t hidden, float eps) {
   constexpr int V = kVec ? Pack<T>::kSize : 1;
-  using Item = typename std::conditional<kVec, Pack<T>, T>::type;
+  using Item = ItemOf<T, kVec>;
   const int64_t items = hidden / V;
   const float inv_hidden = 1.0f / static_cast<float>(hidden);
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
@@ -50,10 +166,10 @@ __global__ void rms_norm_kernel(T* out, const T* in, T* residual, const T* __res
     float sum = 0.0f;
     for (int64_t i = threadIdx.x; i < items; i += blockDim.x) {
       Item a = x[i];
-      const T* av = reinterpret_cast<const T*>(&a);
+      T* av = lanes<T>(a);
       if (res != nullptr) {
         Item r = res[i];
-        T* rv = reinterpret_cast<T*>(&r);
+        T* rv = lanes<T>(r);
 #pragma unroll
         for (int k = 0; k < V; ++k) rv[k] = from_float<T>(to_float(av[k]) + to_float(rv[k]));
         res[i] = r;
@@ -68,12 +184,12 @@ __global__ void rms_norm_kernel(T* out, const T* in, T* residual, const T* __res
     const float inv = rsqrtf(block_sum(sum) * inv_hidden + eps);
     const Item* src = res != nullptr ? res : x;
     for (int64_t i = threadIdx.x; i < items; i += blockDim.x) {
-      const Item a = src[i];
-      const Item g = w[i];
-      const T* av = reinterpret_cast<const T*>(&a);
-      const T* gv = reinterpret_cast<const T*>(&g);
+      Item a = src[i];
+      Item g = w[i];
+      const T* av = lanes<T>(a);
+      const T* gv = lanes<T>(g);
       Item y;
-      T* yv = reinterpret_cast<T*>(&y);
+      T* yv = lanes<T>(y);
 #pragma unroll
       for (int k = 0; k < V; ++k) yv[k] = from_float<T>(to_float(av[k]) * inv * to_float(gv[k]));
       o[i] = y;
@@ -81,9 +197,68 @@ __global__ void rms_norm_kernel(T* out, const T* in, T* residual, const T* __res
   }
 }
 
+// Launch shape of the register path: `per_thread` items per thread (1, 2, 4
+// or 8), `threads` a multiple of 32; per_thread == 0: use the two-pass path.
+struct Shape {
+  int per_thread;
+  int threads;
+};
+
+Shape shape_for(int64_t items, int max_threads, int min_items) {
+  max_threads = std::min(max_threads, kMaxThreads);
+  for (int p = min_items; p <= kMaxItems; p *= 2) {
+    if (items <= static_cast<int64_t>(max_threads) * p) {
+      return {p, static_cast<int>((items + p - 1) / p + 31) / 32 * 32};
+    }
+  }
+  if (items <= static_cast<int64_t>(kMaxThreads) * kMaxItems) {
+    return {kMaxItems, static_cast<int>((items + kMaxItems - 1) / kMaxItems + 31) / 32 * 32};
+  }
+  return {0, 1024};
+}
+
+template <typename T, bool kVec, bool kResidual, bool kStream>
+void launch_reg(Shape s, unsigned grid, T* o, const T* x, T* r, const T* w, int64_t rows, int items,
+                float eps, cudaStream_t stream) {
+  switch (s.per_thread) {
+    case 1: rms_norm_reg_kernel<T, kVec, 1, kResidual, kStream><<<grid, s.threads, 0, stream>>>(o, x, r, w, rows, items, eps); break;
+    case 2: rms_norm_reg_kernel<T, kVec, 2, kResidual, kStream><<<grid, s.threads, 0, stream>>>(o, x, r, w, rows, items, eps); break;
+    case 4: rms_norm_reg_kernel<T, kVec, 4, kResidual, kStream><<<grid, s.threads, 0, stream>>>(o, x, r, w, rows, items, eps); break;
+    default: rms_norm_reg_kernel<T, kVec, kMaxItems, kResidual, kStream><<<grid, s.threads, 0, stream>>>(o, x, r, w, rows, items, eps); break;
+  }
+}
+
+template <typename T, bool kVec, bool kStream>
+void launch_path(Shape s, T* o, const T* x, T* r, const T* w, int64_t rows, int64_t hidden, float eps,
+                 cudaStream_t stream) {
+  const int64_t items = kVec ? hidden / Pack<T>::kSize : hidden;
+  if (s.per_thread == 0) {
+    int device = 0;
+    int sms = 0;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess || sms <= 0) {
+      sms = 128;
+    }
+    const auto grid = static_cast<unsigned>(std::min<int64_t>(rows, static_cast<int64_t>(sms) * 64));
+    rms_norm_kernel<T, kVec><<<grid, s.threads, 0, stream>>>(o, x, r, w, rows, hidden, eps);
+    return;
+  }
+  // One block per row; the grid-stride loop only matters past 2^31 - 1 rows.
+  const auto grid = static_cast<unsigned>(std::min<int64_t>(rows, 0x7fffffff));
+  const int n = static_cast<int>(items);
+  if (r != nullptr) {
+    launch_reg<T, kVec, true, kStream>(s, grid, o, x, r, w, rows, n, eps, stream);
+  } else {
+    launch_reg<T, kVec, false, kStream>(s, grid, o, x, r, w, rows, n, eps, stream);
+  }
+}
+
+// max_threads, min_items, stream: the register path's shape and cache policy
+// (defaults: the tuned ones; bench/rmsnorm_tune.cu tries others).
 template <typename T>
 cudaError_t launch(void* out, const void* in, void* residual, const void* weight, int64_t rows,
-                   int64_t hidden, float eps, cudaStream_t stream) {
+                   int64_t hidden, float eps, cudaStream_t stream, int max_threads = kThreads,
+                   int min_items = kMinItems, bool stream_hint = true) {
   T* o = static_cast<T*>(out);
   const T* x = static_cast<const T*>(in);
   T* r = static_cast<T*>(residual);
@@ -91,19 +266,13 @@ cudaError_t launch(void* out, const void* in, void* residual, const void* weight
   const bool vec = hidden % Pack<T>::kSize == 0 && kernel_lock_cuda::aligned16(o) &&
                    kernel_lock_cuda::aligned16(x) && kernel_lock_cuda::aligned16(w) &&
                    (r == nullptr || kernel_lock_cuda::aligned16(r));
-  const int64_t items = vec ? hidden / Pack<T>::kSize : hidden;
-  const int threads = static_cast<int>(std::min<int64_t>(1024, std::max<int64_t>(32, (items + 31) / 32 * 32)));
-  int device = 0;
-  int sms = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess || sms <= 0) {
-    sms = 128;
-  }
-  const unsigned grid = static_cast<unsigned>(std::min<int64_t>(rows, static_cast<int64_t>(sms) * 64));
-  if (vec) {
-    rms_norm_kernel<T, true><<<grid, threads, 0, stream>>>(o, x, r, w, rows, hidden, eps);
+  const Shape s = shape_for(vec ? hidden / Pack<T>::kSize : hidden, max_threads, min_items);
+  if (vec && stream_hint) {
+    launch_path<T, true, true>(s, o, x, r, w, rows, hidden, eps, stream);
+  } else if (vec) {
+    launch_path<T, true, false>(s, o, x, r, w, rows, hidden, eps, stream);
   } else {
-    rms_norm_kernel<T, false><<<grid, threads, 0, stream>>>(o, x, r, w, rows, hidden, eps);
+    launch_path<T, false, false>(s, o, x, r, w, rows, hidden, eps, stream);
   }
   return cudaGetLastError();
 }
