@@ -78,7 +78,7 @@ void plan_kernel(const SignatureTarget& target, const trust::KernelSignerPolicy&
   }
 }
 
-void verify_one(const trust::Verifier& verifier, SignedVariant& s, std::vector<std::string>& warnings) {
+void verify_one(const trust::Verifier& verifier, SignedVariant& s) {
   const auto metadata = read_file_at_most(s.metadata.destination, trust::kMaxMetadataBytes);
   const auto bundle = read_file_at_most(s.bundle.destination, trust::kMaxBundleBytes);
   const auto verdict = trust::verify_blob_for_any(verifier, std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(metadata.data()), metadata.size()), bundle, s.policy->accepted);
@@ -88,11 +88,21 @@ void verify_one(const trust::Verifier& verifier, SignedVariant& s, std::vector<s
                     ": " + verdict.message + " (policy: " + s.policy->origin + ")",
                 "do not use this build; if the signer legitimately changed, set `signers:` for " + s.kernel->repo_id +
                     " in kernels.yaml (docs/trust.md)");
-  auto record = with_context(where(s), [&] { return trust::locked_signature(verdict); });
-  if (s.policy->accepted.empty())
-    warnings.push_back(where(s) + ": signed by " + record.describe() + "; no signer policy for " + s.kernel->repo_id +
-                       ", so this signer is pinned on first use (set `signers:` in kernels.yaml to constrain it)");
-  s.kernel->variants.at(s.variant).signature = std::move(record);
+  s.kernel->variants.at(s.variant).signature = with_context(where(s), [&] { return trust::locked_signature(verdict); });
+}
+
+// One warning per kernel whose signers no policy constrained (pinned on first use).
+void warn_first_use(const std::vector<SignedVariant>& verified, std::vector<std::string>& warnings) {
+  std::map<const LockedKernel*, std::set<std::string>> signers;
+  for (const auto& s : verified)
+    if (s.policy->accepted.empty()) signers[s.kernel].insert(s.kernel->variants.at(s.variant).signature->describe());
+  for (const auto& [kernel, names] : signers) {
+    std::string list;
+    for (const auto& name : names) list += (list.empty() ? "" : ", ") + name;
+    warnings.push_back(kernel->repo_id + "@" + kernel->sha.substr(0, 7) + ": signed by " + list +
+                       "; no signer policy for it, so the signer is pinned on first use (set `signers:` in "
+                       "kernels.yaml to constrain it)");
+  }
 }
 
 }  // namespace
@@ -139,7 +149,8 @@ void record_signatures(ResolveSource& source, const ResolveOptions& options, con
   if (options.on_progress)
     options.on_progress("verifying the signatures of " + std::to_string(signed_variants.size()) + " variant(s)");
   source.read_files(requests);  // each checked against the listed digest
-  for (auto& s : signed_variants) verify_one(*options.verifier, s, warnings);
+  for (auto& s : signed_variants) verify_one(*options.verifier, s);
+  warn_first_use(signed_variants, warnings);
 }
 
 std::vector<std::string> describe_signer_changes(const Lockfile& before, const Lockfile& after) {
