@@ -250,7 +250,9 @@ BundleReader::BundleReader(const fs::path& bundle, BundleLimits limits) : impl_(
   if (auto problem = entry_type_problem(entry); !problem.empty()) refuse(bundle, "manifest entry is a " + problem);
   if (!archive_entry_size_is_set(entry) || archive_entry_size(entry) < 0 ||
       static_cast<std::uint64_t>(archive_entry_size(entry)) > limits.max_manifest_bytes)
-    refuse(bundle, "manifest size missing or over the limit");
+    refuse(bundle, "manifest size missing or over the limit: " + std::string(kBundleManifestName) + " declares " +
+                       (archive_entry_size_is_set(entry) ? std::to_string(archive_entry_size(entry)) : "no") +
+                       " bytes, the limit is " + std::to_string(limits.max_manifest_bytes));
   const auto declared = static_cast<std::uint64_t>(archive_entry_size(entry));
   std::string text;
   text.reserve(declared);

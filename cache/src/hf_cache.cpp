@@ -54,7 +54,7 @@ std::optional<std::string> read_cache_ref(const CacheRepoPaths& repo, std::strin
   auto path = repo.refs() / std::string(ref_name);
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) return std::nullopt;
-  auto text = read_file(path);
+  auto text = read_file_at_most(path, 4096);  // a ref is a 40-hex sha and a newline
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
   if (!is_commit_sha(text))
     throw Error(ErrorCode::invalid_input, "cache ref " + path.string() + " does not hold a 40-hex commit sha");

@@ -190,7 +190,7 @@ TEST_CASE("install: hostile archives are refused and leave no snapshot, ref or u
       install_bundle(bad, options);
       FAIL("install accepted a hostile bundle");
     } catch (const Error& e) {
-      INFO(e.what());
+      INFO(std::string(e.what()));
       CHECK(e.code() == code);
       CHECK(std::string(e.what()).find(needle) != std::string::npos);
     }
@@ -318,6 +318,18 @@ TEST_CASE("install: hostile archives are refused and leave no snapshot, ref or u
     o.limits.max_expansion_ratio = 50;
     o.limits.ratio_grace_bytes = 1 << 20;
     expect_refused("decompression bomb", ErrorCode::invalid_input, o);
+  }
+  SUBCASE("manifest nested deeper than the limit (4 MiB of '[')") {
+    auto raw = as_raw();
+    raw[0].content = std::string(4u << 20, '[');
+    write_raw_archive(bad, raw);
+    expect_refused("bundle manifest: JSON nested deeper than 64 levels");
+  }
+  SUBCASE("manifest with a duplicate key") {
+    auto raw = as_raw();
+    raw[0].content = "{\"format\": \"x\", " + manifest.substr(manifest.find('{') + 1);
+    write_raw_archive(bad, raw);
+    expect_refused("bundle manifest: duplicate key \"format\"");
   }
   SUBCASE("oversized manifest") {
     auto raw = as_raw();
