@@ -128,7 +128,8 @@ BundleSummary write_bundle(const BundlePlan& plan, const std::filesystem::path& 
 // manifest, any non-regular entry (symlink, hardlink, device, directory), names
 // other than blobs/<digest listed in the manifest>, duplicates, sizes differing
 // from the manifest, more data than declared, truncation, blobs missing at the
-// end, and expansion beyond the limits.
+// end, anything but zero padding after the last blob (data after the tar
+// end-of-archive marker), and expansion beyond the limits.
 struct BundleLimits {
   std::uint64_t max_manifest_bytes = kMaxBundleManifestBytes;
   std::uint64_t max_total_bytes = 256ull << 30;   // sum of declared blob sizes
