@@ -232,6 +232,24 @@ TEST_CASE("unsafe paths in a tree reply are rejected") {
   }
 }
 
+TEST_CASE("a hostile JSON reply (8 MiB of '[') is refused at the nesting limit, not built in memory") {
+  ScriptedHub hub;
+  add_kernel(hub);
+  hub.script([](const HubRequest& req, HubResponse& res, int) {
+    if (req.target.find("/tree/") == std::string::npos) return InterceptDecision{};
+    res = scripted_response(200, std::string(8u << 20, '['));
+    return InterceptDecision{};
+  });
+  HubClient client(fast_hub_config(hub.url()));
+  try {
+    client.list_tree(RepoRef{"org/k", RepoType::kernel}, kSha2, "build", true);
+    FAIL("expected an error");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::invalid_input);
+    CHECK(std::string(e.what()).find("JSON reply: JSON nested deeper than 64 levels") != std::string::npos);
+  }
+}
+
 TEST_CASE("repo ids follow the one core rule set: the lock's drift examples are refused before any request") {
   // Before, "-org/x" passed the Hub client but failed the lock, and "org/name.git"
   // passed the lock but failed the client; both now fail everywhere (test_ids.cpp).
