@@ -7,6 +7,7 @@
 #include "kernel_lock/cache/cache_writer.hpp"
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/ids.hpp"
+#include "kernel_lock/core/json.hpp"
 #include "kernel_lock/core/tree_variants.hpp"
 
 namespace kernel_lock {
@@ -193,12 +194,8 @@ BundleKernel parse_manifest_kernel(const json& jk, const std::string& where, con
 }  // namespace
 
 BundleManifest parse_bundle_manifest(std::string_view text) {
-  json root;
-  try {
-    root = json::parse(text);
-  } catch (const json::exception& e) {
-    bad("", std::string("not valid JSON: ") + e.what());
-  }
+  const json root = parse_json_bounded<json>(text, "bundle manifest", kMaxBundleManifestBytes,
+                                             "the file is not a kernel-lock bundle, or it was damaged or tampered with");
   if (!root.is_object()) bad("", "expected a JSON object");
   if (string_member(root, "format", "") != kBundleFormat)
     bad("format", "expected \"" + std::string(kBundleFormat) + "\"");

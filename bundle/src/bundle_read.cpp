@@ -236,6 +236,9 @@ BundleReader::BundleReader(const fs::path& bundle, BundleLimits limits) : impl_(
   archive_read_support_filter_zstd(a);
   archive_read_support_filter_none(a);
   archive_read_support_format_tar(a);
+  // Read past zero blocks, so that whatever follows the end-of-archive marker is seen (next_entry).
+  if (archive_read_set_format_option(a, "tar", "read_concatenated_archives", "1") != ARCHIVE_OK)
+    throw Error(ErrorCode::generic, "libarchive: cannot read concatenated tar archives: " + archive_message(a));
   std::error_code ec;
   if (!fs::is_regular_file(bundle, ec))
     throw Error(ErrorCode::not_found, "bundle " + bundle.string() + " does not exist or is not a file");
@@ -250,7 +253,9 @@ BundleReader::BundleReader(const fs::path& bundle, BundleLimits limits) : impl_(
   if (auto problem = entry_type_problem(entry); !problem.empty()) refuse(bundle, "manifest entry is a " + problem);
   if (!archive_entry_size_is_set(entry) || archive_entry_size(entry) < 0 ||
       static_cast<std::uint64_t>(archive_entry_size(entry)) > limits.max_manifest_bytes)
-    refuse(bundle, "manifest size missing or over the limit");
+    refuse(bundle, "manifest size missing or over the limit: " + std::string(kBundleManifestName) + " declares " +
+                       (archive_entry_size_is_set(entry) ? std::to_string(archive_entry_size(entry)) : "no") +
+                       " bytes, the limit is " + std::to_string(limits.max_manifest_bytes));
   const auto declared = static_cast<std::uint64_t>(archive_entry_size(entry));
   std::string text;
   text.reserve(declared);
@@ -274,35 +279,41 @@ BundleReader& BundleReader::operator=(BundleReader&&) noexcept = default;
 const BundleManifest& BundleReader::manifest() const noexcept { return impl_->manifest; }
 
 std::optional<BundleBlob> BundleReader::Impl::next_entry() {
-  auto& im = *this;
-  if (im.finished) return std::nullopt;
+  if (finished) return std::nullopt;
+  // After the last listed blob only zero blocks may follow. The tar reader runs in
+  // concatenated mode (it skips zero blocks and reads on), so garbage, a partial
+  // block or a second archive after the end-of-archive marker surface here.
+  const std::string after = seen.size() == expected.size()
+                                ? "data after the last blob, where only zero padding may follow (the tar "
+                                  "end-of-archive marker): "
+                                : "";
+  auto fail = [&](const std::string& why) { refuse(path, after + why); };
   struct archive_entry* entry = nullptr;
-  if (!im.next_header(&entry)) {
-    im.finished = true;
-    if (im.seen.size() != im.expected.size()) {
-      for (const auto& [digest, size] : im.expected)
-        if (!im.seen.count(digest))
-          refuse(im.path, "truncated: " + std::to_string(im.expected.size() - im.seen.size()) +
-                              " blob(s) listed in the manifest are missing, e.g. " + digest);
-    }
+  const int rc = archive_read_next_header(archive.get(), &entry);
+  if (rc == ARCHIVE_EOF) {
+    finished = true;
+    for (const auto& [digest, size] : expected)
+      if (!seen.count(digest))
+        fail("truncated: " + std::to_string(expected.size() - seen.size()) +
+             " blob(s) listed in the manifest are missing, e.g. " + digest);
     return std::nullopt;
   }
+  if (rc != ARCHIVE_OK) fail("corrupt or truncated archive: " + archive_message(archive.get()));
   const std::string name = archive_entry_pathname(entry) ? archive_entry_pathname(entry) : "";
-  if (const char* problem = relative_path_problem(name))
-    refuse(im.path, "entry '" + name + "' refused: " + problem);
+  if (const char* problem = relative_path_problem(name)) fail("entry '" + name + "' refused: " + problem);
   if (auto problem = entry_type_problem(entry); !problem.empty())
-    refuse(im.path, "entry '" + name + "' refused: it is a " + problem + "; bundles hold regular files only");
-  if (name == kBundleManifestName) refuse(im.path, "duplicate manifest entry");
+    fail("entry '" + name + "' refused: it is a " + problem + "; bundles hold regular files only");
+  if (name == kBundleManifestName) fail("duplicate manifest entry");
   if (!name.starts_with("blobs/") || !is_blob_digest(std::string_view(name).substr(6)))
-    refuse(im.path, "unexpected entry '" + name + "' (bundles hold only the manifest and blobs/<digest>)");
+    fail("unexpected entry '" + name + "' (bundles hold only the manifest and blobs/<digest>)");
   const std::string digest = name.substr(6);
-  auto it = im.expected.find(digest);
-  if (it == im.expected.end()) refuse(im.path, "entry '" + name + "' is not listed in the manifest");
-  if (!im.seen.insert(digest).second) refuse(im.path, "duplicate entry '" + name + "'");
+  auto it = expected.find(digest);
+  if (it == expected.end()) fail("entry '" + name + "' is not listed in the manifest");
+  if (!seen.insert(digest).second) fail("duplicate entry '" + name + "'");
   if (!archive_entry_size_is_set(entry) || archive_entry_size(entry) < 0 ||
       static_cast<std::uint64_t>(archive_entry_size(entry)) != it->second)
-    refuse(im.path, "entry '" + name + "' declares " + std::to_string(archive_entry_size(entry)) +
-                        " bytes, the manifest says " + std::to_string(it->second));
+    fail("entry '" + name + "' declares " + std::to_string(archive_entry_size(entry)) + " bytes, the manifest says " +
+         std::to_string(it->second));
   return BundleBlob{digest, it->second};
 }
 

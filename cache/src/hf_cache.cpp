@@ -1,5 +1,6 @@
 #include "kernel_lock/cache/hf_cache.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "kernel_lock/core/error.hpp"
@@ -54,11 +55,36 @@ std::optional<std::string> read_cache_ref(const CacheRepoPaths& repo, std::strin
   auto path = repo.refs() / std::string(ref_name);
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) return std::nullopt;
-  auto text = read_file(path);
+  auto text = read_file_at_most(path, 4096);  // a ref is a 40-hex sha and a newline
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
   if (!is_commit_sha(text))
     throw Error(ErrorCode::invalid_input, "cache ref " + path.string() + " does not hold a 40-hex commit sha");
   return text;
+}
+
+RepoRefs read_cache_refs(const CacheRepoPaths& repo) {
+  RepoRefs out;
+  const auto dir = repo.refs();
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    std::error_code sec;
+    if (!it->is_regular_file(sec)) continue;
+    const std::string name = it->path().lexically_relative(dir).generic_string();
+    std::optional<std::string> sha;
+    try {
+      sha = read_cache_ref(repo, name);
+    } catch (const Error&) {
+      continue;  // not a commit ref
+    }
+    if (!sha) continue;
+    out.branches.push_back(GitRef{name, *sha});
+    if (name.find('.') != std::string::npos) out.tags.push_back(GitRef{name, *sha});
+  }
+  auto by_name = [](const GitRef& a, const GitRef& b) { return a.name < b.name; };
+  std::sort(out.branches.begin(), out.branches.end(), by_name);
+  std::sort(out.tags.begin(), out.tags.end(), by_name);
+  return out;
 }
 
 }  // namespace kernel_lock

@@ -10,6 +10,7 @@
 
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/fs.hpp"
+#include "kernel_lock/core/json.hpp"
 
 namespace kernel_lock {
 namespace {
@@ -17,7 +18,7 @@ namespace {
 using ojson = nlohmann::ordered_json;
 
 constexpr std::string_view kHashType = "git_lfs_concat";
-constexpr int kMaxDepth = 64;  // deeper JSON is rejected before it reaches recursive code
+constexpr std::size_t kMaxLockBytes = 64u << 20;  // a lock of thousands of kernels is a few MiB
 constexpr const char* kLockHint =
     "fix the file, or regenerate it with `kernel-lock resolve` (docs/formats.md describes the format)";
 
@@ -92,60 +93,10 @@ std::string index_path(const std::string& parent, std::size_t index) {
 }
 std::string name_path(const std::string& parent, std::string_view name) { return parent + "[" + json_quote(name) + "]"; }
 
-// Thrown from the parser callback; turned into an Error with context outside.
-struct JsonStructureError {
-  std::string message;
-};
-
-// Parses JSON, rejecting duplicate object keys and nesting deeper than kMaxDepth.
+// Parses JSON through the one bounded parser (size, depth, duplicate keys).
 // Syntax errors name "source:line:column".
 ojson parse_json(std::string_view text, std::string_view source) {
-  std::vector<std::set<std::string>> keys_per_object;
-  auto callback = [&](int depth, ojson::parse_event_t event, ojson& parsed) -> bool {
-    using Event = ojson::parse_event_t;
-    if (depth > kMaxDepth) throw JsonStructureError{"JSON nested deeper than " + std::to_string(kMaxDepth) + " levels"};
-    switch (event) {
-      case Event::object_start: keys_per_object.emplace_back(); break;
-      case Event::object_end:
-        if (!keys_per_object.empty()) keys_per_object.pop_back();
-        break;
-      case Event::key: {
-        const auto& key = parsed.get_ref<const std::string&>();
-        if (!keys_per_object.empty() && !keys_per_object.back().insert(key).second)
-          throw JsonStructureError{"duplicate key " + json_quote(key) + " in one object"};
-        break;
-      }
-      default: break;
-    }
-    return true;
-  };
-  try {
-    return ojson::parse(text.begin(), text.end(), callback, /*allow_exceptions=*/true, /*ignore_comments=*/false);
-  } catch (const ojson::parse_error& e) {
-    // e.byte is the 1-based offset of the character where parsing stopped.
-    std::size_t offset = std::min<std::size_t>(e.byte == 0 ? 0 : e.byte - 1, text.size());
-    std::size_t line = 1;
-    std::size_t line_start = 0;
-    for (std::size_t i = 0; i < offset; ++i) {
-      if (text[i] == '\n') {
-        ++line;
-        line_start = i + 1;
-      }
-    }
-    std::size_t column = offset - line_start + 1;
-    std::string detail = e.what();
-    if (auto pos = detail.find("column "); pos != std::string::npos) {
-      if (auto colon = detail.find(": ", pos); colon != std::string::npos) detail = detail.substr(colon + 2);
-    }
-    throw Error(ErrorCode::invalid_input,
-                std::string(source) + ":" + std::to_string(line) + ":" + std::to_string(column) +
-                    ": invalid JSON: " + detail,
-                kLockHint);
-  } catch (const JsonStructureError& e) {
-    throw Error(ErrorCode::invalid_input, std::string(source) + ": " + e.message, kLockHint);
-  } catch (const ojson::exception& e) {
-    throw Error(ErrorCode::invalid_input, std::string(source) + ": invalid JSON: " + e.what(), kLockHint);
-  }
+  return parse_json_bounded<ojson>(text, source, kMaxLockBytes, kLockHint);
 }
 
 LockedFile parse_file(const Checker& check, const ojson& value, const std::string& path) {

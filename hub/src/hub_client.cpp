@@ -17,6 +17,7 @@
 #include "kernel_lock/core/env.hpp"
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/ids.hpp"
+#include "kernel_lock/core/json.hpp"
 #include "kernel_lock/core/url.hpp"
 
 namespace kernel_lock {
@@ -169,7 +170,12 @@ std::optional<std::chrono::milliseconds> server_retry_delay(const HttpResponse& 
 std::string error_message_of(const HttpResponse& response) {
   if (auto m = response.header("x-error-message")) return *m;
   if (!response.body.empty()) {
-    auto j = nlohmann::json::parse(response.body, nullptr, false);
+    nlohmann::json j;
+    try {
+      j = parse_json_bounded<nlohmann::json>(response.body, "error reply", 1u << 20, "");
+    } catch (const Error&) {
+      // not JSON (or hostile): the body text below is the message
+    }
     if (j.is_object()) {
       if (j.contains("error")) {
         const auto& e = j["error"];
@@ -238,13 +244,14 @@ std::optional<Outcome> classify(const HttpResponse& response, const std::string&
   return std::nullopt;
 }
 
+// A Hub API reply: a page of a tree listing or a repo's info is at most a few MiB.
+constexpr std::size_t kMaxApiReplyBytes = 64u << 20;
+
+// Parses a JSON reply with the bounded core parser (size, depth, duplicate keys).
+// Throws Error(invalid_input) naming `what`.
 nlohmann::json parse_json(const HttpResponse& response, const std::string& what) {
-  try {
-    return nlohmann::json::parse(response.body);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(ErrorCode::invalid_input, what + ": malformed JSON reply: " + e.what(),
-                "is HF_ENDPOINT a Hugging Face Hub (or a compatible mirror)?");
-  }
+  return parse_json_bounded<nlohmann::json>(response.body, what + ": JSON reply", kMaxApiReplyBytes,
+                                            "is HF_ENDPOINT a Hugging Face Hub (or a compatible mirror)?");
 }
 
 // Rejects paths that could escape a directory (Python _validate_relative_filename).

@@ -181,7 +181,7 @@ HubServer::HubServer(std::shared_ptr<const RepoStore> store, HubServerOptions op
   auto& svr = impl_->server;
   std::size_t threads = std::max<std::size_t>(2, impl_->options.threads);
   svr.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  svr.set_payload_max_length(16u << 20);
+  svr.set_payload_max_length(kMaxRequestBodyBytes);
   svr.set_keep_alive_timeout(2);
   svr.set_keep_alive_max_count(100);
   auto handler = [impl = impl_.get()](const httplib::Request& req, httplib::Response& res) { impl->handle(req, res); };

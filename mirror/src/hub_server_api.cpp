@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kernel_lock/core/error.hpp"
+#include "kernel_lock/core/json.hpp"
 #include "kernel_lock/core/url.hpp"
 #include "kernel_lock/mirror/hub_server.hpp"
 
@@ -348,9 +349,12 @@ class Handler {
     auto ct = req_.headers.find("content-type");
     if (ct != req_.headers.end() && ct->second.find("json") != std::string::npos) {
       try {
-        json body = json::parse(req_.body);
+        // Bounded like every parser of outside input: the size (the server's payload limit) and the depth.
+        json body = parse_json_bounded<json>(req_.body, "paths-info body", kMaxRequestBodyBytes, "");
         for (const auto& p : body.at("paths")) paths.push_back(p.get<std::string>());
         if (body.contains("expand")) expand = body["expand"].is_boolean() ? body["expand"].get<bool>() : false;
+      } catch (const Error& e) {
+        return error_response(400, "", std::string("invalid paths-info body: ") + e.what());
       } catch (const json::exception& e) {
         return error_response(400, "", std::string("invalid paths-info body: ") + e.what());
       }

@@ -46,24 +46,7 @@ class CacheStore final : public RepoStore {
 
   RepoRefs refs(const RepoRef& repo) const override {
     require(repo);
-    RepoRefs out;
-    const fs::path dir = root(repo) / "refs";
-    std::error_code ec;
-    for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
-         it.increment(ec)) {
-      std::error_code sec;
-      if (!it->is_regular_file(sec)) continue;
-      std::string name = it->path().lexically_relative(dir).generic_string();
-      std::optional<std::string> sha;
-      try {
-        sha = read_cache_ref(CacheRepoPaths{root(repo)}, name);
-      } catch (const Error&) {
-        continue;
-      }
-      if (sha) out.branches.push_back(GitRef{name, *sha});
-    }
-    std::sort(out.branches.begin(), out.branches.end(), [](const GitRef& a, const GitRef& b) { return a.name < b.name; });
-    return out;
+    return read_cache_refs(CacheRepoPaths{root(repo)});
   }
 
   std::optional<std::string> resolve(const RepoRef& repo, std::string_view revision) const override {

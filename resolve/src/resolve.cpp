@@ -13,6 +13,7 @@
 #include "kernel_lock/core/fs.hpp"
 #include "kernel_lock/core/hash.hpp"
 #include "kernel_lock/core/ids.hpp"
+#include "kernel_lock/core/json.hpp"
 #include "kernel_lock/core/tree_variants.hpp"
 #include "scratch.hpp"
 #include "signatures.hpp"
@@ -506,12 +507,10 @@ std::vector<std::pair<std::string, KernelRequirement>> Resolver::declared_depend
   for (const auto& [digest, d] : downloads) {
     const auto& src = sources.at(digest);
     const std::string& where = src.front().where;
-    nlohmann::json meta;
-    try {
-      meta = nlohmann::json::parse(read_file(d.destination));
-    } catch (const nlohmann::json::exception& e) {
-      throw Error(ErrorCode::invalid_input, where + ": not valid JSON: " + e.what());
-    }
+    // Bounded like trust's reading of metadata.json (4 MiB; kernel_digest.hpp kMaxMetadataBytes).
+    constexpr std::size_t kMaxMetadataJsonBytes = 4u << 20;
+    const nlohmann::json meta = parse_json_bounded<nlohmann::json>(read_file_at_most(d.destination, kMaxMetadataJsonBytes),
+                                                                   where, kMaxMetadataJsonBytes, "");
     for (const auto& r : parse_kernel_depends(meta, where))
       for (const auto& s : src) add(s.parent, r);
   }

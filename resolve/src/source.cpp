@@ -98,23 +98,6 @@ std::vector<TreeEntry> cached_tree(const CacheRepoPaths& repo, const TreeQuery& 
   return out;
 }
 
-void add_ref_files(const fs::path& refs_dir, RepoRefs& out) {
-  std::error_code ec;
-  if (!fs::is_directory(refs_dir, ec)) return;
-  for (auto it = fs::recursive_directory_iterator(refs_dir, ec); !ec && it != fs::recursive_directory_iterator();
-       it.increment(ec)) {
-    if (!it->is_regular_file()) continue;
-    const std::string name = it->path().lexically_relative(refs_dir).generic_string();
-    const std::string sha = read_file(it->path());
-    if (!is_commit_sha(sha)) continue;  // not a commit ref (the cache writes 40 hex, no newline)
-    out.branches.push_back(GitRef{name, sha});
-    if (name.find('.') != std::string::npos) out.tags.push_back(GitRef{name, sha});
-  }
-  auto by_name = [](const GitRef& a, const GitRef& b) { return a.name < b.name; };
-  std::sort(out.branches.begin(), out.branches.end(), by_name);
-  std::sort(out.tags.begin(), out.tags.end(), by_name);
-}
-
 }  // namespace
 
 std::vector<ResolvedRevision> CacheSource::resolve_revisions(const std::vector<RevisionQuery>& queries) {
@@ -130,9 +113,7 @@ std::vector<RefsResult> CacheSource::list_refs(const std::vector<RefsQuery>& que
   std::vector<RefsResult> out;
   for (const auto& q : queries) {
     auto [repo, paths] = find_cached_repo(cache_dir_, q.repo, q.detect_type);
-    RefsResult r{repo, {}};
-    add_ref_files(paths.refs(), r.refs);
-    out.push_back(std::move(r));
+    out.push_back(RefsResult{repo, read_cache_refs(paths)});
   }
   return out;
 }

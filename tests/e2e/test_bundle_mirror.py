@@ -100,3 +100,39 @@ except Exception as e:
         assert res["ok"] is False, "a plain static server unexpectedly satisfied huggingface_hub"
     finally:
         httpd.shutdown()
+
+
+@pytest.mark.parametrize("source", ["bundle", "cache"])
+def test_tags_survive_serving_a_bundle_or_cache(source, kernel_lock_bin, hub_server, start_hub_server, hf_env, tmp_path):
+    """Issue 14 item 7: a kernel locked at the tag v1.1.0 is bundled (install writes
+    refs/v1.1.0); the mirror of that bundle or installed cache reports the ref as a
+    tag, so a `tags` range resolves against it to the same commit."""
+
+    def project(where: Path, spec: str) -> Path:
+        where.mkdir(parents=True)
+        (where / "pyproject.toml").write_text(f'[tool.kernels.dependencies]\n"{KERNEL}" = {spec}\n')
+        return where
+
+    online = hf_env(hub_server, HF_HUB_CACHE=str(tmp_path / "online-cache"))
+    proj = project(tmp_path / "proj", '{ revision = "v1.1.0" }')
+    kl(kernel_lock_bin, "resolve", proj, env=online)
+    bundle = tmp_path / "tagged.tar.zst"
+    kl(kernel_lock_bin, "bundle", proj, "-o", bundle, env=online)
+    sha = json.loads((proj / "kernel.lock").read_text())[0]["sha"]
+    hub_server.stop()
+
+    target = bundle
+    if source == "cache":
+        target = tmp_path / "served-cache"
+        kl(kernel_lock_bin, "install", bundle, "--cache", target)
+    server = start_hub_server(target, product=True)
+    refs = run_python(
+        "import json\nfrom huggingface_hub import HfApi\n"
+        f"r = HfApi().list_repo_refs({KERNEL!r}, repo_type='kernel')\n"
+        "print(json.dumps({'tags': {t.name: t.target_commit for t in r.tags}}))",
+        hf_env(server, HF_HUB_CACHE=str(tmp_path / "py-cache")),
+    )
+    assert last_json(refs)["tags"] == {"v1.1.0": sha}
+    again = project(tmp_path / "again", '">=1.0.0,<2.0.0"')
+    kl(kernel_lock_bin, "resolve", again, env=hf_env(server, HF_HUB_CACHE=str(tmp_path / "rc")))
+    assert json.loads((again / "kernel.lock").read_text())[0]["sha"] == sha

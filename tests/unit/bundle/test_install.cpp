@@ -91,6 +91,19 @@ TEST_CASE("install: HF cache layout that Python reads offline") {
   CHECK(tree_snapshot(t / "cache") == before);
 }
 
+TEST_CASE("install: zero padding after the tar end-of-archive marker is accepted") {
+  TempDir t;
+  auto made = make_bundle(t, "b", sample_kernels());
+  std::vector<RawEntry> raw;
+  for (auto& [name, content] : read_raw_archive(made.bundle)) raw.push_back(RawEntry{name, content});
+  const fs::path padded = t / "padded.tar";
+  write_raw_archive(padded, raw, /*zstd=*/false);
+  spit(padded, slurp(padded) + std::string(20 * 512, '\0'));
+  auto s = install_bundle(padded, into(t / "cache"));
+  CHECK(s.variants == 4);
+  CHECK(verify_cache(made.lock, t / "cache").ok());
+}
+
 TEST_CASE("install: a corrupted existing blob is replaced by the verified one") {
   TempDir t;
   auto made = make_bundle(t, "b", sample_kernels());
@@ -190,7 +203,7 @@ TEST_CASE("install: hostile archives are refused and leave no snapshot, ref or u
       install_bundle(bad, options);
       FAIL("install accepted a hostile bundle");
     } catch (const Error& e) {
-      INFO(e.what());
+      INFO(std::string(e.what()));
       CHECK(e.code() == code);
       CHECK(std::string(e.what()).find(needle) != std::string::npos);
     }
@@ -318,6 +331,43 @@ TEST_CASE("install: hostile archives are refused and leave no snapshot, ref or u
     o.limits.max_expansion_ratio = 50;
     o.limits.ratio_grace_bytes = 1 << 20;
     expect_refused("decompression bomb", ErrorCode::invalid_input, o);
+  }
+  SUBCASE("garbage after the tar end-of-archive marker") {
+    write_raw_archive(bad, as_raw(), /*zstd=*/false);
+    spit(bad, slurp(bad) + std::string(1024, '\0') + "garbage after the end" + std::string(491, 'x'));
+    expect_refused("data after the last blob");
+  }
+  SUBCASE("a partial block after the tar end-of-archive marker") {
+    write_raw_archive(bad, as_raw(), /*zstd=*/false);
+    spit(bad, slurp(bad) + "tail");
+    expect_refused("data after the last blob");
+  }
+  SUBCASE("a second archive with a traversal entry after the end-of-archive marker") {
+    const fs::path second = t / "second.tar";
+    write_raw_archive(second, {RawEntry{"../../escape", "evil"}}, /*zstd=*/false);
+    write_raw_archive(bad, as_raw(), /*zstd=*/false);
+    spit(bad, slurp(bad) + slurp(second));
+    expect_refused("data after the last blob, where only zero padding may follow (the tar end-of-archive marker): "
+                   "entry '../../escape' refused");
+    CHECK(!fs::exists(t / "escape"));
+    CHECK(!fs::exists(cache / ".." / ".." / "escape"));
+  }
+  SUBCASE("garbage after the compressed stream") {
+    write_raw_archive(bad, as_raw());
+    spit(bad, slurp(bad) + std::string(4096, 'g'));
+    expect_refused("corrupt or truncated archive");  // the decompressor reads ahead into it
+  }
+  SUBCASE("manifest nested deeper than the limit (4 MiB of '[')") {
+    auto raw = as_raw();
+    raw[0].content = std::string(4u << 20, '[');
+    write_raw_archive(bad, raw);
+    expect_refused("bundle manifest: JSON nested deeper than 64 levels");
+  }
+  SUBCASE("manifest with a duplicate key") {
+    auto raw = as_raw();
+    raw[0].content = "{\"format\": \"x\", " + manifest.substr(manifest.find('{') + 1);
+    write_raw_archive(bad, raw);
+    expect_refused("bundle manifest: duplicate key \"format\"");
   }
   SUBCASE("oversized manifest") {
     auto raw = as_raw();

@@ -213,23 +213,35 @@ TEST_CASE("tree listing follows Link pagination and keeps directories") {
   CHECK(saw_lfs);
 }
 
-TEST_CASE("unsafe paths in a tree reply are rejected") {
+// The message of the invalid_input error list_tree throws when every tree request is answered with `body`.
+std::string tree_reply_error(const std::string& body) {
   ScriptedHub hub;
   add_kernel(hub);
-  hub.script([](const HubRequest& req, HubResponse& res, int) {
+  hub.script([body](const HubRequest& req, HubResponse& res, int) {
     if (req.target.find("/tree/") == std::string::npos) return InterceptDecision{};
-    res = scripted_response(200, R"([{"type":"file","path":"build/../../etc/passwd","oid":")" + std::string(40, 'a') +
-                                     R"(","size":1}])");
+    res = scripted_response(200, body);
     return InterceptDecision{};
   });
   HubClient client(fast_hub_config(hub.url()));
   try {
     client.list_tree(RepoRef{"org/k", RepoType::kernel}, kSha2, "build", true);
-    FAIL("expected an error");
   } catch (const Error& e) {
     CHECK(e.code() == ErrorCode::invalid_input);
-    CHECK(std::string(e.what()).find("unsafe path") != std::string::npos);
+    return e.what();
   }
+  FAIL("expected an error");
+  return "";
+}
+
+TEST_CASE("unsafe paths in a tree reply are rejected") {
+  const auto message = tree_reply_error(R"([{"type":"file","path":"build/../../etc/passwd","oid":")" +
+                                        std::string(40, 'a') + R"(","size":1}])");
+  CHECK(message.find("unsafe path") != std::string::npos);
+}
+
+TEST_CASE("a hostile JSON reply (8 MiB of '[') is refused at the nesting limit, not built in memory") {
+  const auto message = tree_reply_error(std::string(8u << 20, '['));
+  CHECK(message.find("JSON reply: JSON nested deeper than 64 levels") != std::string::npos);
 }
 
 TEST_CASE("repo ids follow the one core rule set: the lock's drift examples are refused before any request") {

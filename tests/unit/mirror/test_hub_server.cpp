@@ -247,6 +247,11 @@ TEST_CASE("paths-info accepts form and JSON bodies") {
   auto js = c.Post("/api/kernels/kernels-test/demo/paths-info/v2", R"({"paths": ["build/torch-cpu/_demo.so"]})", "application/json");
   REQUIRE(js);
   CHECK(body_json(js)[0]["lfs"]["oid"] == sha256_hex(big_content()));
+  // A hostile JSON body (8 MiB of '[') is refused at the nesting limit with 400, not built in memory.
+  auto deep = c.Post("/api/kernels/kernels-test/demo/paths-info/v2", std::string(8u << 20, '['), "application/json");
+  REQUIRE(deep);
+  CHECK(deep->status == 400);
+  CHECK(deep->body.find("nested deeper than 64 levels") != std::string::npos);
 }
 
 TEST_CASE("resolve: HEAD metadata, GET bodies, ranges, errors") {

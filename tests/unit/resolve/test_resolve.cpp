@@ -290,4 +290,13 @@ TEST_CASE("kernel-depends in metadata.json are locked level by level, cycles and
   auto msg = message_of([&] { resolver.resolve(reqs({req_version("org/bad", 1)})); }, ErrorCode::invalid_input);
   CHECK(msg.find("org/bad build/torch-cpu/metadata.json: kernel-depends[0]") != std::string::npos);
   CHECK(msg.find("exactly one of") != std::string::npos);
+
+  // A hostile metadata.json (1 MiB of '[') is refused at the nesting limit of the bounded parser.
+  hub.store().edit("org/deep", [](MemoryRepo& r) {
+    r.branches = {{"main", kShaV1}, {"v1", kShaV1}};
+    r.commits[kShaV1] = {{"build/torch-cpu/__init__.py", {"deep\n", false}},
+                         {"build/torch-cpu/metadata.json", {std::string(1u << 20, '['), false}}};
+  });
+  msg = message_of([&] { resolver.resolve(reqs({req_version("org/deep", 1)})); }, ErrorCode::invalid_input);
+  CHECK(msg.find("org/deep build/torch-cpu/metadata.json: JSON nested deeper than 64 levels") != std::string::npos);
 }

@@ -24,6 +24,9 @@
 namespace kernel_lock {
 
 inline constexpr std::string_view kBundleManifestName = "kernel-lock-bundle.json";
+// The manifest's size limit: a manifest of hundreds of kernels with all their
+// variants is a few MiB; more is refused before it is read (docs/bundle-format.md).
+inline constexpr std::uint64_t kMaxBundleManifestBytes = 64ull << 20;
 inline constexpr std::string_view kBundleFormat = "kernel-lock-bundle";
 inline constexpr int kBundleFormatVersion = 1;
 
@@ -60,7 +63,10 @@ struct BundleManifest {
 // kinds (digest length matches kind), unique blobs whose sizes agree with every
 // file naming them, and every included variant's files hashing (git_lfs_concat)
 // to the variant hash in the embedded lock (and to its per-file records when the
-// lock has them). Throws Error(invalid_input) / Error(integrity) with the field.
+// lock has them). The text is parsed by the bounded core parser: over
+// kMaxBundleManifestBytes, nesting deeper than kMaxJsonDepth or a duplicate key is
+// refused before anything large is allocated. Throws Error(invalid_input) /
+// Error(integrity) with the field.
 std::string format_bundle_manifest(const BundleManifest& manifest);
 BundleManifest parse_bundle_manifest(std::string_view text);
 
@@ -122,9 +128,10 @@ BundleSummary write_bundle(const BundlePlan& plan, const std::filesystem::path& 
 // manifest, any non-regular entry (symlink, hardlink, device, directory), names
 // other than blobs/<digest listed in the manifest>, duplicates, sizes differing
 // from the manifest, more data than declared, truncation, blobs missing at the
-// end, and expansion beyond the limits.
+// end, anything but zero padding after the last blob (data after the tar
+// end-of-archive marker), and expansion beyond the limits.
 struct BundleLimits {
-  std::uint64_t max_manifest_bytes = 64ull << 20;
+  std::uint64_t max_manifest_bytes = kMaxBundleManifestBytes;
   std::uint64_t max_total_bytes = 256ull << 30;   // sum of declared blob sizes
   std::uint64_t max_blobs = 1'000'000;
   // Refuse when uncompressed output exceeds this many times the compressed

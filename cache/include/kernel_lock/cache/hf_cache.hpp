@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "kernel_lock/core/repo.hpp"
+
 namespace kernel_lock {
 
 // HF_HUB_CACHE > HUGGINGFACE_HUB_CACHE > $HF_HOME/hub > $XDG_CACHE_HOME/huggingface/hub
@@ -30,5 +32,13 @@ CacheRepoPaths cache_repo_paths(const std::filesystem::path& cache_dir, std::str
 
 // Commit sha stored in refs/<name>, if present (40-hex, no newline).
 std::optional<std::string> read_cache_ref(const CacheRepoPaths& repo, std::string_view ref_name);
+
+// The refs of a cached repo (refs/**, each a 40-hex commit; other files are
+// skipped), each list sorted by name. The HF cache does not record whether a
+// ref is a branch or a tag, so: every ref is a branch, and a ref whose name
+// holds a '.' (v1.0.0, the shape of a release tag) is also a tag, so that a
+// `tags` range matches it. The one reading of cached refs: `resolve
+// --from-cache` and `serve CACHE` (docs/hf-cache.md).
+RepoRefs read_cache_refs(const CacheRepoPaths& repo);
 
 }  // namespace kernel_lock

@@ -32,6 +32,10 @@ namespace kernel_lock {
 
 class RequestInterceptor;
 
+// The largest request body the server accepts (HTTP 413 above it); a JSON body
+// is also parsed with the core nesting limit (kMaxJsonDepth).
+inline constexpr std::size_t kMaxRequestBodyBytes = 16u << 20;
+
 struct HubServerOptions {
   std::string host = "127.0.0.1";  // loopback by default
   int port = 0;                    // 0 = any free port
