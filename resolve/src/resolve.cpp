@@ -15,6 +15,7 @@
 #include "kernel_lock/core/ids.hpp"
 #include "kernel_lock/core/json.hpp"
 #include "kernel_lock/core/tree_variants.hpp"
+#include "kernel_lock/trust/kernel_digest.hpp"
 #include "scratch.hpp"
 #include "signatures.hpp"
 
@@ -507,10 +508,8 @@ std::vector<std::pair<std::string, KernelRequirement>> Resolver::declared_depend
   for (const auto& [digest, d] : downloads) {
     const auto& src = sources.at(digest);
     const std::string& where = src.front().where;
-    // Bounded like trust's reading of metadata.json (4 MiB; kernel_digest.hpp kMaxMetadataBytes).
-    constexpr std::size_t kMaxMetadataJsonBytes = 4u << 20;
-    const nlohmann::json meta = parse_json_bounded<nlohmann::json>(read_file_at_most(d.destination, kMaxMetadataJsonBytes),
-                                                                   where, kMaxMetadataJsonBytes, "");
+    const nlohmann::json meta = parse_json_bounded<nlohmann::json>(
+        read_file_at_most(d.destination, trust::kMaxMetadataBytes), where, trust::kMaxMetadataBytes, "");
     for (const auto& r : parse_kernel_depends(meta, where))
       for (const auto& s : src) add(s.parent, r);
   }
