@@ -14,6 +14,9 @@
 
 #include "commands.hpp"
 #include "filter_flags.hpp"
+#include "trust_flags.hpp"
+#include "kernel_lock/bundle/signatures.hpp"
+#include "kernel_lock/cache/hf_cache.hpp"
 #include "kernel_lock/bundle/bundle.hpp"
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/lockfile.hpp"
@@ -28,6 +31,7 @@ struct BundleArgs {
   std::string lockfile;
   std::string cache;
   FilterFlags filters;
+  TrustFlags trust;
   bool offline = false;
   int level = 3;
   int threads = 0;
@@ -71,7 +75,10 @@ int run_bundle(const BundleArgs& args, const CliContext& ctx) {
   const bool online = !args.offline && !hub.offline;
   const std::size_t downloaded =
       online ? fetch_missing(lock, filter, cache, std::move(hub), terminal_progress(ctx.quiet, "fetching")) : 0;
-  const BundlePlan plan = plan_bundle(lock, cache, filter);
+  BundlePlan plan = plan_bundle(lock, cache, filter);
+  // The trusted root travels with a lock that pins signatures (or when named).
+  if (manifest_pins_signatures(plan.manifest) || !args.trust.trusted_root.empty())
+    carry_trust_root(plan, args.trust.load(cache.value_or(kernels_cache_dir())));
   BundleOptions options;
   options.compression_level = args.level;
   options.threads = args.threads;
@@ -81,6 +88,10 @@ int run_bundle(const BundleArgs& args, const CliContext& ctx) {
     std::cout << "wrote " << args.output << ": " << s.kernels << " kernel(s), " << s.variants << " variant(s), "
               << s.files << " file(s), " << s.blobs << " blob(s); " << s.content_bytes << " content bytes -> "
               << s.archive_bytes << " archive bytes (" << downloaded << " blob(s) downloaded into the cache first)\n";
+  if (!ctx.quiet && plan.trust_root)
+    std::cout << "  trusted root " << plan.trust_root->origin.string() << " (captured "
+              << trust::format_rfc3339(plan.trust_root->captured_at) << ", sha256 " << plan.trust_root->sha256_hex()
+              << ")\n";
   return 0;
 }
 
@@ -94,6 +105,7 @@ void add_bundle_command(CLI::App& app, CliContext& ctx) {
   cmd->add_option("--lockfile", args->lockfile, "Lock file (default: DIR/kernel.lock, else DIR/kernels.lock)");
   cmd->add_option("--cache", args->cache, "HF cache to take files from (default: KERNELS_CACHE / HF_HUB_CACHE)");
   add_filter_flags(cmd, args->filters);
+  add_trust_flags(cmd, args->trust);
   cmd->add_flag("--offline", args->offline, "Never download: every file must be in the cache");
   cmd->add_option("--level", args->level, "zstd compression level (default 3)");
   cmd->add_option("--threads", args->threads, "zstd worker threads (default: CPUs; output is the same)");

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "commands.hpp"
+#include "trust_flags.hpp"
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/bundle/install.hpp"
 #include "kernel_lock/core/lockfile.hpp"
@@ -24,6 +25,8 @@ struct InstallArgs {
   bool no_refs = false;
   bool no_fsync = false;
   bool repair = false;
+  bool require_signature = false;
+  TrustFlags trust;
 };
 
 int run_install(const InstallArgs& args, const CliContext& ctx) {
@@ -34,6 +37,10 @@ int run_install(const InstallArgs& args, const CliContext& ctx) {
   options.write_refs = !args.no_refs;
   options.durable = !args.no_fsync;
   options.repair = args.repair;
+  options.signatures.trusted_root = args.trust.load_flag();
+  options.signatures.now = now_unix();
+  options.signatures.max_age_days = args.trust.max_age_days();
+  options.signatures.require_signature = args.require_signature;
   if (!ctx.quiet && ::isatty(2)) {
     auto last = std::make_shared<std::chrono::steady_clock::time_point>();
     options.progress = [last](std::uint64_t done, std::uint64_t total) {
@@ -50,6 +57,12 @@ int run_install(const InstallArgs& args, const CliContext& ctx) {
               << s.variants_changed << " new or replaced), " << s.blobs << " blob(s), " << s.bytes
               << " bytes verified\n";
     for (const auto& r : s.refs) std::cout << "  ref " << r << "\n";
+    for (const auto& p : s.provenance) std::cout << "  " << p.repo_id << " " << p.variant << ": " << p.describe() << "\n";
+    if (s.trust_store)
+      std::cout << "  trusted root "
+                << (*s.trust_store == trust::TrustStoreWrite::kept_newer ? "kept (the cache holds a newer one)"
+                                                                         : "stored in the cache's trust store")
+                << "\n";
   }
   return 0;
 }
@@ -67,10 +80,16 @@ void add_install_command(CLI::App& app, CliContext& ctx) {
   cmd->add_flag("--no-fsync", args->no_fsync, "Skip fsync of each blob (faster, not crash-durable)");
   cmd->add_flag("--repair", args->repair,
                 "Replace an installed snapshot of the same commit that holds other files (needs --lockfile)");
+  cmd->add_flag("--require-signature", args->require_signature,
+                "Refuse a variant the lock pins no signature for");
+  add_trust_flags(cmd, args->trust);
   cmd->footer(
       "Every byte is verified against the bundle's manifest before it becomes visible, and an installed commit is\n"
       "never replaced by other content. Without --lockfile, install proves only that the bundle is self-consistent\n"
-      "(its files hash to the lock embedded in it), not that this is the lock you reviewed: pass --lockfile.");
+      "(its files hash to the lock embedded in it), not that this is the lock you reviewed: pass --lockfile.\n"
+      "Each variant the lock pins a signature for is checked (signature over metadata.json by the pinned signer,\n"
+      "then the kernel digest) with --trusted-root (else the bundle's root, else the cache's) before it\n"
+      "is published; the bundle's root is stored in the cache's trust store (docs/trust.md).");
   cmd->callback([args, &ctx] { ctx.action = [args, &ctx] { return run_install(*args, ctx); }; });
 }
 

@@ -8,6 +8,7 @@
 
 #include "commands.hpp"
 #include "filter_flags.hpp"
+#include "trust_flags.hpp"
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/lockfile.hpp"
 #include "kernel_lock/bundle/verify.hpp"
@@ -21,6 +22,8 @@ struct VerifyArgs {
   std::string cache;
   std::string bundle;
   FilterFlags filters;
+  TrustFlags trust;
+  bool require_signature = false;
   bool json = false;
 };
 
@@ -30,6 +33,10 @@ int run_verify(const VerifyArgs& args, const CliContext& ctx) {
   const Lockfile lock = read_lockfile(lock_path);
   VerifyOptions options;
   options.filter = args.filters.filter();
+  options.signatures.trusted_root = args.trust.load_flag();
+  options.signatures.now = now_unix();
+  options.signatures.max_age_days = args.trust.max_age_days();
+  options.signatures.require_signature = args.require_signature;
   VerifyReport report;
   if (!args.bundle.empty()) {
     report = verify_bundle(lock, args.bundle, options);
@@ -42,6 +49,9 @@ int run_verify(const VerifyArgs& args, const CliContext& ctx) {
     std::cout << report.to_json().dump(2) << "\n";
   } else {
     for (const auto& p : report.problems) std::cout << p.message() << "\n";
+    if (!ctx.quiet)
+      for (const auto& p : report.provenance)
+        std::cout << p.repo_id << " " << p.variant << ": " << p.describe() << "\n";
     if (report.ok()) {
       if (!ctx.quiet)
         std::cout << "ok: " << report.kernels << " kernel(s), " << report.variants << " variant(s), " << report.files
@@ -64,6 +74,8 @@ void add_verify_command(CLI::App& app, CliContext& ctx) {
   auto* cache = cmd->add_option("--cache", args->cache, "Cache directory (default: KERNELS_CACHE / HF_HUB_CACHE)");
   cmd->add_option("--bundle", args->bundle, "Verify this bundle file instead of the cache")->excludes(cache);
   add_filter_flags(cmd, args->filters);
+  add_trust_flags(cmd, args->trust);
+  cmd->add_flag("--require-signature", args->require_signature, "Fail for a variant the lock pins no signature for");
   cmd->add_flag("--json", args->json, "Print the report as JSON");
   cmd->callback([args, &ctx] { ctx.action = [args, &ctx] { return run_verify(*args, ctx); }; });
 }

@@ -9,6 +9,7 @@
 #include "kernel_lock/core/ids.hpp"
 #include "kernel_lock/core/json.hpp"
 #include "kernel_lock/core/tree_variants.hpp"
+#include "kernel_lock/trust/trusted_root.hpp"
 
 namespace kernel_lock {
 namespace {
@@ -96,6 +97,13 @@ std::string format_bundle_manifest(const BundleManifest& m) {
   out["format"] = std::string(kBundleFormat);
   out["format_version"] = m.format_version;
   out["lock"] = json::parse(format_lockfile(m.lock));
+  if (m.trust) {
+    json jt = json::object();
+    jt["trusted_root"] = std::string(kBundleTrustedRootName);
+    jt["sha256"] = m.trust->sha256;
+    jt["captured_at"] = trust::format_rfc3339(m.trust->captured_at);
+    out["trust"] = std::move(jt);
+  }
   json kernels = json::array();
   for (const auto& k : m.kernels) {
     json jk = json::object();
@@ -191,6 +199,26 @@ BundleKernel parse_manifest_kernel(const json& jk, const std::string& where, con
   return k;
 }
 
+// The "trust" record: present exactly in version 2.
+std::optional<BundleTrust> parse_manifest_trust(const json& root, int format_version) {
+  auto it = root.find("trust");
+  if (format_version == kBundleFormatVersion) {
+    if (it != root.end()) bad("trust", "a version 1 manifest has no trust record");
+    return std::nullopt;
+  }
+  if (it == root.end()) bad("", "a version 2 manifest has a \"trust\" record");
+  if (string_member(*it, "trusted_root", "trust") != kBundleTrustedRootName)
+    bad("trust.trusted_root", "expected \"" + std::string(kBundleTrustedRootName) + "\"");
+  BundleTrust t;
+  t.sha256 = string_member(*it, "sha256", "trust");
+  if (t.sha256.size() != 64 || t.sha256.find_first_not_of("0123456789abcdef") != std::string::npos)
+    bad("trust.sha256", "expected 64 lowercase hex digits");
+  t.captured_at = with_context("bundle manifest trust.captured_at",
+                               [&] { return trust::parse_rfc3339(string_member(*it, "captured_at", "trust")); },
+                               ErrorCode::invalid_input);
+  return t;
+}
+
 }  // namespace
 
 BundleManifest parse_bundle_manifest(std::string_view text) {
@@ -203,12 +231,14 @@ BundleManifest parse_bundle_manifest(std::string_view text) {
   if (!version.is_number_integer()) bad("format_version", "expected an integer");
   BundleManifest m;
   m.format_version = version.get<int>();
-  if (m.format_version != kBundleFormatVersion)
+  if (m.format_version != kBundleFormatVersion && m.format_version != kBundleFormatVersionTrust)
     throw Error(ErrorCode::unsupported, "bundle format_version " + std::to_string(m.format_version) +
-                                            " is not supported (this kernel-lock reads version " +
-                                            std::to_string(kBundleFormatVersion) + ")",
+                                            " is not supported (this kernel-lock reads versions " +
+                                            std::to_string(kBundleFormatVersion) + " and " +
+                                            std::to_string(kBundleFormatVersionTrust) + ")",
                 "install with a newer kernel-lock, or re-create the bundle with this one");
   m.lock = parse_lockfile(member(root, "lock", "").dump(), "bundle manifest lock");
+  m.trust = parse_manifest_trust(root, m.format_version);
 
   std::map<std::string, std::uint64_t> file_digests;  // digest -> size, over all files
   for (const auto& jk : array_member(root, "kernels", ""))

@@ -11,6 +11,7 @@
 #include "kernel_lock/bundle/bundle.hpp"
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/ids.hpp"
+#include "kernel_lock/trust/trusted_root.hpp"
 
 namespace kernel_lock {
 namespace fs = std::filesystem;
@@ -182,6 +183,7 @@ struct BundleReader::Impl {
   BundleLimits limits;
   ArchiveRead archive;
   BundleManifest manifest;
+  std::optional<trust::CapturedTrustRoot> trust_root;
   std::map<std::string, std::uint64_t> expected;  // digest -> size
   std::set<std::string> seen;
   std::uint64_t out_bytes = 0;
@@ -200,6 +202,8 @@ struct BundleReader::Impl {
   // against the manifest (the data is left to read_data); nullopt at the end,
   // after checking that every listed blob was seen.
   std::optional<BundleBlob> next_entry();
+  // Reads the trust entry that follows a version 2 manifest.
+  void read_trust_root();
 
   template <class Fn>
   std::uint64_t read_data(std::uint64_t declared, const std::string& name, Fn&& fn) {
@@ -261,6 +265,7 @@ BundleReader::BundleReader(const fs::path& bundle, BundleLimits limits) : impl_(
   text.reserve(declared);
   impl_->read_data(declared, name, [&](std::string_view c) { text.append(c); });
   impl_->manifest = with_context("bundle " + bundle.string(), [&] { return parse_bundle_manifest(text); });
+  if (impl_->manifest.trust) impl_->read_trust_root();
 
   std::uint64_t total = 0;
   if (impl_->manifest.blobs.size() > limits.max_blobs) refuse(bundle, "too many blobs");
@@ -277,6 +282,32 @@ BundleReader::BundleReader(BundleReader&&) noexcept = default;
 BundleReader& BundleReader::operator=(BundleReader&&) noexcept = default;
 
 const BundleManifest& BundleReader::manifest() const noexcept { return impl_->manifest; }
+const std::optional<trust::CapturedTrustRoot>& BundleReader::trust_root() const noexcept { return impl_->trust_root; }
+
+void BundleReader::Impl::read_trust_root() {
+  const std::string expected_name(kBundleTrustedRootName);
+  struct archive_entry* entry = nullptr;
+  if (!next_header(&entry)) refuse(path, "the trusted root entry " + expected_name + " is missing");
+  const std::string name = archive_entry_pathname(entry) ? archive_entry_pathname(entry) : "";
+  if (name != expected_name)
+    refuse(path, "the entry after the manifest is '" + name + "', expected " + expected_name);
+  if (auto problem = entry_type_problem(entry); !problem.empty()) refuse(path, name + " is a " + problem);
+  if (!archive_entry_size_is_set(entry) || archive_entry_size(entry) < 0 ||
+      static_cast<std::uint64_t>(archive_entry_size(entry)) > trust::kMaxTrustedRootBytes)
+    refuse(path, name + ": size missing or over the limit of " + std::to_string(trust::kMaxTrustedRootBytes) + " bytes");
+  trust::CapturedTrustRoot root;
+  const auto declared = static_cast<std::uint64_t>(archive_entry_size(entry));
+  read_data(declared, name, [&](std::string_view c) { root.json.append(c); });
+  root.captured_at = manifest.trust->captured_at;
+  root.origin = path.string() + ":" + name;
+  if (root.sha256_hex() != manifest.trust->sha256)
+    throw Error(ErrorCode::integrity,
+                "bundle " + path.string() + ": " + name + " hashes to " + root.sha256_hex() +
+                    ", the manifest says " + manifest.trust->sha256,
+                "the bundle was damaged or tampered with; re-create it with `kernel-lock bundle`");
+  with_context("bundle " + path.string() + ": " + name, [&] { (void)trust::parse_trusted_root(root.json); });
+  trust_root = std::move(root);
+}
 
 std::optional<BundleBlob> BundleReader::Impl::next_entry() {
   if (finished) return std::nullopt;
@@ -318,9 +349,15 @@ std::optional<BundleBlob> BundleReader::Impl::next_entry() {
 }
 
 std::optional<BundleBlob> BundleReader::next_blob(const ChunkFn& sink, std::string* actual_digest) {
+  return next_blob_to([&](const BundleBlob&) { return sink; }, actual_digest);
+}
+
+std::optional<BundleBlob> BundleReader::next_blob_to(const std::function<ChunkFn(const BundleBlob&)>& sink_for,
+                                                     std::string* actual_digest) {
   auto& im = *impl_;
   auto entry = im.next_entry();
   if (!entry) return std::nullopt;
+  const ChunkFn sink = sink_for(*entry);
   const std::string& digest = entry->digest;
   const std::string name = "blobs/" + digest;
   const auto it = im.expected.find(digest);

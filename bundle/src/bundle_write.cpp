@@ -12,6 +12,7 @@
 
 #include "bundle_internal.hpp"
 #include "kernel_lock/bundle/bundle.hpp"
+#include "kernel_lock/bundle/signatures.hpp"
 #include "kernel_lock/cache/cache_writer.hpp"
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/fs.hpp"
@@ -202,7 +203,7 @@ void write_archive(const BundlePlan& plan, const std::string& manifest_text, con
   check(archive_write_open_filename(a.get(), tmp.c_str()), "open");
 
   std::uint64_t done = 0;
-  std::uint64_t total = manifest_text.size();
+  std::uint64_t total = manifest_text.size() + (plan.trust_root ? plan.trust_root->json.size() : 0);
   for (const auto& blob : plan.manifest.blobs) total += blob.size;
   auto add_entry = [&](const std::string& name, std::uint64_t size) {
     ArchiveEntry entry;
@@ -226,6 +227,10 @@ void write_archive(const BundlePlan& plan, const std::string& manifest_text, con
   };
   add_entry(std::string(kBundleManifestName), manifest_text.size());
   write_data(manifest_text);
+  if (plan.trust_root) {
+    add_entry(std::string(kBundleTrustedRootName), plan.trust_root->json.size());
+    write_data(plan.trust_root->json);
+  }
   for (const auto& blob : plan.manifest.blobs) {
     auto src = plan.sources.find(blob.digest);
     if (src == plan.sources.end())
@@ -268,6 +273,17 @@ BundlePlan plan_bundle(const Lockfile& lock, const std::optional<fs::path>& cach
   for (const auto& kernel : completed.kernels)
     with_context("planning the bundle of " + kernel.repo_id, [&] { planner.add_kernel(kernel); });
   return planner.finish();
+}
+
+void carry_trust_root(BundlePlan& plan, std::optional<trust::CapturedTrustRoot> root) {
+  if (!root && manifest_pins_signatures(plan.manifest)) throw_no_trust_root("bundling");
+  plan.manifest.trust.reset();
+  plan.manifest.format_version = kBundleFormatVersion;
+  if (root) {
+    plan.manifest.trust = BundleTrust{root->sha256_hex(), root->captured_at};
+    plan.manifest.format_version = kBundleFormatVersionTrust;
+  }
+  plan.trust_root = std::move(root);
 }
 
 BundleSummary write_bundle(const BundlePlan& plan, const fs::path& output, const BundleOptions& options) {

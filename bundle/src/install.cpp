@@ -24,7 +24,9 @@
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/fs.hpp"
 #include "kernel_lock/cache/hf_cache.hpp"
+#include "kernel_lock/core/parallel.hpp"
 #include "kernel_lock/core/unique_fd.hpp"
+#include "kernel_lock/trust/trusted_root.hpp"
 
 namespace kernel_lock {
 namespace fs = std::filesystem;
@@ -435,6 +437,86 @@ void refuse_replacing_snapshots(const fs::path& bundle, const BundleManifest& m,
                   bundle.string() + " --lockfile kernel.lock --repair`");
 }
 
+// The signature checks of one install: the root to verify with (when a variant
+// needs it) and the pinned signer of each variant, from the user's lock when
+// given (it is the one reviewed), else from the bundle's embedded lock.
+struct SignaturePlan {
+  std::optional<trust::CapturedTrustRoot> root;
+  std::vector<VariantProvenance> variants;  // manifest order
+};
+
+// Before anything is written: the carried root is fresh, a root exists when a
+// variant pins a signature, and --require-signature holds.
+SignaturePlan plan_signatures(const BundleReader& reader, InstallTargets& targets, const InstallOptions& options) {
+  const BundleManifest& m = reader.manifest();
+  const Lockfile& pins = options.lock ? *options.lock : m.lock;
+  SignaturePlan plan;
+  std::vector<std::string> unsigned_variants;
+  bool any_signed = false;
+  for (const auto& k : m.kernels)
+    for (const auto& v : k.variants) {
+      const LockedSignature* sig = find_pinned_signature(pins, k.repo_id, v);
+      if (!sig) sig = find_pinned_signature(m.lock, k.repo_id, v);
+      plan.variants.push_back(VariantProvenance{k.repo_id, v, sig ? std::optional(*sig) : std::nullopt});
+      any_signed = any_signed || sig;
+      if (!sig) unsigned_variants.push_back(k.repo_id + " " + v);
+    }
+  if (options.signatures.require_signature && !unsigned_variants.empty()) {
+    std::string list;
+    for (const auto& u : unsigned_variants) list += "\n  " + u;
+    throw Error(ErrorCode::integrity,
+                "--require-signature: the lock pins no signature for " + std::to_string(unsigned_variants.size()) +
+                    " variant(s); nothing was installed:" + list,
+                "lock signed builds (`kernel-lock resolve --trusted-root FILE`), or install without --require-signature");
+  }
+  const fs::path store_cache = targets.writers.begin()->first;
+  if (any_signed || reader.trust_root())
+    plan.root = choose_trust_root(options.signatures, reader.trust_root(), store_cache);
+  if (any_signed && !plan.root) throw_no_trust_root("installing");
+  return plan;
+}
+
+// After the blobs, before any snapshot: each signed variant, built as links to
+// its verified blobs in staging, must hold its pinned signature and kernel digest.
+void check_signatures(const BundleManifest& m, InstallTargets& targets, SignaturePlan& plan) {
+  struct Job {
+    const BundleKernel* kernel;
+    std::size_t target;
+    const VariantProvenance* variant;
+    std::optional<std::string> failure;
+  };
+  std::vector<Job> jobs;
+  std::size_t next = 0;
+  for (std::size_t i = 0; i < m.kernels.size(); ++i)
+    for (std::size_t j = 0; j < m.kernels[i].variants.size(); ++j, ++next)
+      if (plan.variants[next].signer) jobs.push_back(Job{&m.kernels[i], i, &plan.variants[next], {}});
+  if (jobs.empty()) return;
+  const trust::Verifier verifier(trust::parse_trusted_root(plan.root->json));
+  for (auto& [cache, writer] : targets.writers) (void)writer->staging_dir();  // created here, once
+  parallel_for(jobs.size(), 0, [&](std::size_t i) {
+    Job& job = jobs[i];
+    const auto& t = targets.kernels[job.target];
+    const fs::path dir = t.writer->staging_dir() / ("signed-" + std::to_string(i));
+    std::error_code ec;
+    remove_tree(dir, ec);
+    try {
+      link_variant_files(dir, *job.kernel, job.variant->variant, t.writer->cache_dir() / t.folder / "blobs");
+      job.failure = check_signed_variant(dir, verifier, *job.variant->signer);
+    } catch (...) {
+      remove_tree(dir, ec);
+      throw;
+    }
+    remove_tree(dir, ec);
+  });
+  std::string failures;
+  for (const auto& job : jobs)
+    if (job.failure) failures += "\n  " + job.variant->repo_id + " " + job.variant->variant + ": " + *job.failure;
+  if (!failures.empty())
+    throw Error(ErrorCode::integrity, "signature check failed; no snapshot was installed:" + failures,
+                "the bundle's files are not the ones the pinned signer signed: do not use it; re-lock and re-bundle "
+                "from a trusted source");
+}
+
 }  // namespace
 
 InstallSummary install_bundle(const fs::path& bundle, const InstallOptions& options) {
@@ -445,9 +527,15 @@ InstallSummary install_bundle(const fs::path& bundle, const InstallOptions& opti
     InstallTargets targets(m, options);
     InstallSummary summary;
     if (targets.writers.empty()) return summary;
+    SignaturePlan signatures = plan_signatures(reader, targets, options);
     refuse_replacing_snapshots(bundle, m, targets, options);
     install_blobs(reader, bundle, targets, options, summary);
+    check_signatures(m, targets, signatures);
+    if (reader.trust_root())
+      for (const auto& [cache, writer] : targets.writers)
+        summary.trust_store = trust::write_trust_store(cache, *reader.trust_root());
     install_snapshots(m, targets, options, summary);
+    summary.provenance = std::move(signatures.variants);
     return summary;
   });
 }

@@ -1,9 +1,16 @@
 // verify_cache / verify_bundle: check installed or packed bytes against a lock.
 #include "kernel_lock/bundle/verify.hpp"
 
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <map>
 #include <set>
+#include <tuple>
 #include <vector>
 
 #include "bundle_internal.hpp"
@@ -11,7 +18,10 @@
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/cache/hf_cache.hpp"
 #include "kernel_lock/cache/snapshot.hpp"
+#include "kernel_lock/core/fs.hpp"
+#include "kernel_lock/core/unique_fd.hpp"
 #include "kernel_lock/core/parallel.hpp"
+#include "kernel_lock/trust/trusted_root.hpp"
 
 namespace kernel_lock {
 namespace fs = std::filesystem;
@@ -24,6 +34,8 @@ const char* to_string(ProblemKind kind) noexcept {
     case ProblemKind::unexpected_file: return "unexpected-file";
     case ProblemKind::hash_mismatch: return "hash-mismatch";
     case ProblemKind::manifest_mismatch: return "manifest-mismatch";
+    case ProblemKind::signature_failed: return "signature-failed";
+    case ProblemKind::unsigned_variant: return "unsigned-variant";
   }
   return "unknown";
 }
@@ -55,6 +67,21 @@ nlohmann::ordered_json VerifyReport::to_json() const {
     list.push_back(std::move(j));
   }
   out["problems"] = std::move(list);
+  auto proven = nlohmann::ordered_json::array();
+  for (const auto& p : provenance) {
+    nlohmann::ordered_json j = nlohmann::ordered_json::object();
+    j["repo_id"] = p.repo_id;
+    j["variant"] = p.variant;
+    j["signed"] = p.signer.has_value();
+    if (p.signer) {
+      j["issuer"] = p.signer->issuer;
+      j["source_repository"] = p.signer->source_repository;
+      j["build_signer_uri"] = p.signer->build_signer_uri;
+    }
+    j["proven"] = p.describe();
+    proven.push_back(std::move(j));
+  }
+  out["provenance"] = std::move(proven);
   return out;
 }
 
@@ -161,6 +188,46 @@ void verify_variant(const LockedKernel& kernel, const std::string& name, const L
   }
 }
 
+// The signature checks of one verify run: a Verifier when a selected variant
+// pins a signature (the root chosen as signatures.hpp says), and the
+// --require-signature problems.
+struct SignatureCheck {
+  std::unique_ptr<trust::Verifier> verifier;
+
+  SignatureCheck(const Lockfile& lock, const VerifyOptions& options,
+                 const std::optional<trust::CapturedTrustRoot>& carried, const fs::path& store_cache,
+                 VerifyReport& report) {
+    bool any_signed = false;
+    for (const auto& kernel : lock.kernels) {
+      if (kernel.variants.empty() && options.signatures.require_signature)
+        report.problems.push_back(VerifyProblem{ProblemKind::unsigned_variant, kernel.repo_id, "(any)", "", "a signature", "none pinned"});
+      for (const auto& [name, locked] : kernel.variants) {
+        if (!variant_name_matches_filter(name, options.filter)) continue;
+        any_signed = any_signed || locked.signature;
+        if (!locked.signature && options.signatures.require_signature)
+          report.problems.push_back(VerifyProblem{ProblemKind::unsigned_variant, kernel.repo_id, name, "", "a signature", "none pinned"});
+      }
+    }
+    if (!any_signed) return;
+    auto root = choose_trust_root(options.signatures, carried, store_cache);
+    if (!root) throw_no_trust_root("verifying");
+    verifier = std::make_unique<trust::Verifier>(trust::parse_trusted_root(root->json));
+  }
+
+  // After the lock checks of one variant held: its signature, and what was proven.
+  void check(const std::string& repo_id, const std::string& name, const LockedVariant& locked, const fs::path& dir,
+             VerifyReport& report) const {
+    if (locked.signature) {
+      if (auto failure = check_signed_variant(dir, *verifier, *locked.signature)) {
+        report.problems.push_back(VerifyProblem{ProblemKind::signature_failed, repo_id, name, "",
+                                                locked.signature->describe(), *failure});
+        return;
+      }
+    }
+    report.provenance.push_back(VariantProvenance{repo_id, name, locked.signature});
+  }
+};
+
 }  // namespace
 
 VerifyReport verify_cache(const Lockfile& lock, const std::optional<fs::path>& cache_dir, const VerifyOptions& options) {
@@ -174,6 +241,8 @@ VerifyReport verify_cache(const Lockfile& lock, const std::optional<fs::path>& c
     VerifyReport report;
   };
   std::vector<VariantJob> jobs;
+  const fs::path kernels_cache = cache_dir ? *cache_dir : kernels_cache_dir();
+  const SignatureCheck signatures(lock, options, std::nullopt, kernels_cache, report);
   for (const auto& kernel : lock.kernels) {
     ++report.kernels;
     const std::string type = kernel.repo_type.value_or("kernel");
@@ -187,8 +256,10 @@ VerifyReport verify_cache(const Lockfile& lock, const std::optional<fs::path>& c
         if (!variant_name_matches_filter(name, options.filter)) continue;
         ++report.variants;
         ++found;
+        const std::size_t before = report.problems.size();
         verify_variant(kernel, name, LockedVariant{}, repo.snapshot(kernel.sha) / "build" / name,
                        repo.blobs(), report);
+        if (report.problems.size() == before) report.provenance.push_back(VariantProvenance{kernel.repo_id, name, {}});
       }
       if (found == 0)
         report.problems.push_back(VerifyProblem{ProblemKind::missing_variant, kernel.repo_id, "(any)", "", "", ""});
@@ -204,15 +275,103 @@ VerifyReport verify_cache(const Lockfile& lock, const std::optional<fs::path>& c
   // their problems follow those of commit-only entries, in lock order.
   parallel_for(jobs.size(), 0, [&](std::size_t i) {
     auto& job = jobs[i];
-    with_context("verifying " + job.kernel->repo_id + " " + *job.name,
-                 [&] { verify_variant(*job.kernel, *job.name, *job.locked, job.dir, job.blobs, job.report); });
+    with_context("verifying " + job.kernel->repo_id + " " + *job.name, [&] {
+      verify_variant(*job.kernel, *job.name, *job.locked, job.dir, job.blobs, job.report);
+      if (job.report.problems.empty()) signatures.check(job.kernel->repo_id, *job.name, *job.locked, job.dir, job.report);
+    });
   });
   for (auto& job : jobs) {
     report.files += job.report.files;
     for (auto& p : job.report.problems) report.problems.push_back(std::move(p));
+    for (auto& p : job.report.provenance) report.provenance.push_back(std::move(p));
   }
   return report;
 }
+
+namespace {
+
+// A private temporary directory, removed with its contents on destruction.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "kernel-lock-verify-XXXXXX").string();
+    if (!::mkdtemp(pattern.data()))
+      throw Error(ErrorCode::io, "cannot create a temporary directory " + pattern + ": " + std::strerror(errno));
+    path_ = pattern;
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir() {
+    std::error_code ec;
+    remove_tree(path_, ec);
+  }
+  const fs::path& path() const noexcept { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+// The signed variants of a bundle to check after its blobs were read: their
+// blobs are kept in a temporary directory while streaming.
+struct BundleSignedVariants {
+  struct Entry {
+    const BundleKernel* kernel;
+    std::string name;
+    const LockedVariant* locked;
+  };
+  std::vector<Entry> entries;
+  std::set<std::string> digests;  // blobs to keep
+  std::optional<TempDir> dir;
+
+  BundleSignedVariants(const Lockfile& lock, const BundleManifest& m, const VerifyOptions& options) {
+    for (const auto& kernel : lock.kernels)
+      for (const auto& [name, locked] : kernel.variants) {
+        if (!locked.signature || !variant_name_matches_filter(name, options.filter)) continue;
+        for (const auto& bk : m.kernels)
+          if (bk.repo_id == kernel.repo_id && std::count(bk.variants.begin(), bk.variants.end(), name)) {
+            entries.push_back(Entry{&bk, name, &locked});
+            for (const auto& f : bk.files)
+              if (f.path.starts_with("build/" + name + "/")) digests.insert(f.digest);
+          }
+      }
+    if (!entries.empty()) {
+      dir.emplace();
+      fs::create_directory(dir->path() / "blobs");
+    }
+  }
+  // A sink for blob `digest`: writes it to the blobs directory when kept.
+  std::function<void(std::string_view)> sink(const std::string& digest, std::unique_ptr<UniqueFd>& out) const {
+    out.reset();
+    if (!digests.count(digest)) return [](std::string_view) {};
+    const fs::path path = dir->path() / "blobs" / digest;
+    out = std::make_unique<UniqueFd>(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (!out->valid()) throw Error(ErrorCode::io, "cannot create " + path.string() + ": " + std::strerror(errno));
+    const int fd = out->get();
+    return [fd, path](std::string_view chunk) {
+      while (!chunk.empty()) {
+        const ssize_t n = ::write(fd, chunk.data(), chunk.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw Error(ErrorCode::io, "cannot write " + path.string() + ": " + std::strerror(errno));
+        chunk.remove_prefix(static_cast<std::size_t>(n));
+      }
+    };
+  }
+  // Each signed variant without problems so far: signature and kernel digest.
+  void check(const SignatureCheck& signatures, VerifyReport& report) const {
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+      const auto& e = entries[i];
+      const bool damaged = std::any_of(report.problems.begin(), report.problems.end(), [&](const VerifyProblem& p) {
+        return p.repo_id.empty() || (p.repo_id == e.kernel->repo_id && p.variant == e.name);
+      });
+      if (damaged) continue;
+      const fs::path variant_dir = dir->path() / ("variant-" + std::to_string(i));
+      link_variant_files(variant_dir, *e.kernel, e.name, dir->path() / "blobs");
+      signatures.check(e.kernel->repo_id, e.name, *e.locked, variant_dir, report);
+    }
+  }
+};
+
+}  // namespace
 
 VerifyReport verify_bundle(const Lockfile& lock, const fs::path& bundle, const VerifyOptions& options) {
   VerifyReport report;
@@ -223,9 +382,12 @@ VerifyReport verify_bundle(const Lockfile& lock, const fs::path& bundle, const V
   } catch (const Error& e) {
     report.problems.push_back(VerifyProblem{ProblemKind::manifest_mismatch, "", "", "", "", e.what()});
   }
+  const SignatureCheck signatures(lock, options, reader.trust_root(), kernels_cache_dir(), report);
+  BundleSignedVariants signed_variants(lock, m, options);
   std::map<std::string, std::vector<std::pair<std::string, std::string>>> users;  // digest -> (repo, path)
   for (const auto& k : m.kernels)
     for (const auto& f : k.files) users[f.digest].emplace_back(k.repo_id, f.path);
+  std::vector<std::pair<std::string, std::string>> unsigned_ok;  // (repo, variant) present, no signature
   for (const auto& kernel : lock.kernels) {
     ++report.kernels;
     const BundleKernel* bk = nullptr;
@@ -238,11 +400,15 @@ VerifyReport verify_bundle(const Lockfile& lock, const fs::path& bundle, const V
       ++report.variants;
       if (!bk || std::find(bk->variants.begin(), bk->variants.end(), name) == bk->variants.end())
         report.problems.push_back(VerifyProblem{ProblemKind::missing_variant, kernel.repo_id, name, "", "", ""});
+      else if (!locked.signature)
+        unsigned_ok.emplace_back(kernel.repo_id, name);
     }
   }
   try {
     std::string actual;
-    while (auto blob = reader.next_blob([](std::string_view) {}, &actual)) {
+    std::unique_ptr<UniqueFd> out;
+    while (auto blob = reader.next_blob_to(
+               [&](const BundleBlob& b) { return BundleReader::ChunkFn(signed_variants.sink(b.digest, out)); }, &actual)) {
       for (const auto& [repo, path] : users[blob->digest]) {
         ++report.files;
         if (actual != blob->digest) {
@@ -253,9 +419,20 @@ VerifyReport verify_bundle(const Lockfile& lock, const fs::path& bundle, const V
         }
       }
     }
+    out.reset();
   } catch (const Error& e) {
     report.problems.push_back(VerifyProblem{ProblemKind::missing_file, "", "", "", "", e.what()});
   }
+  for (const auto& [repo, variant] : unsigned_ok) {
+    const bool damaged = std::any_of(report.problems.begin(), report.problems.end(), [&](const VerifyProblem& p) {
+      return p.repo_id.empty() || (p.repo_id == repo && p.variant == variant);
+    });
+    if (!damaged) report.provenance.push_back(VariantProvenance{repo, variant, {}});
+  }
+  signed_variants.check(signatures, report);
+  std::sort(report.provenance.begin(), report.provenance.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.repo_id, a.variant) < std::tie(b.repo_id, b.variant);
+  });
   return report;
 }
 

@@ -20,6 +20,7 @@
 #include "kernel_lock/core/lockfile.hpp"
 #include "kernel_lock/core/repo.hpp"
 #include "kernel_lock/core/variant.hpp"
+#include "kernel_lock/trust/trust_store.hpp"
 
 namespace kernel_lock {
 
@@ -28,7 +29,12 @@ inline constexpr std::string_view kBundleManifestName = "kernel-lock-bundle.json
 // variants is a few MiB; more is refused before it is read (docs/bundle-format.md).
 inline constexpr std::uint64_t kMaxBundleManifestBytes = 64ull << 20;
 inline constexpr std::string_view kBundleFormat = "kernel-lock-bundle";
+// Version 1: manifest + blobs. Version 2 (written only when the bundle carries a
+// Sigstore trusted root): the manifest's "trust" record and the
+// trust/trusted_root.json entry. The reader reads both.
 inline constexpr int kBundleFormatVersion = 1;
+inline constexpr int kBundleFormatVersionTrust = 2;
+inline constexpr std::string_view kBundleTrustedRootName = "trust/trusted_root.json";
 
 struct BundleFile {
   std::string path;  // repo path, "build/<variant>/<file>"
@@ -51,9 +57,17 @@ struct BundleBlob {
   std::uint64_t size = 0;
 };
 
+// The trusted root a bundle carries (entry kBundleTrustedRootName).
+struct BundleTrust {
+  std::string sha256;       // hex of the entry's bytes
+  trust::UnixTime captured_at = 0;  // when the root was fetched (RFC 3339 in the manifest)
+  friend bool operator==(const BundleTrust&, const BundleTrust&) = default;
+};
+
 struct BundleManifest {
-  int format_version = kBundleFormatVersion;
+  int format_version = kBundleFormatVersion;  // kBundleFormatVersionTrust exactly when `trust` is set
   Lockfile lock;
+  std::optional<BundleTrust> trust;
   std::vector<BundleKernel> kernels;  // sorted by repo_id
   std::vector<BundleBlob> blobs;      // sorted by digest, unique
 };
@@ -63,10 +77,10 @@ struct BundleManifest {
 // kinds (digest length matches kind), unique blobs whose sizes agree with every
 // file naming them, and every included variant's files hashing (git_lfs_concat)
 // to the variant hash in the embedded lock (and to its per-file records when the
-// lock has them). The text is parsed by the bounded core parser: over
-// kMaxBundleManifestBytes, nesting deeper than kMaxJsonDepth or a duplicate key is
-// refused before anything large is allocated. Throws Error(invalid_input) /
-// Error(integrity) with the field.
+// lock has them), and the trust record (version 2 only). The text is parsed by
+// the bounded core parser: over kMaxBundleManifestBytes, nesting deeper than
+// kMaxJsonDepth or a duplicate key is refused before anything large is
+// allocated. Throws Error(invalid_input) / Error(integrity) with the field.
 std::string format_bundle_manifest(const BundleManifest& manifest);
 BundleManifest parse_bundle_manifest(std::string_view text);
 
@@ -83,7 +97,14 @@ std::vector<std::string> refs_for_requirement(const LockedKernel& kernel);
 struct BundlePlan {
   BundleManifest manifest;  // kernels, blobs and the lock (commit-only kernels completed), as archived
   std::map<std::string, std::filesystem::path> sources;  // blob digest -> cache file verified at plan time
+  std::optional<trust::CapturedTrustRoot> trust_root;     // archived as kBundleTrustedRootName when set
 };
+
+// Makes the plan carry `root` (the manifest records its sha256 and capture time;
+// the format becomes version 2), or nothing when `root` is nullopt. Throws
+// Error(not_found) naming `kernel-lock trust import` / --trusted-root when
+// `root` is nullopt but a bundled variant pins a signature.
+void carry_trust_root(BundlePlan& plan, std::optional<trust::CapturedTrustRoot> root);
 
 // Plans the bundle of `lock` (only the variants `filter` keeps; empty = all)
 // from the HF cache at `cache_dir` (unset: kernels_cache_dir(), or
@@ -125,7 +146,8 @@ BundleSummary write_bundle(const BundlePlan& plan, const std::filesystem::path& 
 
 // Streaming reader over a bundle, hostile-input safe (used by install, verify
 // --bundle and the bundle RepoStore). Refuses: a first entry other than the
-// manifest, any non-regular entry (symlink, hardlink, device, directory), names
+// manifest, a trust entry missing, over kMaxTrustedRootBytes or not matching the
+// manifest's digest (version 2), any non-regular entry (symlink, hardlink, device, directory), names
 // other than blobs/<digest listed in the manifest>, duplicates, sizes differing
 // from the manifest, more data than declared, truncation, blobs missing at the
 // end, anything but zero padding after the last blob (data after the tar
@@ -149,6 +171,9 @@ class BundleReader {
   BundleReader& operator=(BundleReader&&) noexcept;
 
   const BundleManifest& manifest() const noexcept;
+  // The trusted root the bundle carries (read, digest-checked against the
+  // manifest and parsed by the constructor), nullopt for a bundle without one.
+  const std::optional<trust::CapturedTrustRoot>& trust_root() const noexcept;
 
   // Receives one blob's bytes in order; `chunk` empty never happens.
   using ChunkFn = std::function<void(std::string_view chunk)>;
@@ -160,6 +185,9 @@ class BundleReader {
   // unless `actual_digest` is given, which then receives the content digest
   // for the caller to compare (verify reports instead of stopping).
   std::optional<BundleBlob> next_blob(const ChunkFn& sink, std::string* actual_digest = nullptr);
+  // Like next_blob, with the sink chosen once the blob's record is known.
+  std::optional<BundleBlob> next_blob_to(const std::function<ChunkFn(const BundleBlob&)>& sink_for,
+                                         std::string* actual_digest = nullptr);
   // Like next_blob, with every check but the digest: the bytes streamed to
   // `sink` are NOT verified. The caller must hash them (BundleBlob::digest is
   // what they must hash to) before it trusts or exposes them; install does so

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernel_lock/bundle/bundle.hpp"
+#include "kernel_lock/bundle/signatures.hpp"
 #include "kernel_lock/core/repo.hpp"
 #include "kernel_lock/core/lockfile.hpp"
 
@@ -31,6 +32,9 @@ struct InstallOptions {
   bool repair = false;
   BundleLimits limits;
   ProgressFn progress;     // content bytes verified / total
+  // Signed variants: the root (`signatures.trusted_root`, else the bundle's,
+  // else the target cache's store), its freshness, --require-signature.
+  SignatureOptions signatures;
 };
 
 struct InstallSummary {
@@ -40,6 +44,10 @@ struct InstallSummary {
   std::size_t blobs = 0;
   std::uint64_t bytes = 0;          // content bytes verified
   std::vector<std::string> refs;    // "<repo_folder>/refs/<name>" written
+  std::vector<VariantProvenance> provenance;  // per installed variant, manifest order
+  // The carried trusted root, stored in each target cache's trust store (kept_newer
+  // when a root captured later was there); nullopt when the bundle carries none.
+  std::optional<trust::TrustStoreWrite> trust_store;
 };
 
 // Without `lock`, install proves only that the bundle is self-consistent (its
@@ -52,6 +60,15 @@ struct InstallSummary {
 // error nothing references an unverified or missing blob, staged files are
 // removed, and the error says what was wrong (Error(invalid_input) for a
 // malformed or hostile archive, Error(integrity) for bytes that do not match).
+// Signed variants: a carried trusted root must match the manifest's digest and
+// be fresh (Error(stale_trust)); every variant the lock pins a signature for is
+// checked in staging, after its blobs and before any snapshot is published:
+// the signature over metadata.json with the pinned signer, then the kernel
+// digest (Error(integrity) naming kernel, variant and the failed step or files);
+// with `require_signature` a variant without a pinned signature is refused
+// (Error(integrity)) before anything is written; a lock that pins signatures
+// with no root available is Error(not_found). Verified blobs may stay in
+// blobs/ after such a failure, referenced by nothing.
 InstallSummary install_bundle(const std::filesystem::path& bundle, const InstallOptions& options);
 
 }  // namespace kernel_lock
