@@ -20,7 +20,9 @@ struct TrustRootSource {
 
 // The Verifier of the trusted root `source` names, fresh enough. Verifiers are
 // kept for the life of the process, keyed by the sha256 of the root's bytes,
-// so a root is decoded once however many kernels it verifies.
+// so a root is decoded once however many kernels it verifies; a source whose
+// files are unchanged since they were read and validated (same inode, size,
+// mtime and ctime) is not read again. Freshness is checked on every call.
 // Throws Error(not_found) when there is no trusted root (hint: `kernel-lock
 // trust import`, or install a bundle that carries one), Error(stale_trust) when
 // it is older than the limit, Error(invalid_input / io / usage) for a damaged
