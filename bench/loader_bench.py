@@ -7,10 +7,20 @@ same kernel variant in the same HF cache, each in fresh processes:
   * C++ plain dlopen(RTLD_NOW) of the same .so + dispatcher lookup (no checks)
   * Python kernels.load_kernel(repo, lockfile=...) (offline, from the cache)
 
-Usage: loader_bench.py --build-dir BUILD [--variant-dir DIR] [--runs N]
+Then, side by side, what signature verification adds to load_kernel: the
+same variant signed by a test PKI (testing/sigstore/test_pki.py: metadata.json
+gets its kernel digest and a Sigstore bundle; the cache gets the PKI's trusted
+root through `kernel-lock trust import`), loaded with a lock that pins its
+signer (signature + kernel digest checked on the sealed bytes) and with the
+same lock minus its signature record (lock hash only). Measured in one process
+per run: the first load (cold: includes decoding the trusted root and dlopen)
+and N reloads (the library is loaded already: lock, read + hash into sealed
+memory, and the signature check), so the difference is the verification.
+
+Usage: loader_bench.py --build-dir BUILD [--variant-dir DIR] [--runs N] [--reloads N]
 DIR is a built CPU variant (build/<variant>/ with metadata.json and the .so);
 default: <BUILD or sibling build dirs>/hub-kernels/activation/build/torch*-cpu-*,
-else the loader's test kernel. Prints a markdown table (median and min, ms).
+else the loader's test kernel. Prints markdown tables (median and min, ms).
 """
 import argparse
 import glob
@@ -22,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 REPO_ID = "kernels-community/bench-kernel"
@@ -109,6 +120,70 @@ print(json.dumps({"load_ms": (t1-t0)*1e3, "first_call_ms": (t2-t1)*1e3, "total_m
 """
 
 
+SIGNER = {
+    "issuer": "https://token.actions.githubusercontent.com",
+    "source_repository": "https://github.com/huggingface/kernels-community",
+    "build_signer_uri": "https://github.com/huggingface/kernels-community/.github/workflows/build.yaml@refs/heads/main",
+}
+
+
+def signed_setup(build: Path, variant_dir: Path, work: Path, python: str) -> tuple[Path, Path, Path]:
+    """A signed copy of `variant_dir` installed in work/signed/hub (trusted root
+    imported); returns (lock pinning the signer, same lock without it, cache)."""
+    pki_py = Path(__file__).resolve().parent.parent / "testing" / "sigstore" / "test_pki.py"
+    src = work / "signed-src" / variant_dir.name
+    shutil.copytree(variant_dir, src, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    pki = work / "pki"
+    for argv in (["init", pki, "--seed", "loader bench", "--time", "2025-01-01T00:00:00Z"], ["digest", src],
+                 ["sign", pki, src / "metadata.json"]):
+        subprocess.run([python, pki_py, *map(str, argv)], check=True, capture_output=True)
+    cache = work / "signed" / "hub"
+    variant, _ = install(src, cache)
+    subprocess.run([str(build / "cli" / "kernel-lock"), "trust", "import", str(pki / "trusted_root.json"),
+                    "--cache", str(cache)], check=True, capture_output=True)
+    bundle = json.loads((src / "metadata.json.sigstore").read_text())
+    tlog = bundle["verificationMaterial"]["tlogEntries"][0]
+    unsigned_lock = cache.parent / "kernel.lock"
+    lock = json.loads(unsigned_lock.read_text())
+    signing_time = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(tlog["integratedTime"])))
+    lock[0]["signatures"] = {variant: dict(SIGNER, log_index=int(tlog["logIndex"]), signing_time=signing_time)}
+    signed_lock = cache.parent / "kernel-signed.lock"
+    signed_lock.write_text(json.dumps(lock, indent=2) + "\n")
+    return signed_lock, unsigned_lock, cache
+
+
+def measure_signed(bench_bin: Path, signed_lock: Path, unsigned_lock: Path, cache: Path, runs: int,
+                   reloads: int) -> dict:
+    env = dict(os.environ, HF_HUB_CACHE=str(cache), KERNELS_CACHE=str(cache), HF_HUB_OFFLINE="1")
+    env.pop("KERNEL_LOCK_FILE", None)
+    env.pop("KERNEL_LOCK_REQUIRE_SIGNATURE", None)
+    methods = {"signed variant, signature + kernel digest checked": signed_lock,
+               "same variant, lock without its signature record": unsigned_lock}
+    results = {name: [] for name in methods}
+    for _ in range(runs):
+        for name, lock in methods.items():
+            results[name].append(run([str(bench_bin), "reload", str(lock), REPO_ID, str(reloads)], env))
+    return results
+
+
+def print_signed(results: dict, runs: int, reloads: int) -> None:
+    print()
+    print(f"What verification adds to load_kernel ({runs} processes per row, {reloads} reloads each; "
+          "medians over processes; ms):")
+    print()
+    print("| lock | provenance | first load (cold) | reload median | reload min |")
+    print("|---|---|---:|---:|---:|")
+    med = {}
+    for name, rs in results.items():
+        first = statistics.median(r["first_ms"] for r in rs)
+        reload = statistics.median(r["reload_median_ms"] for r in rs)
+        low = min(r["reload_min_ms"] for r in rs)
+        med[name] = (first, reload, low)
+        print(f"| {name} | {rs[0]['provenance']} | {first:.2f} | {reload:.3f} | {low:.3f} |")
+    (f1, r1, m1), (f2, r2, m2) = med.values()
+    print(f"| **verification adds** | | {f1 - f2:+.2f} | {r1 - r2:+.3f} | {m1 - m2:+.3f} |")
+
+
 def run(cmd, env):
     r = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if r.returncode != 0:
@@ -122,6 +197,7 @@ def main() -> int:
     ap.add_argument("--variant-dir", type=Path)
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--python", default=sys.executable)
+    ap.add_argument("--reloads", type=int, default=50)
     args = ap.parse_args()
     build = args.build_dir.resolve()
     bench_bin = build / "bench" / "loader_bench"
@@ -157,6 +233,8 @@ def main() -> int:
                 results[name].append(run(cmd, env))
 
         so_size = so_path.stat().st_size
+        signed = signed_setup(build, variant_dir, work, args.python)
+        signed_results = measure_signed(bench_bin, *signed, args.runs, args.reloads)
     print(f"Kernel: {kind}, variant `{variant}`, .so {so_size / 1e6:.2f} MB; "
           f"{args.runs} fresh processes per method, op `gelu_fast` on a 16x1024 fp32 CPU tensor; ms.")
     print()
@@ -168,6 +246,7 @@ def main() -> int:
         total = [r["total_ms"] for r in rs]
         print(f"| {name} | {statistics.median(load):.2f} | {min(load):.2f} | {statistics.median(call):.2f} | "
               f"{statistics.median(total):.2f} | {min(total):.2f} |")
+    print_signed(signed_results, args.runs, args.reloads)
     return 0
 
 

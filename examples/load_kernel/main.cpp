@@ -2,7 +2,8 @@
 // libtorch process (no Python), list its ops, call them and compare each with
 // the PyTorch reference.
 //
-//   load_kernel_example [--backend cpu|cuda] [--variant NAME] [--fetch] [LOCKFILE [REPO_ID...]]
+//   load_kernel_example [--backend cpu|cuda] [--variant NAME] [--fetch] [--trusted-root FILE]
+//                       [--require-signature] [LOCKFILE [REPO_ID...]]
 //
 // LOCKFILE defaults to the documented search (KERNEL_LOCK_FILE, next to the
 // executable, current directory); REPO_ID to kernels-community/activation.
@@ -10,7 +11,10 @@
 // cache is the HF cache (HF_HUB_CACHE / KERNELS_CACHE ...). Without --fetch
 // nothing is downloaded (load_kernel); with --fetch, get_locked_kernel downloads
 // a locked variant missing from the cache from HF_ENDPOINT (verified against
-// the lock) unless HF_HUB_OFFLINE is set.
+// the lock) unless HF_HUB_OFFLINE is set. A variant the lock pins a signer for
+// is verified against its Sigstore signature (trusted root: --trusted-root, else
+// the cache's trust store); each kernel's provenance line says what was proven.
+// --require-signature refuses variants without one (or KERNEL_LOCK_REQUIRE_SIGNATURE=1).
 // Exit status: 0 when every known op matches PyTorch, 1 on a mismatch,
 // otherwise the kernel-lock error code.
 #include <ATen/ATen.h>
@@ -63,8 +67,11 @@ const std::map<std::string, Check>& known_ops() {
 
 int usage() {
   std::fprintf(stderr,
-               "usage: load_kernel_example [--backend cpu|cuda] [--variant NAME] [--fetch] [LOCKFILE [REPO_ID...]]\n"
-               "  --fetch  get_locked_kernel: download a locked variant missing from the cache from HF_ENDPOINT\n");
+               "usage: load_kernel_example [--backend cpu|cuda] [--variant NAME] [--fetch] [--trusted-root FILE]\n"
+               "                           [--require-signature] [LOCKFILE [REPO_ID...]]\n"
+               "  --fetch              get_locked_kernel: download a locked variant missing from the cache from HF_ENDPOINT\n"
+               "  --trusted-root FILE  Sigstore trusted_root.json for signed variants (default: the cache's trust store)\n"
+               "  --require-signature  refuse a variant whose signature the lock does not pin\n");
   return 2;
 }
 
@@ -140,6 +147,10 @@ int main(int argc, char** argv) {
       (a == "--backend" ? options.backend : options.variant) = std::string(argv[++i]);
     } else if (a == "--fetch") {
       fetch = true;
+    } else if (a == "--trusted-root" && i + 1 < argc) {
+      options.trusted_root = std::string(argv[++i]);
+    } else if (a == "--require-signature") {
+      options.require_signature = true;
     } else if (a == "-h" || a == "--help" || a.starts_with("--")) {
       return usage();
     } else {
@@ -163,10 +174,11 @@ int main(int argc, char** argv) {
       auto kernel = positional.empty() || fetch ? kernel_lock::get_locked_kernel(repo_id, options)
                                        : kernel_lock::load_kernel(repo_id, positional[0], options);
       auto t1 = std::chrono::steady_clock::now();
-      std::printf("loaded %s @ %s\n  variant   %s\n  namespace %s\n  hash      %s (%s)\n  load time %.1f ms\n",
+      std::printf("loaded %s @ %s\n  variant   %s\n  namespace %s\n  hash      %s (%s)\n  provenance %s\n"
+                  "  load time %.1f ms\n",
                   kernel.repo_id().c_str(), kernel.sha().c_str(), kernel.variant().c_str(), kernel.ns().c_str(),
                   kernel.variant_hash().c_str(), std::string(kernel_lock::to_string(kernel.trust())).c_str(),
-                  std::chrono::duration<double, std::milli>(t1 - t0).count());
+                  kernel.provenance().c_str(), std::chrono::duration<double, std::milli>(t1 - t0).count());
       std::printf("ops:\n");
       for (const auto& op : kernel.ops()) std::printf("  %s\n", op.schema.c_str());
       loaded.push_back(kernel);

@@ -28,6 +28,7 @@
 #include "kernel_lock/core/env.hpp"
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/cache/hf_cache.hpp"
+#include "trust_root.hpp"
 
 namespace fs = std::filesystem;
 
@@ -447,6 +448,7 @@ struct Kernel::State {
   std::string variant;
   std::string variant_hash;
   Trust trust = Trust::local;
+  std::optional<LockedSignature> signer;
   fs::path directory;
   std::shared_ptr<detail::LoadedLibrary> lib;
 };
@@ -457,6 +459,17 @@ const std::string& Kernel::variant() const noexcept { return state_->variant; }
 const std::string& Kernel::ns() const noexcept { return state_->lib->ns; }
 const std::string& Kernel::variant_hash() const noexcept { return state_->variant_hash; }
 Trust Kernel::trust() const noexcept { return state_->trust; }
+const std::optional<LockedSignature>& Kernel::signer() const noexcept { return state_->signer; }
+
+std::string Kernel::provenance() const {
+  if (state_->signer) return "signed by " + state_->signer->describe();
+  switch (state_->trust) {
+    case Trust::locked: return "pinned by the lock only";
+    case Trust::cache_blobs: return "cache blobs only (unpinned)";
+    case Trust::local: return "local, not verified";
+  }
+  return "unknown";
+}
 const fs::path& Kernel::directory() const noexcept { return state_->directory; }
 const std::vector<OpInfo>& Kernel::ops() const noexcept { return state_->lib->ops; }
 
@@ -507,12 +520,26 @@ Kernel load_sealed(SealedVariant sealed, std::string repo_id, std::string sha, c
   state->variant = sealed.variant;
   state->variant_hash = sealed.variant_hash;
   state->trust = sealed.trust;
+  state->signer = std::move(sealed.signer);
   state->directory = sealed.directory;
   state->lib = std::move(lib);
   return Kernel(std::move(state));
 }
 
 fs::path cache_dir_for(const LoadOptions& options) { return options.cache_dir ? *options.cache_dir : kernels_cache_dir(); }
+
+bool require_signature_for(const LoadOptions& options) {
+  if (options.require_signature) return *options.require_signature;
+  return env_true("KERNEL_LOCK_REQUIRE_SIGNATURE");
+}
+
+// Loads with no signature to verify (no lock record for it): refused when one is required.
+void refuse_unsigned(const LoadOptions& options, std::string_view what) {
+  if (require_signature_for(options))
+    throw Error(ErrorCode::integrity, "a signature is required, but " + std::string(what) + " has none to verify",
+                "load it with load_kernel from a lock with signatures (`kernel-lock resolve --trusted-root FILE`), "
+                "or drop the requirement (LoadOptions::require_signature / KERNEL_LOCK_REQUIRE_SIGNATURE)");
+}
 
 bool offline_for(const LoadOptions& options) {
   if (options.offline) return *options.offline;
@@ -543,6 +570,7 @@ Kernel load_from_lock(std::string_view repo_id, const fs::path& lock_path, const
                     locked.repo_id + " at " + locked.sha + " is not in the cache (" + repo.snapshot(locked.sha).string() +
                         "); the lock (Python kernels 0.17.2 shape) pins the commit only",
                     "run `kernel-lock resolve` for a hash-pinned kernel.lock, then `kernel-lock install`");
+      refuse_unsigned(options, "a lock in the Python kernels 0.17.2 shape (commit only)");
       auto ranked = select_variants_for(names, options, locked.repo_id + " at " + locked.sha);
       auto sealed = read_cached_variant(repo, locked.sha, ranked.front());
       return load_sealed(std::move(sealed), locked.repo_id, locked.sha, options);
@@ -579,7 +607,10 @@ Kernel load_from_lock(std::string_view repo_id, const fs::path& lock_path, const
       FetchRequest request{locked.repo_id, repo_type, locked.sha, variant, &locked_variant, cache};
       with_context("fetching " + variant, [&] { options.fetcher->fetch(request); }, ErrorCode::network);
     }
-    auto sealed = read_locked_variant(repo, locked.sha, variant, locked_variant);
+    std::shared_ptr<const trust::Verifier> verifier;
+    if (locked_variant.signature) verifier = verifier_for({cache, options.trusted_root, options.trust_max_age_days});
+    const SignatureCheck check{verifier.get(), require_signature_for(options)};
+    auto sealed = read_locked_variant(repo, locked.sha, variant, locked_variant, check);
     return load_sealed(std::move(sealed), locked.repo_id, locked.sha, options);
   });
 }
@@ -626,6 +657,7 @@ Kernel get_locked_kernel(std::string_view repo_id, const LoadOptions& options) {
 
 Kernel get_kernel(std::string_view repo_id, const KernelRef& ref, const LoadOptions& options) {
   return with_context("loading " + std::string(repo_id) + " (UNPINNED: cache refs, no lock)", [&] {
+    refuse_unsigned(options, "get_kernel (unpinned, no lock)");
     auto cached = find_cached(repo_id, ref, options);
     auto ranked = select_variants_for(cached.variants, options, std::string(repo_id) + " at " + cached.sha);
     auto sealed = read_cached_variant(cached.repo, cached.sha, ranked.front());
@@ -645,6 +677,7 @@ bool has_kernel(std::string_view repo_id, const KernelRef& ref, const LoadOption
 
 Kernel get_local_kernel(const fs::path& path, const LoadOptions& options) {
   return with_context("loading local kernel " + path.string(), [&] {
+    refuse_unsigned(options, "get_local_kernel (a local directory)");
     std::optional<fs::path> variant_dir;
     std::string tried;
     for (const fs::path& base : {path, path / "build"}) {

@@ -11,12 +11,18 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
+#include <span>
 #include <system_error>
 
 #include "kernel_lock/cache/snapshot.hpp"
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/unique_fd.hpp"
+#include "kernel_lock/trust/bundle.hpp"
+#include "kernel_lock/trust/kernel_digest.hpp"
+#include "kernel_lock/trust/policy.hpp"
+#include "kernel_lock/trust/verify.hpp"
 
 namespace fs = std::filesystem;
 
@@ -67,8 +73,10 @@ std::vector<Entry> list_entries(const fs::path& dir, const std::optional<fs::pat
   return read_snapshot(dir, options);
 }
 
-// Reads `entry.file` once into a sealed memfd, hashing the bytes with `kind`.
-SealedVariantFile read_sealed(const Entry& entry, DigestKind kind) {
+// Reads `entry.file` once into a sealed memfd, hashing the bytes with `kind`;
+// with `sha256_raw`, also the raw sha256 of the same bytes (the kernel digest
+// of a signed variant), from an extra hasher only when `kind` is not sha256.
+SealedVariantFile read_sealed(const Entry& entry, DigestKind kind, std::vector<std::uint8_t>* sha256_raw = nullptr) {
   Fd src(::open(entry.file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (src.get() < 0) {
     int err = errno;
@@ -87,6 +95,8 @@ SealedVariantFile read_sealed(const Entry& entry, DigestKind kind) {
     header.push_back('\0');
     hasher.update(std::string_view(header));
   }
+  std::optional<Hasher> extra;
+  if (sha256_raw && kind != DigestKind::lfs_sha256) extra.emplace(Hasher::Algorithm::sha256);
   // Uninitialised and no larger than the file: kernels' small files (Python
   // sources, metadata) then cost no 1 MiB allocation and zeroing each.
   const std::size_t buffer_size = static_cast<std::size_t>(std::clamp<std::uint64_t>(expected_size, 4096, 1 << 20));
@@ -100,6 +110,7 @@ SealedVariantFile read_sealed(const Entry& entry, DigestKind kind) {
     }
     if (n == 0) break;
     hasher.update(std::string_view(buffer.get(), static_cast<std::size_t>(n)));
+    if (extra) extra->update(std::string_view(buffer.get(), static_cast<std::size_t>(n)));
     write_all(mem.get(), buffer.get(), static_cast<std::size_t>(n), entry.path);
     total += static_cast<std::uint64_t>(n);
   }
@@ -109,7 +120,13 @@ SealedVariantFile read_sealed(const Entry& entry, DigestKind kind) {
   SealedVariantFile out;
   out.path = entry.path;
   out.source = entry.file;
-  out.digest = hasher.finish_hex();
+  if (sha256_raw && !extra) {
+    *sha256_raw = hasher.finish();
+    out.digest = to_hex(*sha256_raw);
+  } else {
+    out.digest = hasher.finish_hex();
+    if (extra) *sha256_raw = extra->finish();
+  }
   out.kind = kind;
   out.content = SealedFile(mem.release(), total);
   return out;
@@ -134,6 +151,70 @@ void check_blob_name(const SealedVariantFile& f, const Entry& e) {
                 "file " + f.path + ": cache blob " + e.file.string() + " is corrupt: expected digest " +
                     e.digest + " (its name), actual " + f.digest,
                 "reinstall the kernel with `kernel-lock install`");
+}
+
+// The kernel digest of the sealed files (those the digest covers), in `algorithm`:
+// sha256 from the raw digests taken while copying, sha512 from the sealed memory.
+trust::KernelDigest sealed_kernel_digest(const std::vector<SealedVariantFile>& files,
+                                         const std::map<std::string, std::vector<std::uint8_t>>& sha256_raw,
+                                         trust::DigestAlgorithm algorithm) {
+  trust::KernelDigest actual;
+  actual.algorithm = algorithm;
+  for (const auto& f : files) {
+    if (!trust::is_digested_path(f.path)) continue;
+    actual.files[f.path] = algorithm == trust::DigestAlgorithm::sha256
+                               ? trust::encode_kernel_file_digest(sha256_raw.at(f.path))
+                               : trust::kernel_file_digest(f.content.read(), algorithm);
+  }
+  return actual;
+}
+
+// The sealed content of `path` (at most `max_bytes`); Error(integrity) naming the
+// signature check when the variant has no such file.
+std::string signed_file(const SealedVariant& v, std::string_view path, std::size_t max_bytes,
+                        const std::string& where, const LockedSignature& pinned) {
+  const SealedVariantFile* f = v.find(path);
+  if (!f)
+    throw Error(ErrorCode::integrity,
+                where + ": signature check: " + std::string(path) + " is missing, but the lock pins a signature by " +
+                    pinned.describe(),
+                "reinstall the kernel with `kernel-lock install` (from a bundle made with `kernel-lock bundle`)");
+  if (f->content.size() > max_bytes)
+    throw Error(ErrorCode::integrity, where + ": signature check: " + std::string(path) + " is " +
+                                          std::to_string(f->content.size()) + " bytes, over the limit of " +
+                                          std::to_string(max_bytes));
+  return f->content.read();
+}
+
+// The signature check of read_locked_variant (see sealed_variant.hpp), on `v`'s
+// sealed bytes: signature first, then metadata.json's kernel digest.
+void verify_signed_variant(const SealedVariant& v, const LockedSignature& pinned, const trust::Verifier& verifier,
+                           const std::map<std::string, std::vector<std::uint8_t>>& sha256_raw,
+                           const std::string& where) {
+  const std::string bundle = signed_file(v, "metadata.json.sigstore", trust::kMaxBundleBytes, where, pinned);
+  const std::string metadata = signed_file(v, "metadata.json", trust::kMaxMetadataBytes, where, pinned);
+  const auto verdict = verifier.verify_blob(
+      std::span(reinterpret_cast<const std::uint8_t*>(metadata.data()), metadata.size()), bundle,
+      trust::pinned_policy(pinned));
+  if (!verdict.verified)
+    throw Error(ErrorCode::integrity,
+                where + ": the signature of metadata.json is rejected at " +
+                    std::string(trust::to_string(verdict.failed_step)) + ": " + verdict.message +
+                    " (the lock pins " + pinned.describe() + ")",
+                "the cache or the lock was altered; reinstall with `kernel-lock install`, or re-lock with "
+                "`kernel-lock resolve` if the signer changed on purpose");
+  trust::KernelDigest expected;
+  try {
+    expected = trust::parse_kernel_digest(metadata);
+  } catch (const Error& e) {
+    throw Error(ErrorCode::integrity, where + ": the signed metadata.json has no usable kernel digest: " + e.message());
+  }
+  const auto comparison = trust::compare_kernel_digest(expected, sealed_kernel_digest(v.files, sha256_raw, expected.algorithm));
+  if (!comparison.matches())
+    throw Error(ErrorCode::integrity,
+                where + ": kernel digest violation: the files do not match signed metadata.json: " +
+                    comparison.describe(),
+                "the variant's files differ from what its signer built; reinstall with `kernel-lock install`");
 }
 
 }  // namespace
@@ -192,9 +273,16 @@ const SealedVariantFile* SealedVariant::find(std::string_view path) const noexce
 }
 
 SealedVariant read_locked_variant(const CacheRepoPaths& repo, std::string_view sha, std::string_view variant,
-                                  const LockedVariant& locked) {
+                                  const LockedVariant& locked, const SignatureCheck& check) {
   const fs::path dir = variant_dir_of(repo, sha, variant);
   const std::string where = "variant " + std::string(variant) + " at " + std::string(sha);
+  if (check.require_signature && !locked.signature)
+    throw Error(ErrorCode::integrity, where + ": a signature is required, but the lock pins none for this variant",
+                "re-lock with signatures (`kernel-lock resolve --trusted-root FILE` with a signed kernel), or "
+                "drop the requirement (LoadOptions::require_signature / KERNEL_LOCK_REQUIRE_SIGNATURE)");
+  if (locked.signature && !check.verifier)
+    throw Error(ErrorCode::not_found, where + ": the lock pins a signature by " + locked.signature->describe() +
+                                          ", but no Sigstore trusted root was given to verify it");
   if (!locked.hash_type.empty() && locked.hash_type != "git_lfs_concat")
     throw Error(ErrorCode::unsupported, where + ": unknown hash_type '" + locked.hash_type + "' in the lock");
   auto entries = list_entries(dir, repo.blobs());
@@ -224,13 +312,14 @@ SealedVariant read_locked_variant(const CacheRepoPaths& repo, std::string_view s
   out.directory = dir;
   out.trust = Trust::locked;
   out.files.reserve(entries.size());
+  std::map<std::string, std::vector<std::uint8_t>> sha256_raw;  // signed variants: the kernel digest's input
   for (const auto& e : entries) {
     // The lock's per-file record says which digest the Hub uses; a Python lock
     // has none, and the strict snapshot policy guarantees a digest-named blob.
     const LockedFile* record = nullptr;
     if (auto it = expected.find(e.path); it != expected.end()) record = it->second;
     const DigestKind kind = record ? record->kind : e.kind;
-    auto sealed = read_sealed(e, kind);
+    auto sealed = read_sealed(e, kind, locked.signature ? &sha256_raw[e.path] : nullptr);
     if (record) {
       if (sealed.digest != record->digest)
         throw Error(ErrorCode::integrity,
@@ -253,6 +342,10 @@ SealedVariant read_locked_variant(const CacheRepoPaths& repo, std::string_view s
                     ", actual " + out.variant_hash + " (over " + std::to_string(out.files.size()) + " files in " +
                     dir.string() + ")",
                 "a file was added, removed, changed or re-pointed; reinstall with `kernel-lock install`");
+  if (locked.signature) {
+    verify_signed_variant(out, *locked.signature, *check.verifier, sha256_raw, where);
+    out.signer = locked.signature;
+  }
   return out;
 }
 

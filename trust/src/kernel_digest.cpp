@@ -125,6 +125,21 @@ KernelDigest compute_kernel_digest(const fs::path& variant_dir, DigestAlgorithm 
   return digest;
 }
 
+std::string kernel_file_digest(std::string_view content, DigestAlgorithm algorithm) {
+  Bytes out(digest_size(algorithm));
+  unsigned int n = 0;
+  const EVP_MD* md = algorithm == DigestAlgorithm::sha256 ? EVP_sha256() : EVP_sha512();
+  if (EVP_Digest(content.data(), content.size(), out.data(), &n, md, nullptr) != 1)
+    throw Error(ErrorCode::generic, "EVP_Digest failed");
+  return detail::base64_encode(out);
+}
+
+std::string encode_kernel_file_digest(std::span<const std::uint8_t> raw_digest) {
+  if (raw_digest.size() != digest_size(DigestAlgorithm::sha256) && raw_digest.size() != digest_size(DigestAlgorithm::sha512))
+    throw Error(ErrorCode::invalid_input, "a kernel file digest is 32 or 64 bytes, not " + std::to_string(raw_digest.size()));
+  return detail::base64_encode(raw_digest);
+}
+
 DigestComparison compare_kernel_digest(const KernelDigest& expected, const KernelDigest& actual) {
   DigestComparison result;
   for (const auto& [path, value] : expected.files) {

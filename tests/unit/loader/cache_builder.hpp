@@ -81,6 +81,11 @@ class CacheBuilder {
     return locked;
   }
 
+  // Pins a signer for `variant` in the lock written by write_lock.
+  void set_signature(const std::string& variant, const kernel_lock::LockedSignature& signature) {
+    variants_.at(variant).signature = signature;
+  }
+
   void add_blob(const std::string& digest, const std::string& content) { spit(repo_.blob(digest), content); }
 
   // snapshots/<sha>/build/<variant>/<path> -> relative path to blobs/<digest>

@@ -232,6 +232,8 @@ TEST_CASE("load_kernel: locked, verified, ops listed with schemas, typed and box
   CHECK(k.variant() == cpu_variant());
   CHECK(k.ns() == kNs1);
   CHECK(k.pinned());
+  CHECK_FALSE(k.signer().has_value());  // the lock pins no signature for it
+  CHECK(k.provenance() == "pinned by the lock only");
   CHECK(k.variant_hash() == cb->locked_kernel().variants.at(cpu_variant()).hash);
   REQUIRE(k.ops().size() == 3);
   CHECK(k.has_op("gelu_fast"));
@@ -275,6 +277,7 @@ TEST_CASE("load_kernel: locked, verified, ops listed with schemas, typed and box
     auto py = load_kernel("org/kl-test", lock, where.options());
     CHECK(py.sha() == kSha1);
     CHECK(py.trust() == Trust::cache_blobs);
+    CHECK(py.provenance() == "cache blobs only (unpinned)");
     CHECK_FALSE(py.pinned());
     CHECK(py.variant_hash() == k.variant_hash());
     // A corrupt blob is still refused by its name.
@@ -294,6 +297,7 @@ TEST_CASE("get_kernel is unpinned and cache-only; has_kernel reports what the ca
   auto cb = install(where, 1, kSha1);
   auto k = get_kernel("org/kl-test", KernelRef::of_version(1), where.options());
   CHECK(k.trust() == Trust::cache_blobs);
+  CHECK(k.provenance() == "cache blobs only (unpinned)");
   CHECK_FALSE(k.pinned());
   CHECK(k.sha() == kSha1);
   CHECK(k.call<int64_t()>("version") == 1);
@@ -318,6 +322,8 @@ TEST_CASE("get_local_kernel: repo root with build/, or a variant directory") {
   cpu.backend = "cpu";
   auto k = get_local_kernel(tmp.path(), cpu);
   CHECK(k.trust() == Trust::local);
+  CHECK(k.provenance() == "local, not verified");
+  CHECK_FALSE(k.signer().has_value());
   CHECK(k.variant() == cpu_variant());
   CHECK(k.call<int64_t()>("version") == 1);
   auto direct = get_local_kernel(tmp.path() / "build" / cpu_variant(), cpu);

@@ -57,6 +57,18 @@ TEST_CASE("exclusions: metadata.json, metadata.json.sigstore, __pycache__; a loo
   CHECK(paths == std::vector<std::string>{"_extension.so", "layers/__init__.py", "stale.pyc"});
 }
 
+TEST_CASE("in-memory file digests equal the directory walk's (the loader's sealed copies)") {
+  CHECK(kernel_file_digest("hello world", DigestAlgorithm::sha256) == kHelloSha256);
+  ScratchDir dir;
+  write_file(dir.path() / "_extension.so", "hello world");
+  CHECK(kernel_file_digest("hello world", DigestAlgorithm::sha512) ==
+        compute_kernel_digest(dir.path(), DigestAlgorithm::sha512).files.at("_extension.so"));
+  const auto raw = b64decode(kHelloSha256);
+  CHECK(encode_kernel_file_digest(raw) == kHelloSha256);
+  const std::uint8_t short_digest[20] = {};
+  CHECK_THROWS_AS(encode_kernel_file_digest(short_digest), kernel_lock::Error);
+}
+
 TEST_CASE("sha512 digests are 64 bytes") {
   ScratchDir dir;
   write_file(dir.path() / "_extension.so", "hello world");

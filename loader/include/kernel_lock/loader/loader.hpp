@@ -17,6 +17,7 @@
 // Thread-safe: loads are serialised by one process-wide mutex.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -60,6 +61,21 @@ struct LoadOptions {
   std::optional<bool> offline;
   // Path of the PyModule_Create2 shim library; default: next to the loader library.
   std::optional<std::filesystem::path> pyshim;
+
+  // Signed variants (docs/trust.md). When the lock pins a signature for the
+  // variant, load_kernel / get_locked_kernel verify it on the sealed bytes (see
+  // read_locked_variant) with this Sigstore trusted_root.json, taken as captured
+  // at its modification time. Default: the trust store of the cache in use
+  // (<cache>/.kernel-lock-trust, from `kernel-lock trust import` or an installed
+  // bundle). None available: Error(not_found). Decoded once per process.
+  std::optional<std::filesystem::path> trusted_root;
+  // Refuse a trusted root captured more than this many days ago
+  // (Error(stale_trust)). Default: KERNEL_LOCK_TRUST_MAX_AGE_DAYS, else 180.
+  std::optional<std::int64_t> trust_max_age_days;
+  // Refuse any variant whose signature is not verified at load: a locked
+  // variant the lock pins no signature for, and every get_kernel /
+  // get_local_kernel load (Error(integrity)). Default: KERNEL_LOCK_REQUIRE_SIGNATURE.
+  std::optional<bool> require_signature;
 };
 
 // get_kernel / has_kernel: which version of the kernel (exactly one of them).
@@ -90,6 +106,12 @@ class Kernel {
   const std::string& variant_hash() const noexcept;  // git_lfs_concat of the loaded bytes
   Trust trust() const noexcept;                   // locked / cache_blobs (unpinned) / local
   bool pinned() const noexcept { return trust() == Trust::locked; }
+  // The signer whose signature over metadata.json and kernel digest were verified
+  // on the loaded bytes (the lock's record); nullopt when no signature was checked.
+  const std::optional<LockedSignature>& signer() const noexcept;
+  // What was proven, in one line: "signed by <build signer URI> (issuer <issuer>)",
+  // "pinned by the lock only", "cache blobs only (unpinned)" or "local, not verified".
+  std::string provenance() const;
   const std::filesystem::path& directory() const noexcept;  // the variant directory read
   const std::vector<OpInfo>& ops() const noexcept;
   bool has_op(std::string_view name, std::string_view overload = "") const;

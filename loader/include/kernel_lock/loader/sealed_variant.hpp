@@ -24,6 +24,10 @@
 
 namespace kernel_lock {
 
+namespace trust {
+class Verifier;  // kernel_lock/trust/verify.hpp; the loader links it privately
+}
+
 // A sealed memfd (move-only RAII over the file descriptor). Its content cannot
 // be written, grown, shrunk or unsealed by anyone once created.
 class SealedFile {
@@ -74,9 +78,21 @@ struct SealedVariant {
   std::filesystem::path directory;   // where it was read from
   std::string variant_hash;          // "sha256-<hex>" git_lfs_concat over the bytes read
   Trust trust = Trust::local;
+  // The signer whose signature over metadata.json, and whose kernel digest of
+  // the files, were verified on these sealed bytes; nullopt when none was checked.
+  std::optional<LockedSignature> signer;
   std::vector<SealedVariantFile> files;  // sorted by path; *.pyc and __pycache__ excluded
 
   const SealedVariantFile* find(std::string_view path) const noexcept;
+};
+
+// What read_locked_variant demands of signatures (docs/trust.md).
+struct SignatureCheck {
+  // Verifies the signature when the lock pins one for the variant; the caller
+  // keeps it alive for the call. nullptr with a pinned signature: Error(not_found).
+  const trust::Verifier* verifier = nullptr;
+  // Refuse a variant the lock pins no signature for (Error(integrity)).
+  bool require_signature = false;
 };
 
 // Reads snapshots/<sha>/build/<variant>/ of `repo` and verifies it against the
@@ -86,7 +102,21 @@ struct SealedVariant {
 //  * each file's digest (kind from the lock's per-file record, or, for Python
 //    locks without per-file data, from the cache blob name the snapshot symlink
 //    points to) and size match the lock, and a named blob's content matches its name;
-//  * the git_lfs_concat hash over (path, digest) equals the lock's variant hash.
+//  * the git_lfs_concat hash over (path, digest) equals the lock's variant hash;
+//  * when the lock pins a signature for the variant (LockedVariant::signature),
+//    on the same sealed bytes, after the lock hash: the sealed metadata.json's
+//    signature with the sealed metadata.json.sigstore verifies with
+//    `check.verifier` under trust::pinned_policy(the lock's record) (exactly
+//    that issuer, source repository and build signer URI), and only then is
+//    metadata.json parsed and its kernel digest compared with the sealed files
+//    (sha256 computed in the pass that copies and hashes them; sha512 from the
+//    sealed memory; no file is read twice from disk). The result's `signer` is
+//    the lock's record. A missing metadata.json or bundle, a rejected signature
+//    (the failed step named), a metadata.json without a digest, and any
+//    missing, unknown or altered file of the digest throw Error(integrity)
+//    naming the kernel variant and the step or files. A file the digest lists
+//    that the loader never reads (a loose *.pyc) counts as missing;
+//  * `check.require_signature` and no signature pinned: Error(integrity).
 // The snapshot is read with the cache's strict snapshot policy
 // (kernel_lock/cache/snapshot.hpp): every entry a relative symlink to a
 // digest-named blob in the repo's blobs/ directory; plain files, links leaving
@@ -94,7 +124,7 @@ struct SealedVariant {
 // the expected and the actual digest; Error(not_found) when the variant or a
 // file is missing from the cache (hint: `kernel-lock install`).
 SealedVariant read_locked_variant(const CacheRepoPaths& repo, std::string_view sha, std::string_view variant,
-                                  const LockedVariant& locked);
+                                  const LockedVariant& locked, const SignatureCheck& check = {});
 
 // Unpinned read of a cached variant (strict snapshot policy, as above): each
 // snapshot symlink's blob must hold the bytes its name says (Error(integrity)

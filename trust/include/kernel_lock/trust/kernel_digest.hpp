@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,6 +53,13 @@ struct DigestComparison {
 };
 
 DigestComparison compare_kernel_digest(const KernelDigest& expected, const KernelDigest& actual);
+
+// One file's entry of a digest, for callers that hold the bytes in memory (the
+// loader's sealed copies): base64 of the raw digest of `content`, or of a raw
+// digest the caller already computed while copying the bytes (`raw_digest`,
+// 32 bytes for sha256, 64 for sha512; Error(invalid_input) otherwise).
+std::string kernel_file_digest(std::string_view content, DigestAlgorithm algorithm);
+std::string encode_kernel_file_digest(std::span<const std::uint8_t> raw_digest);
 
 // Parses metadata.json from `variant_dir` and compares its digest with the files.
 // Throws what parse_kernel_digest and compute_kernel_digest throw.
