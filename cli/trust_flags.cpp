@@ -1,29 +1,30 @@
 #include "trust_flags.hpp"
 
-#include <chrono>
 
 #include "kernel_lock/core/error.hpp"
 
 namespace kernel_lock::cli {
 
-trust::UnixTime now_unix() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
+trust::UnixTime now_unix() { return trust::system_now(); }
 
 std::int64_t TrustFlags::max_age_days() const { return max_age ? *max_age : trust::trust_max_age_days_from_env(); }
 
 std::optional<trust::CapturedTrustRoot> TrustFlags::load_flag() const {
   if (trusted_root.empty()) return std::nullopt;
-  const auto captured = captured_at.empty()
-                            ? trust::file_modification_time(trusted_root)
-                            : with_context("--captured-at", [&] { return trust::parse_rfc3339(captured_at); },
-                                           ErrorCode::usage);
-  return with_context("--trusted-root " + trusted_root,
-                      [&] { return trust::read_trust_root_file(trusted_root, captured); });
+  return load_unchecked({});
+}
+
+std::optional<trust::CapturedTrustRoot> TrustFlags::load_unchecked(const std::filesystem::path& cache_dir) const {
+  std::optional<trust::UnixTime> captured;
+  if (!captured_at.empty())
+    captured = with_context("--captured-at", [&] { return trust::parse_rfc3339(captured_at); }, ErrorCode::usage);
+  const auto file = trusted_root.empty() ? std::nullopt : std::optional<std::filesystem::path>(trusted_root);
+  return with_context(trusted_root.empty() ? std::string("trust store") : "--trusted-root " + trusted_root,
+                      [&] { return trust::load_trust_root(file, captured, cache_dir); });
 }
 
 std::optional<trust::CapturedTrustRoot> TrustFlags::load(const std::filesystem::path& cache_dir) const {
-  auto root = trusted_root.empty() ? trust::read_trust_store(cache_dir) : load_flag();
+  auto root = load_unchecked(cache_dir);
   if (root) trust::check_trust_fresh(*root, now_unix(), max_age_days());
   return root;
 }

@@ -25,8 +25,10 @@ struct TrustFlags {
   // (`kernel-lock trust import`); nullopt when neither exists. Throws
   // Error(stale_trust) when it is older than the limit, and what reading it throws.
   std::optional<trust::CapturedTrustRoot> load(const std::filesystem::path& cache_dir) const;
-  // The root of --trusted-root FILE only (nullopt without the flag).
+  // The root of --trusted-root FILE only (nullopt without the flag), freshness unchecked.
   std::optional<trust::CapturedTrustRoot> load_flag() const;
+  // As load(), without the freshness check.
+  std::optional<trust::CapturedTrustRoot> load_unchecked(const std::filesystem::path& cache_dir) const;
   std::int64_t max_age_days() const;
 };
 

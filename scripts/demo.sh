@@ -31,16 +31,19 @@ for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.1; done
 export HF_ENDPOINT="http://127.0.0.1:$(cat "$work/port")"
 echo "HF_ENDPOINT=$HF_ENDPOINT"
 
-step "4/8 resolve fixtures/requirements/example/kernels.yaml -> kernel.lock"
+step "4/8 resolve fixtures/requirements/example/kernels.yaml -> kernel.lock (signatures verified, signers pinned)"
 mkdir -p "$work/project"
 cp "$root/fixtures/requirements/example/kernels.yaml" "$work/project/"
 cat "$work/project/kernels.yaml"
-"$kl" resolve "$work/project"
+# The fixture Hub's test PKI stands in for Sigstore: its trusted_root.json is what
+# `kernel-lock trust import` would store on a connected machine.
+trusted_root="$work/hub/.sigstore-pki/trusted_root.json"
+"$kl" resolve "$work/project" --trusted-root "$trusted_root"
 echo "--- kernel.lock (first 40 lines) ---"
 head -n 40 "$work/project/kernel.lock"
 
-step "5/8 bundle exactly the locked bytes: kernel-lock bundle"
-"$kl" bundle "$work/project" -o "$work/kernels.tar.zst"
+step "5/8 bundle exactly the locked bytes and the trusted root: kernel-lock bundle"
+"$kl" bundle "$work/project" -o "$work/kernels.tar.zst" --trusted-root "$trusted_root"
 ls -l "$work/kernels.tar.zst"
 
 step "6/8 air gap: stop the Hub, install the bundle into a fresh cache"

@@ -3,7 +3,6 @@
 
 #include <sys/stat.h>
 
-#include <chrono>
 #include <map>
 #include <mutex>
 #include <string>
@@ -17,17 +16,8 @@ namespace fs = std::filesystem;
 namespace kernel_lock {
 namespace {
 
-trust::UnixTime now_unix() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 trust::CapturedTrustRoot read_root(const TrustRootSource& source) {
-  if (source.explicit_file) {
-    const fs::path& file = *source.explicit_file;
-    return with_context("trusted root " + file.string(),
-                        [&] { return trust::read_trust_root_file(file, trust::file_modification_time(file)); });
-  }
-  auto stored = trust::read_trust_store(source.cache_dir);
+  auto stored = trust::load_trust_root(source.explicit_file, std::nullopt, source.cache_dir);
   if (!stored)
     throw Error(ErrorCode::not_found,
                 "the lock pins a signature, but no Sigstore trusted root is available to verify it: the cache " +
@@ -95,7 +85,7 @@ std::shared_ptr<const trust::Verifier> verifier_for(const TrustRootSource& sourc
   }
   const CachedRoot cached = it->second;
   lock.unlock();
-  trust::check_trust_fresh(cached.root, now_unix(),
+  trust::check_trust_fresh(cached.root, trust::system_now(),
                            source.max_age_days ? *source.max_age_days : trust::trust_max_age_days_from_env());
   return cached.verifier;
 }

@@ -1,3 +1,7 @@
+#include <openssl/err.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
 #include "kernel_lock/core/error.hpp"
 #include "steps.hpp"
 
@@ -15,6 +19,20 @@ Decoded decode_key(const LogKey& log) {
   return out;
 }
 
+// Each certificate issued (names, key identifiers) and signed by the next one.
+bool chain_signed_in_order(const std::vector<X509Ptr>& certs) {
+  for (std::size_t i = 0; i + 1 < certs.size(); ++i) {
+    X509* subject = certs[i].get();
+    X509* issuer = certs[i + 1].get();
+    if (X509_check_issued(issuer, subject) != X509_V_OK) return false;
+    if (X509_verify(subject, X509_get0_pubkey(issuer)) != 1) {
+      ERR_clear_error();
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 RootMaterial::RootMaterial(TrustedRoot root) : root_(std::move(root)) {
@@ -28,6 +46,7 @@ RootMaterial::RootMaterial(TrustedRoot root) : root_(std::move(root)) {
     } catch (const Error& e) {
       error = "trusted root certificate authority " + ca.uri + ": " + e.message();
     }
+    ca_preverified_.push_back(error.empty() && !certs.empty() && chain_signed_in_order(certs));
     ca_certificates_.push_back(std::move(certs));
     ca_errors_.push_back(std::move(error));
   }

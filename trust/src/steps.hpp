@@ -30,6 +30,10 @@ class RootMaterial {
   EVP_PKEY* key_of(const LogKey& log, VerifyStep step) const;
   // The decoded certificates of CA `index`; fails at certificate_chain when one did not decode.
   const std::vector<X509Ptr>& certificates_of(std::size_t index) const;
+  // True when every certificate of CA `index` is issued and signed by the next one
+  // (checked once, here): a chain verification may then stop at its issuing
+  // certificate instead of re-verifying the static CA signatures on every call.
+  bool chain_preverified(std::size_t index) const noexcept { return ca_preverified_.at(index); }
 
  private:
   struct Decoded {
@@ -41,6 +45,7 @@ class RootMaterial {
   std::vector<Decoded> ctlog_keys_;
   std::vector<std::vector<X509Ptr>> ca_certificates_;
   std::vector<std::string> ca_errors_;
+  std::vector<bool> ca_preverified_;
 };
 
 // ---- transparency log (transparency.cpp) ----------------------------------

@@ -111,6 +111,19 @@ CapturedTrustRoot read_trust_root_file(const fs::path& path, UnixTime captured_a
   return root;
 }
 
+std::optional<CapturedTrustRoot> load_trust_root(const std::optional<fs::path>& explicit_file,
+                                                 std::optional<UnixTime> captured_at, const fs::path& cache_dir) {
+  if (!explicit_file) return read_trust_store(cache_dir);
+  const fs::path& file = *explicit_file;
+  return with_context("trusted root " + file.string(), [&] {
+    return read_trust_root_file(file, captured_at ? *captured_at : file_modification_time(file));
+  });
+}
+
+UnixTime system_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
 UnixTime file_modification_time(const fs::path& path) {
   struct stat info {};
   if (::stat(path.c_str(), &info) != 0) {

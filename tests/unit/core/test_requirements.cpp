@@ -27,12 +27,12 @@ using Strings = std::vector<std::string>;
 
 }  // namespace
 
-TEST_CASE("the demo example: kernels-test/activation and kernels-test/rmsnorm at version 1") {
+TEST_CASE("the demo example: kernels-test/activation at version 2 (signed), kernels-test/rmsnorm at version 1") {
   const auto req = read_requirements(kGood / "example");
   CHECK(req.source == kGood / "example/kernels.yaml");
   REQUIRE(req.kernels.size() == 2);
   CHECK(req.kernels[0].repo_id == "kernels-test/activation");
-  CHECK(req.kernels[0].version == std::optional<int>(1));
+  CHECK(req.kernels[0].version == std::optional<int>(2));
   CHECK(!req.kernels[0].revision);
   CHECK(!req.kernels[0].tag_range);
   CHECK(!req.kernels[0].repo_type);

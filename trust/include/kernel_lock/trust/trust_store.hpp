@@ -55,6 +55,18 @@ TrustStoreWrite write_trust_store(const std::filesystem::path& cache_dir, const 
 // Throws what read_file_at_most and parse_trusted_root throw, with the path as context.
 CapturedTrustRoot read_trust_root_file(const std::filesystem::path& path, UnixTime captured_at);
 
+// The trusted root a command or a load uses: `explicit_file` when given (captured
+// at `captured_at`, default its modification time), else the trust store of
+// `cache_dir`; nullopt when there is neither. Freshness is the caller's call
+// (check_trust_fresh). Throws what read_trust_root_file / read_trust_store throw,
+// with the file as context.
+std::optional<CapturedTrustRoot> load_trust_root(const std::optional<std::filesystem::path>& explicit_file,
+                                                 std::optional<UnixTime> captured_at,
+                                                 const std::filesystem::path& cache_dir);
+
+// The system clock as Unix seconds (callers pass time to the functions above).
+UnixTime system_now();
+
 // The file's modification time as Unix seconds. Throws Error(io / not_found).
 UnixTime file_modification_time(const std::filesystem::path& path);
 
