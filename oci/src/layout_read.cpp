@@ -188,4 +188,13 @@ BundlePlan read_oci_layout(const fs::path& layout, std::string_view tag, const O
   }, ErrorCode::invalid_input);
 }
 
+bool is_oci_layout_dir(const fs::path& path) noexcept {
+  std::error_code ec;
+  return fs::is_directory(path, ec) && fs::is_regular_file(path / kOciLayoutFile, ec);
+}
+
+InstallSummary install_oci_layout(const fs::path& layout, std::string_view tag, const InstallOptions& options) {
+  return install_plan(read_oci_layout(layout, tag), layout, options);
+}
+
 }  // namespace kernel_lock

@@ -161,7 +161,7 @@ bool commit_directory(const fs::path& tmp, const fs::path& output) {
   std::error_code ec;
   const auto st = fs::symlink_status(output, ec);
   if (fs::exists(st)) {
-    const bool layout = fs::is_directory(st) && fs::is_regular_file(output / kOciLayoutFile, ec);
+    const bool layout = fs::is_directory(st) && is_oci_layout_dir(output);
     if (!layout && !(fs::is_directory(st) && fs::is_empty(output, ec)))
       throw Error(ErrorCode::usage, output.string() + " exists and is not an OCI layout",
                   "choose a new or empty directory, or remove it first");

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from test_bundle_airgap import KERNEL, kl, make_project
+from test_bundle_airgap import FOLDER, KERNEL, kl, make_project, offline_env
 
 KERNEL_TYPE = "application/vnd.kernel-lock.kernel.v1+json"
 CONFIG_TYPE = "application/vnd.kernel-lock.kernel.config.v1+json"
@@ -104,6 +104,21 @@ def test_oci_layout_structure_dedupe_determinism(kernel_lock_bin, oci_project, t
         contents = {n: t.extractfile(m).read() for n, m in members.items() if m.isfile()}
     assert contents == tree_bytes(out)
 
+    # Install from the layout into an empty cache, offline, checked against the lock: verify passes.
+    fresh = offline_env(tmp_path / "fresh", env)
+    res = kl(kernel_lock_bin, "install", out, "--lockfile", proj / "kernel.lock", env=fresh)
+    assert "installed" in res.stdout
+    assert (tmp_path / "fresh" / FOLDER / "refs" / "v1").read_text() == lock[0]["sha"]
+    kl(kernel_lock_bin, "verify", proj, env=fresh)
+    # A tampered blob: refused, nothing installed.
+    victim = out / "blobs" / "sha256" / manifest["layers"][0]["digest"].split(":")[1]
+    data = bytearray(victim.read_bytes())
+    data[0] ^= 1
+    victim.write_bytes(bytes(data))
+    res = kl(kernel_lock_bin, "install", out, env=offline_env(tmp_path / "bad", env), check=False)
+    assert res.returncode != 0 and "sha256" in res.stderr
+    assert not (tmp_path / "bad" / FOLDER / "snapshots").exists()
+
     # A non-layout directory is never replaced.
     other = tmp_path / "other"
     other.mkdir()
@@ -139,4 +154,7 @@ def test_skopeo_reads_and_copies_the_layout(kernel_lock_bin, oci_project, tmp_pa
     ours = {p.name: p.read_bytes() for p in (out / "blobs" / "sha256").iterdir()}
     theirs = {p.name: p.read_bytes() for p in (copy / "blobs" / "sha256").iterdir()}
     assert theirs == ours
-    # skopeo rewrites index.json only; our reader accepts its copy (install from it, below, proves it).
+    # skopeo rewrites index.json only; we install from its copy.
+    fresh = offline_env(tmp_path / "fresh", env)
+    kl(kernel_lock_bin, "install", copy, "--tag", "v1", "--lockfile", proj / "kernel.lock", env=fresh)
+    kl(kernel_lock_bin, "verify", proj, env=fresh)

@@ -222,3 +222,45 @@ TEST_CASE("oci layout reader: tampered, hostile or oversized layouts are refused
     CHECK(code_of([&] { read_oci_layout(out); }) == ErrorCode::not_found);
   }
 }
+
+TEST_CASE("oci layout install: into an empty cache like a bundle, checked against the lock; a bad blob installs nothing") {
+  Fixture f;
+  const fs::path out = f.t / "layout";
+  write_oci_layout(f.plan, out);
+  CHECK(is_oci_layout_dir(out));
+  CHECK_FALSE(is_oci_layout_dir(f.t / "cache"));
+
+  InstallOptions options;
+  options.cache_dir = f.t / "fresh";
+  options.lock = f.lock;
+  auto s = install_oci_layout(out, {}, options);
+  CHECK(s.kernels == 2);
+  CHECK(s.variants == 4);
+  CHECK(s.blobs == f.plan.manifest.blobs.size());
+  // The same cache a bundle install gives.
+  InstallOptions via_bundle = options;
+  via_bundle.cache_dir = f.t / "from-bundle";
+  write_bundle(f.plan, f.t / "b.tar.zst");
+  install_bundle(f.t / "b.tar.zst", via_bundle);
+  CHECK(tree_snapshot(f.t / "fresh") == tree_snapshot(f.t / "from-bundle"));
+
+  // A lock that disagrees: nothing installed.
+  Lockfile other = f.lock;
+  other.kernels[0].sha = std::string(40, 'c');
+  InstallOptions strict;
+  strict.cache_dir = f.t / "strict";
+  strict.lock = other;
+  CHECK(code_of([&] { install_oci_layout(out, {}, strict); }) == ErrorCode::integrity);
+  CHECK(tree_snapshot(f.t / "strict").empty());
+
+  // A tampered file: refused before anything is visible.
+  const json lock_index = read_blob(out, json::parse(slurp(out / "index.json"))["manifests"][0]["digest"]);
+  const fs::path layer = blob_file(out, read_blob(out, lock_index["manifests"][1]["digest"])["layers"][0]["digest"]);
+  std::string bytes = slurp(layer);
+  bytes.back() = static_cast<char>(bytes.back() ^ 1);
+  spit(layer, bytes);
+  InstallOptions tampered;
+  tampered.cache_dir = f.t / "tampered";
+  CHECK(code_of([&] { install_oci_layout(out, {}, tampered); }) == ErrorCode::integrity);
+  for (const auto& [path, what] : tree_snapshot(f.t / "tampered")) CHECK_MESSAGE(path.find("snapshots") == std::string::npos, path);
+}

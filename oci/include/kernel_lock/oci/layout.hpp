@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "kernel_lock/bundle/bundle.hpp"
+#include "kernel_lock/bundle/install.hpp"
 
 namespace kernel_lock {
 
@@ -80,5 +81,16 @@ struct OciReadLimits {
 // tag or blob.
 BundlePlan read_oci_layout(const std::filesystem::path& layout, std::string_view tag = {},
                            const OciReadLimits& limits = {});
+
+// True when `path` is an OCI layout directory (it holds `oci-layout`); cheap, never throws.
+bool is_oci_layout_dir(const std::filesystem::path& path) noexcept;
+
+// `kernel-lock install DIR` of an OCI layout: read_oci_layout (every check
+// there), then install_plan (bundle/install.hpp): the same guarantees as a
+// bundle install: checked against options.lock when given, every file staged
+// and hashed against its Hub digest before it is committed, snapshots and refs
+// only after every blob, an installed commit never replaced by other content.
+// Throws like read_oci_layout and install_plan.
+InstallSummary install_oci_layout(const std::filesystem::path& layout, std::string_view tag, const InstallOptions& options);
 
 }  // namespace kernel_lock
