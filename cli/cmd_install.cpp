@@ -46,8 +46,8 @@ int run_install(const InstallArgs& args, const CliContext& ctx) {
                    static_cast<double>(total) / 1048576.0, done >= total ? "\n" : "");
     };
   }
-  // An OCI layout directory (`bundle --format oci`, docs/oci-layout.md) installs with the same guarantees.
-  const auto s = is_oci_layout_dir(args.bundle) ? install_oci_layout(args.bundle, args.tag, options)
+  // An OCI layout, directory or tar (`bundle --format oci`, docs/oci-layout.md), installs with the same guarantees.
+  const auto s = is_oci_layout_dir(args.bundle) || is_oci_layout_tar(args.bundle) ? install_oci_layout(args.bundle, args.tag, options)
                                                 : install_bundle(args.bundle, options);
   if (!ctx.quiet) {
     std::cout << "installed " << args.bundle << ": " << s.kernels << " kernel(s), " << s.variants << " variant(s) ("
@@ -64,7 +64,7 @@ void add_install_command(CLI::App& app, CliContext& ctx) {
   auto args = std::make_shared<InstallArgs>();
   auto* cmd = app.add_subcommand("install", "Unpack a bundle into the Hugging Face cache, verifying every byte");
   cmd->add_option("BUNDLE", args->bundle,
-                  "Bundle file made by `kernel-lock bundle`, or an OCI layout directory made by `bundle --format oci`")
+                  "Bundle file made by `kernel-lock bundle`, or an OCI layout (directory or .tar) made by `bundle --format oci`")
       ->required();
   cmd->add_option("--tag", args->tag, "OCI layout: the tag to install (default: the only one in index.json)");
   cmd->add_option("--cache", args->cache,

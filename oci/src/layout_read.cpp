@@ -193,8 +193,4 @@ bool is_oci_layout_dir(const fs::path& path) noexcept {
   return fs::is_directory(path, ec) && fs::is_regular_file(path / kOciLayoutFile, ec);
 }
 
-InstallSummary install_oci_layout(const fs::path& layout, std::string_view tag, const InstallOptions& options) {
-  return install_plan(read_oci_layout(layout, tag), layout, options);
-}
-
 }  // namespace kernel_lock

@@ -103,6 +103,9 @@ def test_oci_layout_structure_dedupe_determinism(kernel_lock_bin, oci_project, t
         assert all(m.mtime == 0 and m.uid == 0 for m in members.values())
         contents = {n: t.extractfile(m).read() for n, m in members.items() if m.isfile()}
     assert contents == tree_bytes(out)
+    tar_fresh = offline_env(tmp_path / "tar-fresh", env)
+    kl(kernel_lock_bin, "install", tar1, "--lockfile", proj / "kernel.lock", env=tar_fresh)
+    kl(kernel_lock_bin, "verify", proj, env=tar_fresh)
 
     # Install from the layout into an empty cache, offline, checked against the lock: verify passes.
     fresh = offline_env(tmp_path / "fresh", env)
@@ -158,3 +161,18 @@ def test_skopeo_reads_and_copies_the_layout(kernel_lock_bin, oci_project, tmp_pa
     fresh = offline_env(tmp_path / "fresh", env)
     kl(kernel_lock_bin, "install", copy, "--tag", "v1", "--lockfile", proj / "kernel.lock", env=fresh)
     kl(kernel_lock_bin, "verify", proj, env=fresh)
+
+
+def test_oras_sdk_reads_the_layout(kernel_lock_bin, oci_project, tmp_path):
+    """The ORAS Python SDK (PyPI oras) validates the layout and walks it to every blob."""
+    layout_mod = pytest.importorskip("oras.layout", reason="the oras Python SDK (PyPI oras) is not installed")
+    proj, env = oci_project
+    out = tmp_path / "layout"
+    kl(kernel_lock_bin, "bundle", proj, "--format", "oci", "-o", out, "--tag", "v1", env=env)
+    layout = layout_mod.Layout(str(out))  # validates oci-layout, index.json, blobs/
+    blobs = layout.get_ordered_blobs("v1")
+    on_disk = {"sha256:" + p.name for p in (out / "blobs" / "sha256").iterdir()}
+    assert set(blobs) == on_disk and len(blobs) == len(on_disk)
+    # Layers come before their config and manifest, the lock index last (push order).
+    index = json.loads((out / "index.json").read_text())
+    assert blobs[-1] == index["manifests"][0]["digest"]

@@ -264,3 +264,40 @@ TEST_CASE("oci layout install: into an empty cache like a bundle, checked agains
   CHECK(code_of([&] { install_oci_layout(out, {}, tampered); }) == ErrorCode::integrity);
   for (const auto& [path, what] : tree_snapshot(f.t / "tampered")) CHECK_MESSAGE(path.find("snapshots") == std::string::npos, path);
 }
+
+TEST_CASE("oci layout install from the tar form; hostile tars are refused with nothing installed") {
+  Fixture f;
+  write_oci_layout(f.plan, f.t / "l.tar");
+  write_oci_layout(f.plan, f.t / "l");
+  CHECK(is_oci_layout_tar(f.t / "l.tar"));
+  write_bundle(f.plan, f.t / "b.tar.zst");
+  CHECK_FALSE(is_oci_layout_tar(f.t / "b.tar.zst"));
+  CHECK_FALSE(is_oci_layout_tar(f.t / "l"));
+
+  InstallOptions options;
+  options.cache_dir = f.t / "fresh";
+  options.lock = f.lock;
+  CHECK(install_oci_layout(f.t / "l.tar", {}, options).kernels == 2);
+  InstallOptions from_dir = options;
+  from_dir.cache_dir = f.t / "from-dir";
+  install_oci_layout(f.t / "l", {}, from_dir);
+  CHECK(tree_snapshot(f.t / "fresh") == tree_snapshot(f.t / "from-dir"));  // and no extraction left behind
+
+  const auto good = read_raw_archive(f.t / "l.tar");
+  auto hostile = [&](RawEntry extra) {
+    std::vector<RawEntry> entries;
+    for (const auto& [name, content] : good)
+      if (!name.ends_with("/")) entries.push_back(RawEntry{name, content});
+    entries.push_back(std::move(extra));
+    write_raw_archive(f.t / "h.tar", entries, false);
+    InstallOptions o;
+    o.cache_dir = f.t / "hostile";
+    const ErrorCode code = code_of([&] { install_oci_layout(f.t / "h.tar", {}, o); });
+    CHECK(tree_snapshot(f.t / "hostile").empty());
+    return code;
+  };
+  CHECK(hostile(RawEntry{"../evil", "x"}) == ErrorCode::invalid_input);
+  CHECK(hostile(RawEntry{"blobs/sha256/" + std::string(64, 'a'), "", AE_IFLNK, -1, "/etc/passwd"}) == ErrorCode::invalid_input);
+  CHECK(hostile(RawEntry{"index.json", "{}"}) == ErrorCode::invalid_input);  // a duplicate
+  CHECK(hostile(RawEntry{"blobs/sha256/../../x", "x"}) == ErrorCode::invalid_input);
+}

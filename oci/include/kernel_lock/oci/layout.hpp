@@ -85,7 +85,15 @@ BundlePlan read_oci_layout(const std::filesystem::path& layout, std::string_view
 // True when `path` is an OCI layout directory (it holds `oci-layout`); cheap, never throws.
 bool is_oci_layout_dir(const std::filesystem::path& path) noexcept;
 
-// `kernel-lock install DIR` of an OCI layout: read_oci_layout (every check
+// True when `path` is a plain tar whose first entries include `oci-layout`
+// (the tar form); cheap (headers only), never throws.
+bool is_oci_layout_tar(const std::filesystem::path& path) noexcept;
+
+// `kernel-lock install DIR_OR_TAR` of an OCI layout. A tar is first extracted
+// into a temp directory inside the target cache (options.cache_dir, else the
+// kernels cache), refusing any entry but oci-layout, index.json and regular
+// files blobs/sha256/<hex> (no links, devices or duplicates; size limits), and
+// removed afterwards. Then read_oci_layout (every check
 // there), then install_plan (bundle/install.hpp): the same guarantees as a
 // bundle install: checked against options.lock when given, every file staged
 // and hashed against its Hub digest before it is committed, snapshots and refs
