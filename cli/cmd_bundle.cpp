@@ -105,7 +105,7 @@ int run_bundle(const BundleArgs& args, const CliContext& ctx) {
 
 void add_bundle_command(CLI::App& app, CliContext& ctx) {
   auto args = std::make_shared<BundleArgs>();
-  auto* cmd = app.add_subcommand("bundle", "Pack exactly the locked files (verified) into one reproducible tar.zst");
+  auto* cmd = app.add_subcommand("bundle", "Pack exactly the locked files (verified) into one reproducible tar.zst (or an OCI image layout: --format oci)");
   cmd->add_option("DIR", args->dir, "Project directory holding kernel.lock (default: .)");
   cmd->add_option("-o,--output", args->output, "Bundle file to write (atomically); --format oci: a directory, or FILE.tar")->required();
   cmd->add_option("--lockfile", args->lockfile, "Lock file (default: DIR/kernel.lock, else DIR/kernels.lock)");

@@ -9,9 +9,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <set>
 #include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -138,6 +140,23 @@ OciWriteSummary build_layout(const BundlePlan& plan, const fs::path& root, const
   return summary;
 }
 
+// True when the regular files `a` and `b` hold the same bytes; compared in
+// 1 MiB chunks, so a large blob is never held whole. Never follows a symlink.
+bool same_file(const fs::path& a, const fs::path& b) {
+  std::error_code ec;
+  if (!fs::is_regular_file(fs::symlink_status(a, ec)) || !fs::is_regular_file(fs::symlink_status(b, ec)) ||
+      fs::file_size(a, ec) != fs::file_size(b, ec) || ec)
+    return false;
+  std::ifstream fa(a, std::ios::binary), fb(b, std::ios::binary);
+  std::vector<char> ba(1 << 20), bb(1 << 20);
+  while (fa && fb) {
+    fa.read(ba.data(), static_cast<std::streamsize>(ba.size()));
+    fb.read(bb.data(), static_cast<std::streamsize>(bb.size()));
+    if (fa.gcount() != fb.gcount() || !std::equal(ba.begin(), ba.begin() + fa.gcount(), bb.begin())) return false;
+  }
+  return fa.eof() && fb.eof();
+}
+
 // The regular files under `root`, relative, sorted.
 std::vector<std::string> layout_files(const fs::path& root) {
   std::vector<std::string> files;
@@ -150,10 +169,7 @@ std::vector<std::string> layout_files(const fs::path& root) {
 bool same_layout(const fs::path& a, const fs::path& b) {
   const auto files = layout_files(a);
   if (files != layout_files(b)) return false;
-  return std::all_of(files.begin(), files.end(), [&](const std::string& f) {
-    std::error_code ec;
-    return fs::file_size(a / f, ec) == fs::file_size(b / f, ec) && !ec && read_file(a / f) == read_file(b / f);
-  });
+  return std::all_of(files.begin(), files.end(), [&](const std::string& f) { return same_file(a / f, b / f); });
 }
 
 // Swaps the built layout at `tmp` into `output` (see write_oci_layout).
@@ -199,8 +215,7 @@ OciWriteSummary write_oci_layout(const BundlePlan& plan, const fs::path& output,
   auto summary = build_layout(plan, tmp / "layout", options);
   const fs::path tar = tmp / "layout.tar";
   write_oci_tar(tmp / "layout", tar);
-  std::error_code ec;
-  if (fs::is_regular_file(output, ec) && fs::file_size(output, ec) == fs::file_size(tar) && read_file(output) == read_file(tar)) {
+  if (same_file(tar, output)) {
     summary.changed = false;
     return summary;
   }

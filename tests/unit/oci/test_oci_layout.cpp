@@ -120,6 +120,10 @@ TEST_CASE("oci layout: same plan, same bytes; unchanged output is left alone; ta
   write_oci_layout(f.plan, f.t / "x.tar");
   write_oci_layout(f.plan, f.t / "y.tar");
   CHECK(slurp(f.t / "x.tar") == slurp(f.t / "y.tar"));
+  CHECK_FALSE(write_oci_layout(f.plan, f.t / "x.tar").changed);
+  CHECK(write_oci_layout(f.plan, f.t / "x.tar", OciWriteOptions{"v9", {}}).changed);
+  CHECK(slurp(f.t / "x.tar") != slurp(f.t / "y.tar"));
+  write_oci_layout(f.plan, f.t / "x.tar");
   std::vector<struct stat> stats;
   auto entries = read_raw_archive(f.t / "x.tar", &stats);
   REQUIRE(entries.size() >= 4);
