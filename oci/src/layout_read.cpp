@@ -122,6 +122,8 @@ BundleFile read_layer(const fs::path& root, const json& layer, const std::set<st
                parse_digest_kind(d.annotations.value(std::string(kHubDigestKindAnnotation), "")), d.size};
   check_blob_digest(f.digest, where + " " + path);
   const fs::path blob = checked_blob(root, d, where);
+  if (auto seen = sources.find(f.digest); seen != sources.end() && seen->second != blob)
+    throw Error(ErrorCode::integrity, where + ": " + path + ": Hub digest " + f.digest + " names two different blobs");
   if (!sources.count(f.digest)) {
     auto got = stream_file(blob, {}, f.kind == DigestKind::git_sha1, d.size, false);
     if (got.sha256 != d.sha256 || got.hub != f.digest)

@@ -206,6 +206,10 @@ TEST_CASE("oci layout reader: tampered, hostile or oversized layouts are refused
     });
     CHECK(code_of([&] { read_oci_layout(out); }) == ErrorCode::integrity);
   }
+  SUBCASE("one Hub digest naming two blobs") {
+    edit_manifest(out, [](json& m) { m["layers"][1]["annotations"] = m["layers"][0]["annotations"]; });
+    CHECK(code_of([&] { read_oci_layout(out); }) == ErrorCode::integrity);
+  }
   SUBCASE("a wrong config media type") {
     edit_manifest(out, [](json& m) { m["config"]["mediaType"] = "application/vnd.oci.image.config.v1+json"; });
     CHECK(code_of([&] { read_oci_layout(out); }) == ErrorCode::invalid_input);
