@@ -21,6 +21,7 @@
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/lockfile.hpp"
 #include "kernel_lock/hub/lock_fetch.hpp"
+#include "kernel_lock/oci/layout.hpp"
 
 namespace kernel_lock::cli {
 namespace {
@@ -35,6 +36,8 @@ struct BundleArgs {
   bool offline = false;
   int level = 3;
   int threads = 0;
+  std::string format = "bundle";  // --format: bundle | oci
+  std::string tag = std::string(kOciDefaultTag);
 };
 
 // A progress line on stderr, only when it is a terminal; redrawn at most 10x/s.
@@ -64,6 +67,19 @@ std::size_t fetch_missing(const Lockfile& lock, const VariantFilter& filter, con
   return fetch_locked_files(completed, cache.value_or(std::filesystem::path()), filter, client, progress).downloaded;
 }
 
+// --format oci: the plan as an OCI image layout (directory, or FILE.tar), docs/oci-layout.md.
+int write_oci(const BundlePlan& plan, const BundleArgs& args, const CliContext& ctx, std::size_t downloaded) {
+  OciWriteOptions options;
+  options.tag = args.tag;
+  options.progress = terminal_progress(ctx.quiet, "writing the OCI layout");
+  const auto s = write_oci_layout(plan, args.output, options);
+  if (!ctx.quiet)
+    std::cout << (s.changed ? "wrote " : "unchanged ") << args.output << " (OCI layout, tag " << args.tag << "): " << s.kernels
+              << " kernel manifest(s), " << s.files << " file layer(s), " << s.blobs << " blob(s); " << s.content_bytes
+              << " content bytes (" << downloaded << " blob(s) downloaded into the cache first)\n";
+  return 0;
+}
+
 int run_bundle(const BundleArgs& args, const CliContext& ctx) {
   namespace fs = std::filesystem;
   const fs::path lock_path = args.lockfile.empty() ? find_lockfile(args.dir) : fs::path(args.lockfile);
@@ -79,6 +95,7 @@ int run_bundle(const BundleArgs& args, const CliContext& ctx) {
   // The trusted root travels with a lock that pins signatures (or when named).
   if (manifest_pins_signatures(plan.manifest) || !args.trust.trusted_root.empty())
     carry_trust_root(plan, args.trust.load(cache.value_or(kernels_cache_dir())));
+  if (args.format == "oci") return write_oci(plan, args, ctx, downloaded);
   BundleOptions options;
   options.compression_level = args.level;
   options.threads = args.threads;
@@ -99,9 +116,9 @@ int run_bundle(const BundleArgs& args, const CliContext& ctx) {
 
 void add_bundle_command(CLI::App& app, CliContext& ctx) {
   auto args = std::make_shared<BundleArgs>();
-  auto* cmd = app.add_subcommand("bundle", "Pack exactly the locked files (verified) into one reproducible tar.zst");
+  auto* cmd = app.add_subcommand("bundle", "Pack exactly the locked files (verified) into one reproducible tar.zst (or an OCI image layout: --format oci)");
   cmd->add_option("DIR", args->dir, "Project directory holding kernel.lock (default: .)");
-  cmd->add_option("-o,--output", args->output, "Bundle file to write (atomically)")->required();
+  cmd->add_option("-o,--output", args->output, "Bundle file to write (atomically); --format oci: a directory, or FILE.tar")->required();
   cmd->add_option("--lockfile", args->lockfile, "Lock file (default: DIR/kernel.lock, else DIR/kernels.lock)");
   cmd->add_option("--cache", args->cache, "HF cache to take files from (default: KERNELS_CACHE / HF_HUB_CACHE)");
   add_filter_flags(cmd, args->filters);
@@ -109,6 +126,11 @@ void add_bundle_command(CLI::App& app, CliContext& ctx) {
   cmd->add_flag("--offline", args->offline, "Never download: every file must be in the cache");
   cmd->add_option("--level", args->level, "zstd compression level (default 3)");
   cmd->add_option("--threads", args->threads, "zstd worker threads (default: CPUs; output is the same)");
+  cmd->add_option("--format", args->format,
+                  "bundle (default): one tar.zst; oci: an OCI image layout directory, or an uncompressed tar of it when "
+                  "-o ends in .tar (readable by skopeo and ORAS; docs/oci-layout.md)")
+      ->check(CLI::IsMember({"bundle", "oci"}));
+  cmd->add_option("--tag", args->tag, "--format oci: the tag of the lock's index in index.json (default: latest)");
   cmd->callback([args, &ctx] { ctx.action = [args, &ctx] { return run_bundle(*args, ctx); }; });
 }
 

@@ -14,6 +14,7 @@
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/bundle/install.hpp"
 #include "kernel_lock/core/lockfile.hpp"
+#include "kernel_lock/oci/layout.hpp"
 
 namespace kernel_lock::cli {
 namespace {
@@ -27,6 +28,7 @@ struct InstallArgs {
   bool repair = false;
   bool require_signature = false;
   TrustFlags trust;
+  std::string tag;  // OCI layout: the tag to install (default: the only one)
 };
 
 int run_install(const InstallArgs& args, const CliContext& ctx) {
@@ -51,7 +53,9 @@ int run_install(const InstallArgs& args, const CliContext& ctx) {
                    static_cast<double>(total) / 1048576.0, done >= total ? "\n" : "");
     };
   }
-  const auto s = install_bundle(args.bundle, options);
+  // An OCI layout, directory or tar (`bundle --format oci`, docs/oci-layout.md), installs with the same guarantees.
+  const auto s = is_oci_layout_dir(args.bundle) || is_oci_layout_tar(args.bundle) ? install_oci_layout(args.bundle, args.tag, options)
+                                                : install_bundle(args.bundle, options);
   if (!ctx.quiet) {
     std::cout << "installed " << args.bundle << ": " << s.kernels << " kernel(s), " << s.variants << " variant(s) ("
               << s.variants_changed << " new or replaced), " << s.blobs << " blob(s), " << s.bytes
@@ -72,7 +76,10 @@ int run_install(const InstallArgs& args, const CliContext& ctx) {
 void add_install_command(CLI::App& app, CliContext& ctx) {
   auto args = std::make_shared<InstallArgs>();
   auto* cmd = app.add_subcommand("install", "Unpack a bundle into the Hugging Face cache, verifying every byte");
-  cmd->add_option("BUNDLE", args->bundle, "Bundle file made by `kernel-lock bundle`")->required();
+  cmd->add_option("BUNDLE", args->bundle,
+                  "Bundle file made by `kernel-lock bundle`, or an OCI layout (directory or .tar) made by `bundle --format oci`")
+      ->required();
+  cmd->add_option("--tag", args->tag, "OCI layout: the tag to install (default: the only one in index.json)");
   cmd->add_option("--cache", args->cache,
                   "Cache directory (default: KERNELS_CACHE, else HF_HUB_CACHE / HF_HOME/hub / ~/.cache/huggingface/hub)");
   cmd->add_option("--lockfile", args->lockfile, "Refuse the bundle unless it matches this lock");

@@ -12,7 +12,7 @@ apt_packages=(
   build-essential cmake ninja-build pkg-config git python3 python3-venv
   nlohmann-json3-dev libyaml-cpp-dev libtomlplusplus-dev libssl-dev
   libcurl4-openssl-dev libarchive-dev libzstd-dev zstd libcli11-dev doctest-dev
-  libcpp-httplib-dev clang libclang-rt-dev nginx-light ccache python3-dev
+  libcpp-httplib-dev clang libclang-rt-dev nginx-light ccache python3-dev skopeo
 )
 missing=()
 for p in "${apt_packages[@]}"; do

@@ -28,24 +28,6 @@ using bundle_detail::ArchiveWrite;
 using bundle_detail::archive_message;
 using bundle_detail::read_chunks;
 
-// Removes a path (file or tree) on scope exit unless released.
-class PathGuard {
- public:
-  explicit PathGuard(fs::path p) : path_(std::move(p)) {}
-  PathGuard(const PathGuard&) = delete;
-  PathGuard& operator=(const PathGuard&) = delete;
-  ~PathGuard() {
-    if (!path_.empty()) {
-      std::error_code ec;
-      remove_tree(path_, ec);
-    }
-  }
-  void release() { path_.clear(); }
-
- private:
-  fs::path path_;
-};
-
 // True when `path` holds exactly `size` bytes hashing to `digest`.
 bool file_matches(const fs::path& path, std::string_view digest, std::uint64_t size) {
   std::error_code ec;

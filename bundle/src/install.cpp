@@ -364,10 +364,14 @@ struct InstallTargets {
 // files, and the verifier's workers hash each staged file, compare it with its
 // digest, fsync it and commit it: a blob enters the cache only after its bytes
 // on disk hashed to its name.
-void install_blobs(BundleReader& reader, const fs::path& bundle, const InstallTargets& targets,
+// `next` streams the next blob's bytes to its sink (unverified) and returns
+// its record, nullopt at the end: a bundle reader, or the files of a plan.
+using NextBlob = std::function<std::optional<BundleBlob>(const BundleReader::ChunkFn& sink)>;
+
+void install_blobs(const NextBlob& next, const BundleManifest& m, const fs::path& bundle, const InstallTargets& targets,
                    const InstallOptions& options, InstallSummary& summary) {
   std::uint64_t total = 0;
-  for (const auto& b : reader.manifest().blobs) total += b.size;
+  for (const auto& b : m.blobs) total += b.size;
   const fs::path staging = targets.writers.begin()->second->staging_dir();
   const unsigned cores = std::max(2u, std::thread::hardware_concurrency());
   StagedBlobVerifier verifier(std::min(cores - 1, 8u), bundle, options.durable,
@@ -375,7 +379,7 @@ void install_blobs(BundleReader& reader, const fs::path& bundle, const InstallTa
   BackgroundBlobWriter blob_writer(staging, options.durable,
                                    [&](StagedBlob staged) { verifier.submit(std::move(staged)); });
   for (;;) {
-    auto blob = reader.next_blob_unchecked([&](std::string_view chunk) {
+    auto blob = next([&](std::string_view chunk) {
       blob_writer.write(chunk);
       summary.bytes += chunk.size();
       if (options.progress) options.progress(summary.bytes, total);
@@ -447,8 +451,8 @@ struct SignaturePlan {
 
 // Before anything is written: the carried root is fresh, a root exists when a
 // variant pins a signature, and --require-signature holds.
-SignaturePlan plan_signatures(const BundleReader& reader, InstallTargets& targets, const InstallOptions& options) {
-  const BundleManifest& m = reader.manifest();
+SignaturePlan plan_signatures(const BundleManifest& m, const std::optional<trust::CapturedTrustRoot>& carried,
+                              InstallTargets& targets, const InstallOptions& options) {
   const Lockfile& pins = options.lock ? *options.lock : m.lock;
   SignaturePlan plan;
   std::vector<std::string> unsigned_variants;
@@ -470,8 +474,7 @@ SignaturePlan plan_signatures(const BundleReader& reader, InstallTargets& target
                 "lock signed builds (`kernel-lock resolve --trusted-root FILE`), or install without --require-signature");
   }
   const fs::path store_cache = targets.writers.begin()->first;
-  if (any_signed || reader.trust_root())
-    plan.root = choose_trust_root(options.signatures, reader.trust_root(), store_cache);
+  if (any_signed || carried) plan.root = choose_trust_root(options.signatures, carried, store_cache);
   if (any_signed && !plan.root) throw_no_trust_root("installing");
   return plan;
 }
@@ -517,26 +520,54 @@ void check_signatures(const BundleManifest& m, InstallTargets& targets, Signatur
                 "from a trusted source");
 }
 
+// The steps of an install from any blob source, in order; `carried` is the
+// trusted root the source carries (a bundle's), if any.
+InstallSummary install_from(const BundleManifest& m, const NextBlob& next, const fs::path& source,
+                            const std::optional<trust::CapturedTrustRoot>& carried, const InstallOptions& options) {
+  if (options.lock) check_manifest_against_lock(m, *options.lock);
+  InstallTargets targets(m, options);
+  InstallSummary summary;
+  if (targets.writers.empty()) return summary;
+  SignaturePlan signatures = plan_signatures(m, carried, targets, options);
+  refuse_replacing_snapshots(source, m, targets, options);
+  install_blobs(next, m, source, targets, options, summary);
+  check_signatures(m, targets, signatures);
+  if (carried)
+    for (const auto& [cache, writer] : targets.writers) summary.trust_store = trust::write_trust_store(cache, *carried);
+  install_snapshots(m, targets, options, summary);
+  summary.provenance = std::move(signatures.variants);
+  return summary;
+}
+
 }  // namespace
 
 InstallSummary install_bundle(const fs::path& bundle, const InstallOptions& options) {
   return with_context("installing " + bundle.string(), [&] {
     BundleReader reader(bundle, options.limits);
-    const BundleManifest& m = reader.manifest();
-    if (options.lock) check_manifest_against_lock(m, *options.lock);
-    InstallTargets targets(m, options);
-    InstallSummary summary;
-    if (targets.writers.empty()) return summary;
-    SignaturePlan signatures = plan_signatures(reader, targets, options);
-    refuse_replacing_snapshots(bundle, m, targets, options);
-    install_blobs(reader, bundle, targets, options, summary);
-    check_signatures(m, targets, signatures);
-    if (reader.trust_root())
-      for (const auto& [cache, writer] : targets.writers)
-        summary.trust_store = trust::write_trust_store(cache, *reader.trust_root());
-    install_snapshots(m, targets, options, summary);
-    summary.provenance = std::move(signatures.variants);
-    return summary;
+    return install_from(reader.manifest(), [&](const BundleReader::ChunkFn& sink) { return reader.next_blob_unchecked(sink); },
+                        bundle, reader.trust_root(), options);
+  });
+}
+
+InstallSummary install_plan(const BundlePlan& plan, const fs::path& source, const InstallOptions& options) {
+  return with_context("installing " + source.string(), [&] {
+    std::size_t i = 0;
+    const auto next = [&](const BundleReader::ChunkFn& sink) -> std::optional<BundleBlob> {
+      if (i == plan.manifest.blobs.size()) return std::nullopt;
+      const BundleBlob& blob = plan.manifest.blobs[i++];
+      auto src = plan.sources.find(blob.digest);
+      if (src == plan.sources.end()) throw Error(ErrorCode::invalid_input, "no source for blob " + blob.digest);
+      // One byte over the declared size is enough to fail verification; a file
+      // grown since it was read is not staged beyond that.
+      std::uint64_t left = blob.size + 1;
+      read_chunks(src->second, [&](std::string_view chunk) {
+        chunk = chunk.substr(0, static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), left)));
+        left -= chunk.size();
+        if (!chunk.empty()) sink(chunk);
+      });
+      return blob;
+    };
+    return install_from(plan.manifest, next, source, plan.trust_root, options);
   });
 }
 

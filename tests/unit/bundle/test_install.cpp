@@ -441,3 +441,37 @@ TEST_CASE("install: two concurrent installs of overlapping bundles both succeed"
     }
   }
 }
+
+TEST_CASE("install_plan: installs a plan's files like a bundle; a source changed after planning is refused, nothing visible") {
+  TempDir t;
+  auto lock = make_cache(t / "cache", sample_kernels());
+  const BundlePlan plan = plan_bundle(lock, t / "cache");
+  InstallOptions options;
+  options.cache_dir = t / "fresh";
+  options.lock = lock;
+  auto s = install_plan(plan, t / "cache", options);
+  CHECK(s.kernels == 2);
+  CHECK(s.blobs == plan.manifest.blobs.size());
+  write_bundle(plan, t / "b.tar.zst");
+  InstallOptions via_bundle = options;
+  via_bundle.cache_dir = t / "from-bundle";
+  install_bundle(t / "b.tar.zst", via_bundle);
+  CHECK(tree_snapshot(t / "fresh") == tree_snapshot(t / "from-bundle"));
+
+  // The same size, other bytes: only the staged re-hash can see it.
+  const fs::path src = plan.sources.begin()->second;
+  std::string bytes = slurp(src);
+  bytes[0] = static_cast<char>(bytes[0] ^ 1);
+  fs::remove(src);
+  spit(src, bytes);
+  InstallOptions second;
+  second.cache_dir = t / "second";
+  bool refused = false;
+  try {
+    install_plan(plan, t / "cache", second);
+  } catch (const Error& e) {
+    refused = e.code() == ErrorCode::integrity;
+  }
+  CHECK(refused);
+  for (const auto& [path, what] : tree_snapshot(t / "second")) CHECK_MESSAGE(path.find("snapshots") == std::string::npos, path);
+}

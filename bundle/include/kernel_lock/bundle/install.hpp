@@ -71,4 +71,12 @@ struct InstallSummary {
 // blobs/ after such a failure, referenced by nothing.
 InstallSummary install_bundle(const std::filesystem::path& bundle, const InstallOptions& options);
 
+// The same install (same checks, staging, verification and order) from a plan
+// whose sources are files on disk, e.g. an OCI layout read by read_oci_layout
+// (oci/layout.hpp). `source` names what is installed in errors. Every file is
+// copied into staging (at most one byte over its declared size) and hashed
+// there against its digest before it is committed; the plan's manifest is
+// trusted as the embedded lock, as a bundle's is (pass `lock`).
+InstallSummary install_plan(const BundlePlan& plan, const std::filesystem::path& source, const InstallOptions& options);
+
 }  // namespace kernel_lock

@@ -6,6 +6,7 @@
 #include <string>
 #include <system_error>
 #include <string_view>
+#include <utility>
 
 namespace kernel_lock {
 
@@ -40,5 +41,23 @@ void fsync_directory(const std::filesystem::path& dir);
 // own std::filesystem, whose remove_all crashes (null call) in any process
 // that links libtorch, and the loader and HubFetcher run in such processes.
 std::uintmax_t remove_tree(const std::filesystem::path& path, std::error_code& ec) noexcept;
+
+// Removes a temp path (file or tree, remove_tree) on scope exit unless released.
+class PathGuard {
+ public:
+  explicit PathGuard(std::filesystem::path p) : path_(std::move(p)) {}
+  PathGuard(const PathGuard&) = delete;
+  PathGuard& operator=(const PathGuard&) = delete;
+  ~PathGuard() {
+    if (!path_.empty()) {
+      std::error_code ec;
+      remove_tree(path_, ec);
+    }
+  }
+  void release() { path_.clear(); }
+
+ private:
+  std::filesystem::path path_;
+};
 
 }  // namespace kernel_lock
