@@ -1,5 +1,7 @@
 #include "codec.hpp"
 
+#include "kernel_lock/core/json.hpp"
+
 #include <array>
 
 #include "kernel_lock/core/error.hpp"
@@ -74,18 +76,7 @@ std::string base64_encode(std::span<const std::uint8_t> bytes) {
 }
 
 nlohmann::json parse_json(std::string_view text, std::string_view what, std::size_t max_bytes) {
-  if (text.size() > max_bytes) {
-    throw invalid(what, "larger than " + std::to_string(max_bytes) + " bytes");
-  }
-  auto depth_guard = [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
-    if (depth > kMaxJsonDepth) throw invalid(what, "JSON nested deeper than " + std::to_string(kMaxJsonDepth));
-    return true;
-  };
-  try {
-    return nlohmann::json::parse(text.begin(), text.end(), depth_guard);
-  } catch (const nlohmann::json::exception& e) {
-    throw invalid(what, std::string("invalid JSON: ") + e.what());
-  }
+  return parse_json_bounded<nlohmann::json>(text, what, max_bytes, "");
 }
 
 const nlohmann::json& field(const nlohmann::json& object, std::string_view key, std::string_view what) {

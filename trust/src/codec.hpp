@@ -17,9 +17,8 @@ namespace kernel_lock::trust::detail {
 std::vector<std::uint8_t> base64_decode(std::string_view text, std::string_view what, std::size_t max_bytes);
 std::string base64_encode(std::span<const std::uint8_t> bytes);
 
-inline constexpr int kMaxJsonDepth = 32;
 
-// Parses JSON of at most `max_bytes` and nesting depth kMaxJsonDepth.
+// Parses JSON of at most `max_bytes` with core's bounded parser (depth kMaxJsonDepth, no duplicate keys).
 // Throws Error(invalid_input) naming `what`.
 nlohmann::json parse_json(std::string_view text, std::string_view what, std::size_t max_bytes);
 
