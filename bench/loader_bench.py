@@ -17,7 +17,12 @@ per run: the first load (cold: includes decoding the trusted root and dlopen)
 and N reloads (the library is loaded already: lock, read + hash into sealed
 memory, and the signature check), so the difference is the verification.
 
-Usage: loader_bench.py --build-dir BUILD [--variant-dir DIR] [--runs N] [--reloads N]
+Finally the large-variant case: the same variant with its .so padded with zeros
+to --large-mb MB (appended past the ELF's end, so it still loads), in a temp
+dir, timed against `openssl dgst -sha256` of the same blob and plain dlopen in
+the same runs (the hash limit a verified load is held to).
+
+Usage: loader_bench.py --build-dir BUILD [--variant-dir DIR] [--runs N] [--reloads N] [--large-mb MB]
 DIR is a built CPU variant (build/<variant>/ with metadata.json and the .so);
 default: <BUILD or sibling build dirs>/hub-kernels/activation/build/torch*-cpu-*,
 else the loader's test kernel. Prints markdown tables (median and min, ms).
@@ -184,6 +189,53 @@ def print_signed(results: dict, runs: int, reloads: int) -> None:
     print(f"| **verification adds** | | {f1 - f2:+.2f} | {r1 - r2:+.3f} | {m1 - m2:+.3f} |")
 
 
+def padded_variant(variant_dir: Path, work: Path, size_mb: int) -> Path:
+    """A copy of `variant_dir` whose .so is padded with zeros to `size_mb` MB."""
+    dst = work / "large-src" / variant_dir.name
+    shutil.copytree(variant_dir, dst, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for so in dst.glob("*.so"):
+        with open(so, "r+b") as f:
+            f.truncate(max(so.stat().st_size, size_mb * 1000 * 1000))
+    return dst
+
+
+def openssl_ms(path: Path) -> dict:
+    t0 = time.perf_counter()
+    subprocess.run(["openssl", "dgst", "-sha256", str(path)], check=True, capture_output=True)
+    ms = (time.perf_counter() - t0) * 1e3
+    return {"load_ms": ms, "first_call_ms": 0.0, "total_ms": ms}
+
+
+def measure_large(bench_bin: Path, variant_dir: Path, work: Path, ns: str, size_mb: int, runs: int) -> tuple:
+    cache = work / "large" / "hub"
+    variant, so_path = install(padded_variant(variant_dir, work, size_mb), cache)
+    env = dict(os.environ, HF_HUB_CACHE=str(cache), KERNELS_CACHE=str(cache), HF_HUB_OFFLINE="1")
+    env.pop("KERNEL_LOCK_FILE", None)
+    methods = {
+        "C++ kernel_lock::load_kernel (verify + sealed memfd + dlopen)":
+            lambda: run([str(bench_bin), "load_kernel", str(cache.parent / "kernel.lock"), REPO_ID, "gelu_fast"], env),
+        "`openssl dgst -sha256` of the same .so (process start included)": lambda: openssl_ms(so_path),
+        "C++ plain dlopen of the same .so (no checks)":
+            lambda: run([str(bench_bin), "dlopen", str(so_path), ns, "gelu_fast"], env),
+    }
+    results = {name: [] for name in methods}
+    for _ in range(runs):  # interleaved; the blob is in the page cache after the first run
+        for name, fn in methods.items():
+            results[name].append(fn())
+    return so_path.stat().st_size, results
+
+
+def print_load_table(results: dict) -> None:
+    print("| method | load median | load min | first call median | load + first call median | min |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, rs in results.items():
+        load = [r["load_ms"] for r in rs]
+        call = [r["first_call_ms"] for r in rs]
+        total = [r["total_ms"] for r in rs]
+        print(f"| {name} | {statistics.median(load):.2f} | {min(load):.2f} | {statistics.median(call):.2f} | "
+              f"{statistics.median(total):.2f} | {min(total):.2f} |")
+
+
 def run(cmd, env):
     r = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if r.returncode != 0:
@@ -198,6 +250,7 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--python", default=sys.executable)
     ap.add_argument("--reloads", type=int, default=50)
+    ap.add_argument("--large-mb", type=int, default=268, help="padded .so size of the large case; 0 skips it")
     args = ap.parse_args()
     build = args.build_dir.resolve()
     bench_bin = build / "bench" / "loader_bench"
@@ -235,18 +288,21 @@ def main() -> int:
         so_size = so_path.stat().st_size
         signed = signed_setup(build, variant_dir, work, args.python)
         signed_results = measure_signed(bench_bin, *signed, args.runs, args.reloads)
+        large = measure_large(bench_bin, variant_dir, work, ns, args.large_mb, args.runs) if args.large_mb else None
     print(f"Kernel: {kind}, variant `{variant}`, .so {so_size / 1e6:.2f} MB; "
           f"{args.runs} fresh processes per method, op `gelu_fast` on a 16x1024 fp32 CPU tensor; ms.")
     print()
-    print("| method | load median | load min | first call median | load + first call median | min |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for name, rs in results.items():
-        load = [r["load_ms"] for r in rs]
-        call = [r["first_call_ms"] for r in rs]
-        total = [r["total_ms"] for r in rs]
-        print(f"| {name} | {statistics.median(load):.2f} | {min(load):.2f} | {statistics.median(call):.2f} | "
-              f"{statistics.median(total):.2f} | {min(total):.2f} |")
+    print_load_table(results)
     print_signed(signed_results, args.runs, args.reloads)
+    if large:
+        size, large_results = large
+        print()
+        print(f"Large variant: the same variant, .so padded with zeros to {size / 1e6:.0f} MB "
+              f"({args.runs} fresh processes per method; ms):")
+        print()
+        print_load_table(large_results)
+        lk, ossl = (statistics.median(r["load_ms"] for r in rs) for rs in list(large_results.values())[:2])
+        print(f"\nload_kernel / openssl dgst -sha256 (medians): {lk / ossl:.2f}x")
     return 0
 
 

@@ -1,5 +1,5 @@
 // Digests for the Hub and kernel.lock: streaming SHA-256 / git blob SHA-1 over
-// OpenSSL EVP, file hashing with large sequential reads, a parallel API for many
+// OpenSSL's SHA contexts, file hashing with large sequential reads, a parallel API for many
 // files, and the `git_lfs_concat` variant hash (docs/formats.md, "Variant hash").
 #include "kernel_lock/core/hash.hpp"
 
@@ -17,7 +17,13 @@
 #include <thread>
 #include <utility>
 
-#include <openssl/evp.h>
+// The one-shot SHA contexts, not EVP: OpenSSL 3's first EVP_MD_fetch loads the
+// config and builds the default provider's whole method store (measured: 0.6-1.5 ms
+// once per process, most of a small kernel's verified load), while SHA256_Init
+// costs microseconds and runs the same assembly (SHA-NI). Deprecated in 3.0,
+// still part of the API.
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
 
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/parallel.hpp"
@@ -34,44 +40,6 @@ namespace fs = std::filesystem;
 // 1 GiB file; 32-256 KiB are equal). Not mmap: a file truncated while mapped
 // would kill the process with SIGBUS, where read() gives a clean error.
 constexpr std::size_t kReadBufferSize = std::size_t{256} << 10;
-
-// Owns one EVP_MD_CTX.
-class EvpMdCtx {
- public:
-  EvpMdCtx() : ctx_(EVP_MD_CTX_new()) {
-    if (ctx_ == nullptr) throw Error(ErrorCode::generic, "OpenSSL: EVP_MD_CTX_new failed (out of memory)");
-  }
-  EvpMdCtx(EvpMdCtx&& other) noexcept : ctx_(std::exchange(other.ctx_, nullptr)) {}
-  EvpMdCtx& operator=(EvpMdCtx&& other) noexcept {
-    if (this != &other) {
-      EVP_MD_CTX_free(ctx_);
-      ctx_ = std::exchange(other.ctx_, nullptr);
-    }
-    return *this;
-  }
-  EvpMdCtx(const EvpMdCtx&) = delete;
-  EvpMdCtx& operator=(const EvpMdCtx&) = delete;
-  ~EvpMdCtx() { EVP_MD_CTX_free(ctx_); }
-  EVP_MD_CTX* get() const noexcept { return ctx_; }
-
- private:
-  EVP_MD_CTX* ctx_;
-};
-
-// The digest implementations, fetched once per process (OpenSSL 3 would otherwise
-// do an implicit fetch on every EVP_DigestInit_ex, which shows on many small files).
-// Intentionally never freed: they live as long as the process (like EVP_sha256()).
-const EVP_MD* evp_md(Hasher::Algorithm algorithm) {
-  static const EVP_MD* const sha1 = [] {
-    const EVP_MD* md = EVP_MD_fetch(nullptr, "SHA1", nullptr);
-    return md != nullptr ? md : EVP_sha1();
-  }();
-  static const EVP_MD* const sha256 = [] {
-    const EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-    return md != nullptr ? md : EVP_sha256();
-  }();
-  return algorithm == Hasher::Algorithm::sha1 ? sha1 : sha256;
-}
 
 // A read-only POSIX file descriptor, opened with the error texts of this file.
 class ReadFd {
@@ -182,13 +150,16 @@ std::vector<std::uint8_t> from_hex(std::string_view hex) {
 // ---- Hasher -----------------------------------------------------------------
 
 struct Hasher::Impl {
-  EvpMdCtx ctx;
+  Algorithm algorithm;
+  SHA_CTX sha1{};
+  SHA256_CTX sha256{};
   bool finished = false;
 };
 
 Hasher::Hasher(Algorithm algorithm) : impl_(std::make_unique<Impl>()) {
-  if (EVP_DigestInit_ex(impl_->ctx.get(), evp_md(algorithm), nullptr) != 1)
-    throw Error(ErrorCode::generic, "OpenSSL: EVP_DigestInit_ex failed");
+  impl_->algorithm = algorithm;
+  const int ok = algorithm == Algorithm::sha1 ? SHA1_Init(&impl_->sha1) : SHA256_Init(&impl_->sha256);
+  if (ok != 1) throw Error(ErrorCode::generic, "OpenSSL: SHA init failed");
 }
 Hasher::Hasher(Hasher&&) noexcept = default;
 Hasher& Hasher::operator=(Hasher&&) noexcept = default;
@@ -197,8 +168,9 @@ Hasher::~Hasher() = default;
 void Hasher::update(std::span<const std::uint8_t> bytes) {
   if (!impl_ || impl_->finished) throw Error(ErrorCode::generic, "Hasher::update after finish() or move");
   if (bytes.empty()) return;
-  if (EVP_DigestUpdate(impl_->ctx.get(), bytes.data(), bytes.size()) != 1)
-    throw Error(ErrorCode::generic, "OpenSSL: EVP_DigestUpdate failed");
+  const int ok = impl_->algorithm == Algorithm::sha1 ? SHA1_Update(&impl_->sha1, bytes.data(), bytes.size())
+                                                     : SHA256_Update(&impl_->sha256, bytes.data(), bytes.size());
+  if (ok != 1) throw Error(ErrorCode::generic, "OpenSSL: SHA update failed");
 }
 
 void Hasher::update(std::string_view bytes) {
@@ -207,12 +179,11 @@ void Hasher::update(std::string_view bytes) {
 
 std::vector<std::uint8_t> Hasher::finish() {
   if (!impl_ || impl_->finished) throw Error(ErrorCode::generic, "Hasher::finish called twice or after move");
-  std::vector<std::uint8_t> out(EVP_MAX_MD_SIZE);
-  unsigned int length = 0;
   impl_->finished = true;
-  if (EVP_DigestFinal_ex(impl_->ctx.get(), out.data(), &length) != 1)
-    throw Error(ErrorCode::generic, "OpenSSL: EVP_DigestFinal_ex failed");
-  out.resize(length);
+  const bool sha1 = impl_->algorithm == Algorithm::sha1;
+  std::vector<std::uint8_t> out(sha1 ? SHA_DIGEST_LENGTH : SHA256_DIGEST_LENGTH);
+  const int ok = sha1 ? SHA1_Final(out.data(), &impl_->sha1) : SHA256_Final(out.data(), &impl_->sha256);
+  if (ok != 1) throw Error(ErrorCode::generic, "OpenSSL: SHA final failed");
   return out;
 }
 

@@ -1,4 +1,4 @@
-// Digests used by the Hub and by kernel.lock (OpenSSL EVP, streaming).
+// Digests used by the Hub and by kernel.lock (OpenSSL SHA, streaming).
 #pragma once
 
 #include <array>
@@ -29,7 +29,7 @@ std::string to_hex(std::span<const std::uint8_t> bytes);
 // Throws Error(invalid_input) on odd length or non-hex characters.
 std::vector<std::uint8_t> from_hex(std::string_view hex);
 
-// Streaming hasher over one OpenSSL EVP_MD_CTX (move-only RAII).
+// Streaming hasher over one OpenSSL SHA context (move-only RAII).
 class Hasher {
  public:
   enum class Algorithm { sha1, sha256 };
