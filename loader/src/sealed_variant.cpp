@@ -288,10 +288,11 @@ const SealedVariantFile* SealedVariant::find(std::string_view path) const noexce
   return nullptr;
 }
 
-SealedVariant read_locked_variant(const CacheRepoPaths& repo, std::string_view sha, std::string_view variant,
-                                  const LockedVariant& locked, const SignatureCheck& check) {
-  const fs::path dir = variant_dir_of(repo, sha, variant);
-  const std::string where = "variant " + std::string(variant) + " at " + std::string(sha);
+namespace {
+
+// What the lock and the options require before a byte is read: a signature
+// when asked for, a verifier for a pinned one, a known hash type.
+void check_load_preconditions(const LockedVariant& locked, const SignatureCheck& check, const std::string& where) {
   if (check.require_signature && !locked.signature)
     throw Error(ErrorCode::integrity, where + ": a signature is required, but the lock pins none for this variant",
                 "re-lock with signatures (`kernel-lock resolve --trusted-root FILE` with a signed kernel), or "
@@ -301,27 +302,39 @@ SealedVariant read_locked_variant(const CacheRepoPaths& repo, std::string_view s
                                           ", but no Sigstore trusted root was given to verify it");
   if (!locked.hash_type.empty() && locked.hash_type != "git_lfs_concat")
     throw Error(ErrorCode::unsupported, where + ": unknown hash_type '" + locked.hash_type + "' in the lock");
+}
+
+// Same set of files in the cache as in the lock (when the lock lists files).
+void check_same_files(const std::vector<Entry>& entries, const std::map<std::string, const LockedFile*>& expected,
+                      const fs::path& dir, const std::string& where) {
+  std::set<std::string> present;
+  for (const auto& e : entries) present.insert(e.path);
+  for (const auto& e : entries)
+    if (!expected.count(e.path))
+      throw Error(ErrorCode::integrity, where + ": file " + e.path + " is in the cache (" + e.link.string() +
+                                            ") but not in the lock; refusing to load an altered variant",
+                  "remove the extra file or reinstall the kernel with `kernel-lock install`");
+  for (const auto& [path, f] : expected)
+    if (!present.count(path))
+      throw Error(ErrorCode::integrity, where + ": file " + path + " is in the lock (digest " + f->digest +
+                                            ") but missing from the cache at " + (dir / path).string(),
+                  "reinstall the kernel with `kernel-lock install`");
+}
+
+}  // namespace
+
+SealedVariant read_locked_variant(const CacheRepoPaths& repo, std::string_view sha, std::string_view variant,
+                                  const LockedVariant& locked, const SignatureCheck& check) {
+  const fs::path dir = variant_dir_of(repo, sha, variant);
+  const std::string where = "variant " + std::string(variant) + " at " + std::string(sha);
+  check_load_preconditions(locked, check, where);
   auto entries = list_entries(dir, repo.blobs());
 
   std::map<std::string, const LockedFile*> expected;
   for (const auto& f : locked.files)
     if (is_hashed_variant_path(f.path)) expected[f.path] = &f;
 
-  if (!locked.files.empty()) {
-    // Same set of files as the lock, before reading a byte.
-    std::set<std::string> present;
-    for (const auto& e : entries) present.insert(e.path);
-    for (const auto& e : entries)
-      if (!expected.count(e.path))
-        throw Error(ErrorCode::integrity, where + ": file " + e.path + " is in the cache (" + e.link.string() +
-                                              ") but not in the lock; refusing to load an altered variant",
-                    "remove the extra file or reinstall the kernel with `kernel-lock install`");
-    for (const auto& [path, f] : expected)
-      if (!present.count(path))
-        throw Error(ErrorCode::integrity, where + ": file " + path + " is in the lock (digest " + f->digest +
-                                              ") but missing from the cache at " + (dir / path).string(),
-                    "reinstall the kernel with `kernel-lock install`");
-  }
+  if (!locked.files.empty()) check_same_files(entries, expected, dir, where);  // before reading a byte
 
   SealedVariant out;
   out.variant = std::string(variant);
