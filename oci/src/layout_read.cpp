@@ -11,6 +11,8 @@
 #include "kernel_lock/core/ids.hpp"
 #include "kernel_lock/core/json.hpp"
 #include "kernel_lock/oci/layout.hpp"
+#include "kernel_lock/trust/trust_store.hpp"
+#include "kernel_lock/trust/trusted_root.hpp"
 #include "oci_internal.hpp"
 
 namespace kernel_lock {
@@ -159,6 +161,33 @@ LockedKernel read_kernel(const fs::path& root, const Descriptor& md, const OciRe
   return locked;
 }
 
+// The trusted root a layout carries: its one layer, bounded, content-addressed,
+// a valid trusted root with a capture time.
+trust::CapturedTrustRoot read_trust_root(const fs::path& root, const Descriptor& md, const OciReadLimits& limits) {
+  const std::string where = "trusted-root manifest sha256:" + md.sha256;
+  const json m = read_json_blob(root, md, limits, where);
+  expect(m, "mediaType", kOciManifestType, where);
+  expect(m, "artifactType", kOciTrustRootArtifactType, where);
+  const auto& layers = field(m, "layers", json::value_t::array, where);
+  if (layers.size() != 1) throw bad(where + ": expected exactly one layer (trusted_root.json)");
+  const Descriptor d = read_descriptor(layers[0], kOciTrustRootLayerType, where);
+  if (d.size > trust::kMaxTrustedRootBytes) throw bad(where + ": trusted root larger than its limit");
+  trust::CapturedTrustRoot out;
+  out.json = read_file_at_most(checked_blob(root, d, where), trust::kMaxTrustedRootBytes);
+  if (sha256_hex(out.json) != d.sha256 || out.json.size() != d.size)
+    throw Error(ErrorCode::integrity, where + ": the trusted root's blob does not hash to sha256:" + d.sha256);
+  out.captured_at = with_context(where + " " + std::string(kCapturedAtAnnotation), [&] {
+    return trust::parse_rfc3339(d.annotations.value(std::string(kCapturedAtAnnotation), ""));
+  });
+  out.origin = root / "blobs" / "sha256" / d.sha256;
+  with_context(where, [&] { (void)trust::parse_trusted_root(out.json); });
+  return out;
+}
+
+bool is_trust_root_descriptor(const json& m) {
+  return m.is_object() && m.value("artifactType", "") == kOciTrustRootArtifactType;
+}
+
 }  // namespace
 
 BundlePlan read_oci_layout(const fs::path& layout, std::string_view tag, const OciReadLimits& limits) {
@@ -172,8 +201,16 @@ BundlePlan read_oci_layout(const fs::path& layout, std::string_view tag, const O
     if (manifests.size() > limits.max_kernels) throw bad("index: more than " + std::to_string(limits.max_kernels) + " kernels");
     BundlePlan plan;
     std::uint64_t layers = 0;
-    for (const auto& m : manifests)
-      plan.manifest.lock.kernels.push_back(read_kernel(layout, read_descriptor(m, kOciManifestType, "index"), limits, plan, layers));
+    for (const auto& m : manifests) {
+      const Descriptor d = read_descriptor(m, kOciManifestType, "index");
+      if (!is_trust_root_descriptor(m)) {
+        plan.manifest.lock.kernels.push_back(read_kernel(layout, d, limits, plan, layers));
+      } else if (plan.trust_root) {
+        throw bad("index: more than one trusted root");
+      } else {
+        plan.trust_root = read_trust_root(layout, d, limits);
+      }
+    }
     std::map<std::string, std::uint64_t> sizes;
     for (const auto& k : plan.manifest.kernels)
       for (const auto& f : k.files) sizes.emplace(f.digest, f.size);

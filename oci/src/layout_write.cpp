@@ -21,6 +21,7 @@
 #include "kernel_lock/core/fs.hpp"
 #include "kernel_lock/core/ids.hpp"
 #include "kernel_lock/oci/layout.hpp"
+#include "kernel_lock/trust/trust_store.hpp"
 #include "oci_internal.hpp"
 
 namespace kernel_lock {
@@ -39,11 +40,13 @@ class LayoutBuilder {
   explicit LayoutBuilder(fs::path root) : root_(std::move(root)) { fs::create_directories(root_ / "blobs" / "sha256"); }
 
   // A JSON document as a blob; returns its descriptor.
-  json add_json(std::string_view media_type, const json& doc) {
-    const std::string text = doc.dump();
-    const std::string hex = sha256_hex(text);
-    if (written_.insert(hex).second) write_file_atomic(blob_path(root_, hex), text);
-    return descriptor(media_type, hex, text.size());
+  json add_json(std::string_view media_type, const json& doc) { return add_bytes(media_type, doc.dump()); }
+
+  // Bytes as a blob, unchanged; returns its descriptor.
+  json add_bytes(std::string_view media_type, std::string_view bytes) {
+    const std::string hex = sha256_hex(bytes);
+    if (written_.insert(hex).second) write_file_atomic(blob_path(root_, hex), bytes);
+    return descriptor(media_type, hex, bytes.size());
   }
 
   // Copies the planned source of a Hub blob once; returns its sha256. The copy
@@ -99,6 +102,20 @@ json kernel_manifest(LayoutBuilder& b, const BundleKernel& bk, const Lockfile& l
               {"annotations", {{kRepoIdAnnotation, bk.repo_id}, {kShaAnnotation, bk.sha}}}};
 }
 
+// The manifest that carries the trusted root: an empty config, one layer holding
+// trusted_root.json byte for byte, annotated with its capture time.
+json trust_root_manifest(LayoutBuilder& b, const trust::CapturedTrustRoot& root) {
+  json layer = b.add_bytes(kOciTrustRootLayerType, root.json);
+  layer["annotations"] = {{kOciTitleAnnotation, "trusted_root.json"},
+                          {kCapturedAtAnnotation, trust::format_rfc3339(root.captured_at)}};
+  json config = b.add_bytes(kOciEmptyConfigType, "{}");
+  return json{{"schemaVersion", 2},
+              {"mediaType", kOciManifestType},
+              {"artifactType", kOciTrustRootArtifactType},
+              {"config", std::move(config)},
+              {"layers", json::array({std::move(layer)})}};
+}
+
 // Every file blob (copied and verified), one manifest per kernel, the lock's
 // index and index.json + oci-layout, into `root`.
 OciWriteSummary build_layout(const BundlePlan& plan, const fs::path& root, const OciWriteOptions& options) {
@@ -127,6 +144,11 @@ OciWriteSummary build_layout(const BundlePlan& plan, const fs::path& root, const
     summary.files += bk.files.size();
   }
   summary.kernels = plan.manifest.kernels.size();
+  if (plan.trust_root) {
+    json desc = b.add_json(kOciManifestType, trust_root_manifest(b, *plan.trust_root));
+    desc["artifactType"] = kOciTrustRootArtifactType;
+    manifests.push_back(std::move(desc));
+  }
   json lock_index = {{"schemaVersion", 2}, {"mediaType", kOciIndexType}, {"manifests", std::move(manifests)},
                      {"annotations", {{kArtifactTypeAnnotation, kOciLockArtifactType}}}};
   json top = b.add_json(kOciIndexType, lock_index);

@@ -18,6 +18,8 @@ inline constexpr std::string_view kShaAnnotation = "dev.kernel-lock.sha";
 // On the lock's image index, in place of `artifactType`, which skopeo 1.9
 // (Debian 12) drops from an index when it copies one.
 inline constexpr std::string_view kArtifactTypeAnnotation = "dev.kernel-lock.artifact-type";
+// On the trusted root's layer: when it was captured (RFC 3339 UTC).
+inline constexpr std::string_view kCapturedAtAnnotation = "dev.kernel-lock.captured-at";
 inline constexpr std::string_view kConfigFormat = "kernel-lock-oci-kernel";
 inline constexpr int kConfigFormatVersion = 1;
 inline constexpr std::string_view kImageLayoutVersion = "1.0.0";

@@ -176,3 +176,42 @@ def test_oras_sdk_reads_the_layout(kernel_lock_bin, oci_project, tmp_path):
     # Layers come before their config and manifest, the lock index last (push order).
     index = json.loads((out / "index.json").read_text())
     assert blobs[-1] == index["manifests"][0]["digest"]
+
+
+def test_signed_lock_layout_carries_the_trusted_root(kernel_lock_bin, fixture_hub, hub_server, hf_env, tmp_path):
+    """A layout of a lock that pins signatures carries the trusted root (one manifest of its own,
+    the file byte for byte, its capture time); install checks its age, stores it, and checks the
+    pinned signatures with it; a stale one is refused with exit 10 and nothing is installed."""
+    root = fixture_hub / ".sigstore-pki" / "trusted_root.json"
+    if not root.is_file():
+        pytest.skip("the fixture Hub has no signed kernels (compiled kernels not built)")
+    env = hf_env(hub_server, HF_HUB_CACHE=str(tmp_path / "cache"))
+    proj = tmp_path / "signed"
+    proj.mkdir()
+    (proj / "kernels.yaml").write_text("kernels:\n  kernels-test/activation: 2\n")
+    kl(kernel_lock_bin, "resolve", proj, "--trusted-root", root, env=env)
+    out = tmp_path / "signed-layout"
+    kl(kernel_lock_bin, "bundle", proj, "--format", "oci", "-o", out, "--trusted-root", root, env=env)
+    top = json.loads((out / "index.json").read_text())["manifests"][0]
+    lock_index = json.loads(blob(out, top["digest"]))
+    trust = [m for m in lock_index["manifests"] if m.get("artifactType") == "application/vnd.kernel-lock.trusted-root.v1+json"]
+    assert len(trust) == 1 and len(lock_index["manifests"]) == 2
+    manifest = json.loads(blob(out, trust[0]["digest"]))
+    layer = manifest["layers"][0]
+    assert layer["mediaType"] == "application/vnd.dev.sigstore.trustedroot+json;version=0.1"
+    assert blob(out, layer["digest"]) == root.read_bytes()
+    assert layer["annotations"]["dev.kernel-lock.captured-at"].endswith("Z")
+
+    fresh = offline_env(tmp_path / "fresh", env)
+    res = kl(kernel_lock_bin, "install", out, "--lockfile", proj / "kernel.lock", env=fresh)
+    assert "signed by" in res.stdout + res.stderr
+    assert (tmp_path / "fresh" / ".kernel-lock-trust" / "trusted_root.json").read_bytes() == root.read_bytes()
+    kl(kernel_lock_bin, "verify", proj, env=fresh)
+
+    stale = tmp_path / "stale-layout"
+    kl(kernel_lock_bin, "bundle", proj, "--format", "oci", "-o", stale, "--trusted-root", root,
+       "--captured-at", "2020-01-01T00:00:00Z", "--trust-max-age", "100000", env=env)
+    stale_env = offline_env(tmp_path / "stale-cache", env)
+    res = kl(kernel_lock_bin, "install", stale, "--lockfile", proj / "kernel.lock", env=stale_env, check=False)
+    assert res.returncode == 10, res.stderr
+    assert not (tmp_path / "stale-cache" / "kernels--kernels-test--activation" / "snapshots").exists()

@@ -22,6 +22,11 @@ inline constexpr std::string_view kOciKernelArtifactType = "application/vnd.kern
 inline constexpr std::string_view kOciKernelConfigType = "application/vnd.kernel-lock.kernel.config.v1+json";
 inline constexpr std::string_view kOciLockArtifactType = "application/vnd.kernel-lock.lock.v1+json";
 inline constexpr std::string_view kOciFileLayerType = "application/vnd.kernel-lock.file.v1";
+// The Sigstore trusted root a layout carries (as a bundle does): one manifest in
+// the lock's index, whose single layer is trusted_root.json byte for byte.
+inline constexpr std::string_view kOciTrustRootArtifactType = "application/vnd.kernel-lock.trusted-root.v1+json";
+inline constexpr std::string_view kOciTrustRootLayerType = "application/vnd.dev.sigstore.trustedroot+json;version=0.1";
+inline constexpr std::string_view kOciEmptyConfigType = "application/vnd.oci.empty.v1+json";
 inline constexpr std::string_view kOciTitleAnnotation = "org.opencontainers.image.title";
 inline constexpr std::string_view kOciRefNameAnnotation = "org.opencontainers.image.ref.name";
 inline constexpr std::string_view kOciDefaultTag = "latest";
