@@ -481,6 +481,15 @@ SignaturePlan plan_signatures(const BundleManifest& m, const std::optional<trust
 
 // After the blobs, before any snapshot: each signed variant, built as links to
 // its verified blobs in staging, must hold its pinned signature and kernel digest.
+// The files of `variant` in `kernel` as lock records, paths relative to the variant directory.
+std::vector<LockedFile> variant_lock_files(const BundleKernel& kernel, const std::string& variant) {
+  const std::string prefix = "build/" + variant + "/";
+  std::vector<LockedFile> out;
+  for (const auto& f : kernel.files)
+    if (f.path.starts_with(prefix)) out.push_back(LockedFile{f.path.substr(prefix.size()), f.size, f.digest, f.kind});
+  return out;
+}
+
 void check_signatures(const BundleManifest& m, InstallTargets& targets, SignaturePlan& plan) {
   struct Job {
     const BundleKernel* kernel;
@@ -504,7 +513,9 @@ void check_signatures(const BundleManifest& m, InstallTargets& targets, Signatur
     remove_tree(dir, ec);
     try {
       link_variant_files(dir, *job.kernel, job.variant->variant, t.writer->cache_dir() / t.folder / "blobs");
-      job.failure = check_signed_variant(dir, verifier, *job.variant->signer);
+      // Every blob was verified against its digest; an LFS digest is the content's sha256.
+      const auto known = lfs_kernel_digests(variant_lock_files(*job.kernel, job.variant->variant));
+      job.failure = check_signed_variant(dir, verifier, *job.variant->signer, &known);
     } catch (...) {
       remove_tree(dir, ec);
       throw;

@@ -58,8 +58,8 @@ void throw_no_trust_root(const std::string& what) {
 }
 
 std::optional<std::string> check_signed_variant(const fs::path& variant_dir, const trust::Verifier& verifier,
-                                                const LockedSignature& pinned) {
-  const trust::VariantCheck check = trust::check_kernel_variant(variant_dir, verifier, trust::pinned_policy(pinned));
+                                                const LockedSignature& pinned, const trust::KnownDigests* known) {
+  const trust::VariantCheck check = trust::check_kernel_variant(variant_dir, verifier, trust::pinned_policy(pinned), known);
   if (check.verified()) return std::nullopt;
   std::string why(trust::to_string(check.status));
   if (check.status == trust::VariantStatus::signature_failed || check.status == trust::VariantStatus::bundle_invalid)
@@ -69,6 +69,13 @@ std::optional<std::string> check_signed_variant(const fs::path& variant_dir, con
   else if (!check.message.empty())
     why += ": " + check.message;
   return why + "; the lock pins " + pinned.describe();
+}
+
+trust::KnownDigests lfs_kernel_digests(const std::vector<LockedFile>& files) {
+  trust::KnownDigests known;
+  for (const auto& f : files)
+    if (f.kind == DigestKind::lfs_sha256) known[f.path] = trust::encode_kernel_file_digest(from_hex(f.digest));
+  return known;
 }
 
 void link_variant_files(const fs::path& dir, const BundleKernel& kernel, const std::string& variant,

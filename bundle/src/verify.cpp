@@ -218,7 +218,8 @@ struct SignatureCheck {
   void check(const std::string& repo_id, const std::string& name, const LockedVariant& locked, const fs::path& dir,
              VerifyReport& report) const {
     if (locked.signature) {
-      if (auto failure = check_signed_variant(dir, *verifier, *locked.signature)) {
+      const auto known = lfs_kernel_digests(locked.files);  // each file just matched the lock
+      if (auto failure = check_signed_variant(dir, *verifier, *locked.signature, &known)) {
         report.problems.push_back(VerifyProblem{ProblemKind::signature_failed, repo_id, name, "",
                                                 locked.signature->describe(), *failure});
         return;

@@ -43,7 +43,7 @@ std::string join(const std::vector<std::string>& paths) {
 }
 
 // Adds one walked entry to `digest` (regular files only; others throw).
-void add_entry(const fs::directory_entry& entry, const fs::path& root, KernelDigest& digest) {
+void add_entry(const fs::directory_entry& entry, const fs::path& root, const KnownDigests* known, KernelDigest& digest) {
   std::error_code ec;
   const auto status = entry.status(ec);  // follows symlinks
   if (ec || !fs::exists(status)) throw Error(ErrorCode::not_found, entry.path().string() + ": broken link or unreadable");
@@ -52,6 +52,12 @@ void add_entry(const fs::directory_entry& entry, const fs::path& root, KernelDig
   const std::string relative = entry.path().lexically_relative(root).generic_string();
   if (!is_digested_path(relative)) return;
   if (digest.files.size() >= kMaxDigestFiles) throw Error(ErrorCode::invalid_input, root.string() + ": too many files");
+  if (known != nullptr && digest.algorithm == DigestAlgorithm::sha256) {
+    if (auto it = known->find(relative); it != known->end()) {
+      digest.files[relative] = it->second;
+      return;
+    }
+  }
   digest.files[relative] = detail::base64_encode(digest_file(entry.path(), digest.algorithm));
 }
 
@@ -100,7 +106,7 @@ KernelDigest parse_kernel_digest(std::string_view metadata_json) {
   return digest;
 }
 
-KernelDigest compute_kernel_digest(const fs::path& variant_dir, DigestAlgorithm algorithm) {
+KernelDigest compute_kernel_digest(const fs::path& variant_dir, DigestAlgorithm algorithm, const KnownDigests* known) {
   KernelDigest digest;
   digest.algorithm = algorithm;
   std::error_code ec;
@@ -119,7 +125,7 @@ KernelDigest compute_kernel_digest(const fs::path& variant_dir, DigestAlgorithm 
       it.disable_recursion_pending();
       continue;
     }
-    add_entry(*it, variant_dir, digest);
+    add_entry(*it, variant_dir, known, digest);
   }
   if (ec) throw Error(ErrorCode::io, variant_dir.string() + ": " + ec.message());
   return digest;
@@ -204,7 +210,7 @@ std::string_view to_string(VariantStatus status) noexcept {
 }
 
 VariantCheck check_kernel_variant(const fs::path& variant_dir, const Verifier& verifier,
-                                  const IdentityPolicy& policy) {
+                                  const IdentityPolicy& policy, const KnownDigests* known) {
   VariantCheck result;
   const auto bundle_path = variant_dir / "metadata.json.sigstore";
   const auto metadata_path = variant_dir / "metadata.json";
@@ -232,7 +238,7 @@ VariantCheck check_kernel_variant(const fs::path& variant_dir, const Verifier& v
     if (result.status == VariantStatus::metadata_invalid) result.message = e.message();
     return result;
   }
-  result.digest = compare_kernel_digest(expected, compute_kernel_digest(variant_dir, expected.algorithm));
+  result.digest = compare_kernel_digest(expected, compute_kernel_digest(variant_dir, expected.algorithm, known));
   result.status = result.digest->matches() ? VariantStatus::verified : VariantStatus::digest_violation;
   return result;
 }

@@ -13,6 +13,7 @@
 #include "kernel_lock/bundle/bundle.hpp"
 #include "kernel_lock/core/lockfile.hpp"
 #include "kernel_lock/trust/trust_store.hpp"
+#include "kernel_lock/trust/kernel_digest.hpp"
 #include "kernel_lock/trust/verify.hpp"
 
 namespace kernel_lock {
@@ -60,8 +61,16 @@ std::optional<trust::CapturedTrustRoot> choose_trust_root(const SignatureOptions
 // over metadata.json (pinned_policy), then the kernel digest. nullopt when both
 // hold, else one sentence naming the failed step or the files. Throws Error(io)
 // for a file that exists but cannot be read.
+// `known`: kernel digests of files whose bytes the caller has just verified (see
+// lfs_kernel_digests), not read again.
 std::optional<std::string> check_signed_variant(const std::filesystem::path& variant_dir,
-                                                const trust::Verifier& verifier, const LockedSignature& pinned);
+                                                const trust::Verifier& verifier, const LockedSignature& pinned,
+                                                const trust::KnownDigests* known = nullptr);
+
+// The kernel digests (base64 sha256) of a variant's LFS files, from their LFS
+// sha256 (the content's sha256): `files` are (path relative to the variant,
+// digest hex, kind); git-sha1 files are left out (they must be read).
+trust::KnownDigests lfs_kernel_digests(const std::vector<LockedFile>& files);
 
 // Builds `dir` as a directory of symlinks, one per file of `variant` in `kernel`,
 // each pointing at `blobs_dir`/<digest> (a variant directory to check before it

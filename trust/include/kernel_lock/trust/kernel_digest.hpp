@@ -42,7 +42,12 @@ KernelDigest parse_kernel_digest(std::string_view metadata_json);
 // Digests every file below `variant_dir` (following symlinks, as the HF cache needs).
 // Throws Error(not_found / io) for unreadable entries, Error(invalid_input) for a
 // walk over kMaxDigestFiles files or kMaxDigestDepth levels (symlink loops end there).
-KernelDigest compute_kernel_digest(const std::filesystem::path& variant_dir, DigestAlgorithm algorithm);
+// Digests a caller already holds for some files ('/'-separated path -> base64 sha256),
+// e.g. the LFS sha256 an install has just verified a blob against: they are used
+// instead of reading those files again (sha256 digests only; sha512 reads everything).
+using KnownDigests = std::map<std::string, std::string>;
+KernelDigest compute_kernel_digest(const std::filesystem::path& variant_dir, DigestAlgorithm algorithm,
+                                   const KnownDigests* known = nullptr);
 
 struct DigestComparison {
   std::vector<std::string> unknown;  // on disk, not in the digest
@@ -112,6 +117,6 @@ struct VariantCheck {
 // metadata.json or bundle over its size limit, and what compute_kernel_digest
 // throws for an unreadable variant tree.
 VariantCheck check_kernel_variant(const std::filesystem::path& variant_dir, const Verifier& verifier,
-                                  const IdentityPolicy& policy);
+                                  const IdentityPolicy& policy, const KnownDigests* known = nullptr);
 
 }  // namespace kernel_lock::trust
