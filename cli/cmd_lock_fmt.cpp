@@ -1,6 +1,7 @@
 // Maintenance commands over the formats (docs/formats.md; public, listed in --help):
 //   `kernel-lock lock-fmt FILE [--python] [--check]`: reads a kernel.lock or a
-//     Python kernels.lock (either shape) and prints its canonical bytes;
+//     Python kernels.lock (either shape) and prints its canonical bytes (--python:
+//     the Python shape, an alias of `export --format kernels-lock`, same core function);
 //   `kernel-lock requirements-fmt FILE|DIR`: reads kernels.yaml / pyproject.toml
 //     and prints what was understood, as JSON.
 // Both exit 3 (invalid input) with file:line:column or the JSON path on a bad file.
@@ -68,7 +69,8 @@ void add_lock_fmt_command(CLI::App& app, CliContext& ctx) {
   auto* lock_fmt = app.add_subcommand("lock-fmt", "Print a lockfile's canonical bytes, or (--python) the shape Python kernels 0.17.2 reads");
   lock_fmt->add_option("FILE", args->file, "kernel.lock or kernels.lock")->required();
   lock_fmt->add_flag("--python", args->python,
-                     "Print the lock in the Python kernels 0.17.2 shape (dependency/lock; no variant hashes)");
+                     "Print the lock in the Python kernels 0.17.2 shape (dependency/lock; no variant hashes); "
+                     "an alias: use `kernel-lock export --format kernels-lock`");
   lock_fmt->add_flag("--check", args->check, "Print nothing; exit 7 when FILE is not in canonical form");
   lock_fmt->callback([args, &ctx] { ctx.action = [args] { return run_lock_fmt(*args); }; });
 

@@ -28,5 +28,6 @@ int main(int argc, char** argv) {
   cli::add_verify_blob_command(app, ctx);
   cli::add_trust_command(app, ctx);
   cli::add_verify_signature_command(app, ctx);
+  cli::add_export_command(app, ctx);
   return cli::run_cli(app, ctx, argc, argv);
 }

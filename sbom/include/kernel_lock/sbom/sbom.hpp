@@ -1,0 +1,55 @@
+// Software bills of materials from a kernel.lock (docs/sbom.md): CycloneDX 1.6
+// JSON and SPDX 2.3 JSON. One component / package per locked kernel (purl
+// pkg:huggingface/<org>/<name>@<commit>) and one per variant (the purl with the
+// subpath build/<variant>), every locked file with its digest, the variant's
+// backend, CPU arch and OS (from its name), the pinned signer identity, and the
+// kernel-depends edges (a kernel whose requirement has `required-by`).
+// Same lock (and cache content), same bytes: no clock is read.
+#pragma once
+
+#include <compare>
+#include <filesystem>
+#include <map>
+#include <string>
+
+#include "kernel_lock/core/lockfile.hpp"
+
+namespace kernel_lock::sbom {
+
+// A locked file: kernel, variant, path inside build/<variant>/.
+struct FileKey {
+  std::string repo_id;
+  std::string variant;
+  std::string path;
+  friend auto operator<=>(const FileKey&, const FileKey&) = default;
+};
+// Content sha256 (64 hex) of files the lock knows only by their git blob sha1.
+using ContentSha256 = std::map<FileKey, std::string>;
+
+// Reads, through the strict snapshot reader, every git-sha1 file of the lock that
+// the HF cache at `cache_dir` holds under the locked commit, and returns its
+// content sha256. Kernels, variants and files the cache lacks (or refuses) are
+// left out. Throws Error(integrity) naming the file when a cached blob does not
+// hash to the locked git sha1, Error(io) when a blob cannot be read.
+ContentSha256 content_sha256_from_cache(const Lockfile& lock, const std::filesystem::path& cache_dir);
+
+// The document identity both formats use: UUID version 5 (RFC 9562) in the URL
+// namespace of "urn:kernel-lock:lock:sha256:<sha256 of format_lockfile(lock)>".
+std::string lock_uuid(const Lockfile& lock);
+// The one timestamp the documents carry where a format needs one (SPDX
+// creationInfo.created): the latest signing_time the lock pins, else
+// "1970-01-01T00:00:00Z".
+std::string lock_timestamp(const Lockfile& lock);
+// "pkg:huggingface/<org>/<name>@<sha>".
+std::string kernel_purl(const LockedKernel& kernel);
+
+// CycloneDX 1.6 JSON (2-space indent, trailing newline). A file known only by its
+// git sha1 and absent from `sha256` has no `hashes` entry, and the property
+// kernel-lock:git-blob-sha1 instead (git's blob id is not the SHA-1 of the content).
+std::string format_cyclonedx(const Lockfile& lock, const ContentSha256& sha256 = {});
+// SPDX 2.3 JSON (2-space indent, trailing newline). SPDX needs a checksum per
+// file: a file known only by its git sha1 carries it as SHA1, with a comment
+// saying it is git's blob id ("blob <size>\0" + content), not the content SHA-1.
+std::string format_spdx(const Lockfile& lock, const ContentSha256& sha256 = {});
+
+}  // namespace kernel_lock::sbom

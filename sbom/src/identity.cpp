@@ -1,0 +1,76 @@
+// The document identity, timestamp and purls (sbom.hpp), and the cache lookup.
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "kernel_lock/cache/hf_cache.hpp"
+#include "kernel_lock/cache/snapshot.hpp"
+#include "kernel_lock/core/error.hpp"
+#include "kernel_lock/core/hash.hpp"
+#include "kernel_lock/sbom/sbom.hpp"
+
+namespace kernel_lock::sbom {
+namespace {
+
+// RFC 9562 NameSpace_URL, 6ba7b811-9dad-11d1-80b4-00c04fd430c8.
+constexpr std::array<std::uint8_t, 16> kUrlNamespace{0x6b, 0xa7, 0xb8, 0x11, 0x9d, 0xad, 0x11, 0xd1,
+                                                     0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30, 0xc8};
+
+std::string uuid5(std::string_view name) {
+  Hasher sha1(Hasher::Algorithm::sha1);
+  sha1.update(std::span<const std::uint8_t>(kUrlNamespace));
+  sha1.update(name);
+  auto digest = sha1.finish();
+  digest.resize(16);
+  digest[6] = static_cast<std::uint8_t>((digest[6] & 0x0f) | 0x50);
+  digest[8] = static_cast<std::uint8_t>((digest[8] & 0x3f) | 0x80);
+  const auto hex = to_hex(digest);
+  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" + hex.substr(16, 4) + "-" +
+         hex.substr(20);
+}
+
+}  // namespace
+
+std::string lock_uuid(const Lockfile& lock) {
+  return uuid5("urn:kernel-lock:lock:sha256:" + sha256_hex(format_lockfile(lock)));
+}
+
+std::string lock_timestamp(const Lockfile& lock) {
+  std::string latest;
+  for (const auto& kernel : lock.kernels)
+    for (const auto& [name, variant] : kernel.variants)
+      if (variant.signature && variant.signature->signing_time > latest) latest = variant.signature->signing_time;
+  return latest.empty() ? "1970-01-01T00:00:00Z" : latest;
+}
+
+std::string kernel_purl(const LockedKernel& kernel) { return "pkg:huggingface/" + kernel.repo_id + "@" + kernel.sha; }
+
+ContentSha256 content_sha256_from_cache(const Lockfile& lock, const std::filesystem::path& cache_dir) {
+  ContentSha256 out;
+  for (const auto& kernel : lock.kernels) {
+    const auto repo = cache_repo_paths(cache_dir, kernel.repo_type.value_or("kernel"), kernel.repo_id);
+    for (const auto& [name, variant] : kernel.variants) {
+      const auto dir = repo.snapshot(kernel.sha) / "build" / name;
+      std::error_code ec;
+      if (variant.files.empty() || !std::filesystem::is_directory(dir, ec)) continue;
+      const auto listing = scan_snapshot(dir, SnapshotOptions{SnapshotPolicy::strict, repo.blobs(), true, false});
+      for (const auto& entry : listing.entries) {
+        const auto file = std::find_if(variant.files.begin(), variant.files.end(),
+                                       [&](const LockedFile& f) { return f.path == entry.path; });
+        if (file == variant.files.end() || file->kind != DigestKind::git_sha1 || entry.digest != file->digest) continue;
+        const auto digests = digest_file_both(entry.file);
+        if (digests.git_sha1_hex != file->digest)
+          throw Error(ErrorCode::integrity,
+                      kernel.repo_id + ": build/" + name + "/" + entry.path + ": the cached blob hashes to git sha1 " +
+                          digests.git_sha1_hex + ", the lock says " + file->digest,
+                      "run `kernel-lock verify` and re-install the kernel");
+        out[FileKey{kernel.repo_id, name, entry.path}] = digests.sha256_hex;
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace kernel_lock::sbom
