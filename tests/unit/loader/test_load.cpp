@@ -14,6 +14,10 @@
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/loader/loader.hpp"
 
+// c10 (through ATen and loader.hpp) defines a glog-style CHECK that aborts uncounted; use doctest's.
+#undef CHECK
+#define CHECK DOCTEST_CHECK
+
 using namespace kernel_lock;
 using namespace kl_test;
 
