@@ -40,7 +40,7 @@ int run_install(const InstallArgs& args, const CliContext& ctx) {
   options.durable = !args.no_fsync;
   options.repair = args.repair;
   options.signatures.trusted_root = args.trust.load_flag();
-  options.signatures.now = now_unix();
+  options.signatures.now = trust::system_now();
   options.signatures.max_age_days = args.trust.max_age_days();
   options.signatures.require_signature = args.require_signature;
   if (!ctx.quiet && ::isatty(2)) {

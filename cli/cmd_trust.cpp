@@ -54,7 +54,7 @@ int run_show(const TrustArgs& args) {
     throw Error(ErrorCode::not_found, trust::trust_store_dir(cache).string() + ": no trusted root in this cache",
                 "`kernel-lock trust import trusted_root.json`, or install a bundle that carries one");
   const auto parsed = trust::parse_trusted_root(root->json);
-  const auto age_days = (now_unix() - root->captured_at) / 86400;
+  const auto age_days = (trust::system_now() - root->captured_at) / 86400;
   if (args.json) {
     nlohmann::ordered_json out;
     out["path"] = root->origin.string();

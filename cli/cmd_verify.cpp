@@ -34,7 +34,7 @@ int run_verify(const VerifyArgs& args, const CliContext& ctx) {
   VerifyOptions options;
   options.filter = args.filters.filter();
   options.signatures.trusted_root = args.trust.load_flag();
-  options.signatures.now = now_unix();
+  options.signatures.now = trust::system_now();
   options.signatures.max_age_days = args.trust.max_age_days();
   options.signatures.require_signature = args.require_signature;
   VerifyReport report;

@@ -1,11 +1,8 @@
 #include "trust_flags.hpp"
 
-
 #include "kernel_lock/core/error.hpp"
 
 namespace kernel_lock::cli {
-
-trust::UnixTime now_unix() { return trust::system_now(); }
 
 std::int64_t TrustFlags::max_age_days() const { return max_age ? *max_age : trust::trust_max_age_days_from_env(); }
 
@@ -25,7 +22,7 @@ std::optional<trust::CapturedTrustRoot> TrustFlags::load_unchecked(const std::fi
 
 std::optional<trust::CapturedTrustRoot> TrustFlags::load(const std::filesystem::path& cache_dir) const {
   auto root = load_unchecked(cache_dir);
-  if (root) trust::check_trust_fresh(*root, now_unix(), max_age_days());
+  if (root) trust::check_trust_fresh(*root, trust::system_now(), max_age_days());
   return root;
 }
 

@@ -43,7 +43,4 @@ void add_trust_flags(CLI::App* cmd, TrustFlags& flags);
 // A verifier for `root`, or null when there is none.
 std::shared_ptr<const trust::Verifier> make_verifier(const std::optional<trust::CapturedTrustRoot>& root);
 
-// Seconds since the epoch, now (the CLI's clock; libraries take time as an argument).
-trust::UnixTime now_unix();
-
 }  // namespace kernel_lock::cli
