@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kernel_lock/core/error.hpp"
+#include "kernel_lock/bundle/archive_handles.hpp"
 #include "kernel_lock/core/fs.hpp"
 #include "kernel_lock/core/unique_fd.hpp"
 #include "kernel_lock/oci/layout.hpp"
@@ -20,22 +21,18 @@ namespace kernel_lock {
 namespace fs = std::filesystem;
 namespace {
 
-// Owns a `struct archive*` writing an uncompressed pax tar to a file.
+// An uncompressed pax tar written to a file (over bundle_detail::ArchiveWrite).
 class TarWriter {
  public:
-  explicit TarWriter(const fs::path& path) : a_(archive_write_new()), path_(path) {
-    if (!a_) throw Error(ErrorCode::generic, "libarchive: out of memory");
-    check(archive_write_set_format_pax_restricted(a_), "tar format");
-    check(archive_write_add_filter_none(a_), "filter");
-    check(archive_write_open_filename(a_, path.c_str()), "open");
+  explicit TarWriter(const fs::path& path) : path_(path) {
+    check(archive_write_set_format_pax_restricted(a_.get()), "tar format");
+    check(archive_write_add_filter_none(a_.get()), "filter");
+    check(archive_write_open_filename(a_.get(), path.c_str()), "open");
   }
-  TarWriter(const TarWriter&) = delete;
-  TarWriter& operator=(const TarWriter&) = delete;
-  ~TarWriter() { archive_write_free(a_); }
 
   void add(const std::string& name, bool directory, std::uint64_t size) {
-    struct archive_entry* e = archive_entry_new();
-    if (!e) throw Error(ErrorCode::generic, "libarchive: out of memory");
+    bundle_detail::ArchiveEntry entry;
+    struct archive_entry* e = entry.get();
     archive_entry_set_pathname(e, name.c_str());
     archive_entry_set_size(e, static_cast<la_int64_t>(size));
     archive_entry_set_filetype(e, directory ? AE_IFDIR : AE_IFREG);
@@ -43,26 +40,24 @@ class TarWriter {
     archive_entry_set_mtime(e, 0, 0);
     archive_entry_set_uid(e, 0);
     archive_entry_set_gid(e, 0);
-    int rc = archive_write_header(a_, e);
-    archive_entry_free(e);
-    check(rc, "entry " + name);
+    check(archive_write_header(a_.get(), e), "entry " + name);
   }
   void data(std::string_view bytes) {
     while (!bytes.empty()) {
-      la_ssize_t n = archive_write_data(a_, bytes.data(), bytes.size());
+      la_ssize_t n = archive_write_data(a_.get(), bytes.data(), bytes.size());
       if (n <= 0) check(ARCHIVE_FATAL, "data");
       bytes.remove_prefix(static_cast<std::size_t>(n));
     }
   }
-  void close() { check(archive_write_close(a_), "close"); }
+  void close() { check(archive_write_close(a_.get()), "close"); }
 
  private:
   void check(int rc, const std::string& what) {
     if (rc >= ARCHIVE_WARN) return;
-    const char* msg = archive_error_string(a_);
-    throw Error(ErrorCode::io, "writing " + path_.string() + ": " + what + ": " + (msg ? msg : "libarchive error"));
+    throw Error(ErrorCode::io,
+                "writing " + path_.string() + ": " + what + ": " + bundle_detail::archive_message(a_.get()));
   }
-  struct archive* a_;
+  bundle_detail::ArchiveWrite a_;
   fs::path path_;
 };
 

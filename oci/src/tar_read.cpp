@@ -12,6 +12,7 @@
 #include "kernel_lock/cache/hf_cache.hpp"
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/fs.hpp"
+#include "kernel_lock/bundle/archive_handles.hpp"
 #include "kernel_lock/core/ids.hpp"
 #include "kernel_lock/core/unique_fd.hpp"
 #include "kernel_lock/oci/layout.hpp"
@@ -20,35 +21,30 @@ namespace kernel_lock {
 namespace fs = std::filesystem;
 namespace {
 
-// Owns a `struct archive*` reading an uncompressed tar file.
+// An uncompressed tar file being read (over bundle_detail::ArchiveRead).
 class TarReader {
  public:
-  explicit TarReader(const fs::path& path) : a_(archive_read_new()), path_(path) {
-    if (!a_) throw Error(ErrorCode::generic, "libarchive: out of memory");
-    archive_read_support_format_tar(a_);
-    if (archive_read_open_filename(a_, path.c_str(), 1 << 16) != ARCHIVE_OK) fail("cannot open");
+  explicit TarReader(const fs::path& path) : path_(path) {
+    archive_read_support_format_tar(a_.get());
+    if (archive_read_open_filename(a_.get(), path.c_str(), 1 << 16) != ARCHIVE_OK) fail("cannot open");
   }
-  TarReader(const TarReader&) = delete;
-  TarReader& operator=(const TarReader&) = delete;
-  ~TarReader() { archive_read_free(a_); }
 
   // The next entry, nullptr at the end. Throws Error(invalid_input).
   struct archive_entry* next() {
     struct archive_entry* e = nullptr;
-    int rc = archive_read_next_header(a_, &e);
+    int rc = archive_read_next_header(a_.get(), &e);
     if (rc == ARCHIVE_EOF) return nullptr;
     if (rc < ARCHIVE_WARN) fail("bad entry");
     return e;
   }
-  struct archive* get() const noexcept { return a_; }
+  struct archive* get() const noexcept { return a_.get(); }
   [[noreturn]] void fail(const std::string& what) const {
-    const char* msg = archive_error_string(a_);
-    throw Error(ErrorCode::invalid_input, path_.string() + ": " + what + (msg ? std::string(": ") + msg : std::string()),
+    throw Error(ErrorCode::invalid_input, path_.string() + ": " + what + ": " + bundle_detail::archive_message(a_.get()),
                 "pass an OCI layout tar written by `kernel-lock bundle --format oci -o FILE.tar`");
   }
 
  private:
-  struct archive* a_;
+  bundle_detail::ArchiveRead a_;
   fs::path path_;
 };
 
