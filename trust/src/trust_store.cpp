@@ -13,6 +13,7 @@
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/fs.hpp"
 #include "kernel_lock/core/hash.hpp"
+#include "kernel_lock/core/json.hpp"
 
 namespace kernel_lock::trust {
 namespace {
@@ -35,8 +36,14 @@ Error damaged(const fs::path& file, const std::string& why) {
 }
 
 UnixTime read_record(const fs::path& record_path, std::string& sha256) {
-  const auto text = read_file_at_most(record_path, kMaxRecordBytes);
-  const auto record = nlohmann::json::parse(text, nullptr, false);
+  nlohmann::json record;
+  try {
+    record = parse_json_bounded<nlohmann::json>(read_file_at_most(record_path, kMaxRecordBytes), record_path.string(),
+                                                kMaxRecordBytes, "");
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::invalid_input) throw;
+    throw damaged(record_path, e.message());
+  }
   if (!record.is_object() || !record.contains("captured_at") || !record["captured_at"].is_string() ||
       !record.contains("sha256") || !record["sha256"].is_string())
     throw damaged(record_path, "expected {\"captured_at\": \"<RFC 3339>\", \"sha256\": \"<hex>\"}");

@@ -72,6 +72,18 @@ TEST_CASE("trust store: absent, written, unchanged, newer kept, damaged refused"
   // Writing over a damaged store repairs it.
   CHECK(write_trust_store(cache.path, first) == TrustStoreWrite::written);
   CHECK(read_trust_store(cache.path).has_value());
+  // A hostile record (too deep, too large, not JSON) is a damaged store, refused before it is trusted.
+  for (const std::string& record : {std::string(1000, '[') + std::string(1000, ']'), std::string(5000, ' ') + "{}",
+                                   std::string("{\"captured_at\": ")}) {
+    write_file_atomic(trust_store_dir(cache.path) / "captured.json", record);
+    try {
+      (void)read_trust_store(cache.path);
+      FAIL("a hostile captured.json was read");
+    } catch (const Error& e) {
+      CHECK(e.code() == ErrorCode::invalid_input);
+      CHECK(std::string(e.what()).find("damaged trust store") != std::string::npos);
+    }
+  }
   fs::remove(trust_store_dir(cache.path) / "captured.json");
   CHECK_THROWS_AS((void)read_trust_store(cache.path), Error);
 }
