@@ -13,6 +13,7 @@ apt_packages=(
   nlohmann-json3-dev libyaml-cpp-dev libtomlplusplus-dev libssl-dev
   libcurl4-openssl-dev libarchive-dev libzstd-dev zstd libcli11-dev doctest-dev
   libcpp-httplib-dev clang libclang-rt-dev nginx-light ccache python3-dev skopeo
+  docker-registry apache2-utils libelf-dev
 )
 missing=()
 for p in "${apt_packages[@]}"; do
@@ -56,5 +57,18 @@ if [ ! -f "$pyenv/.complete" ]; then
   sed -i "s#$pyenv.tmp#$pyenv#g" "$pyenv"/bin/* 2>/dev/null || true
   "$pyenv/bin/python" -c "import torch, huggingface_hub, kernels" >&2
   touch "$pyenv/.complete"
+fi
+# Test-only tools (registry and SBOM clients, the ABI checker, the wheel build backend) are added to
+# the cached environment on their own, so changing them does not download torch again.
+tools="$here/python-tools.txt"
+tools_key="$(sha256sum "$tools" | cut -c1-16)"
+if [ ! -f "$pyenv/.tools-$tools_key" ]; then
+  echo "setup: adding test tools from $tools to $pyenv" >&2
+  if ! "$pyenv/bin/pip" install -q --disable-pip-version-check -r "$tools" >&2; then
+    echo "setup: error: pip could not install $tools (is PyPI reachable?)" >&2
+    exit 1
+  fi
+  rm -f "$pyenv"/.tools-*
+  touch "$pyenv/.tools-$tools_key"
 fi
 echo "$pyenv"
