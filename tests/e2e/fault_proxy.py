@@ -1,15 +1,16 @@
 """A fault-injecting HTTP proxy in front of a registry (tests/e2e/registry.py).
 
   proxy = FaultProxy(upstream_port).start()       listens on 127.0.0.1:proxy.port
-  proxy.add(kind, match=r"GET /v2/.*/blobs/sha256:", times=1, status=429, retry_after=1, hook=None)
-  proxy.log -> [dict(method, path, status, fault, bytes)]   one per request it answered
+  proxy.add(kind, match=r"GET /v2/.*/blobs/sha256:", times=1, after=0, status=429, retry_after=1, hook=None)
+  proxy.log -> [dict(method, path, status, fault, bytes, sent)]   one per request it answered
+                                         (bytes: response body sent back; sent: request body received)
   proxy.stop()
 
 The Host header is forwarded unchanged, so the registry builds upload Locations
 that point back at the proxy. Bodies are buffered whole (test artifacts are small).
 
 Fault kinds (the first armed fault whose `match` regex finds "METHOD PATH" applies,
-`times` requests in a row, then it is spent):
+`times` requests in a row after letting `after` matching requests through, then it is spent):
   status    answer `status` (429, 503, ...) without forwarding; Retry-After when given
   truncate  forward, then send the first half of the body with a matching Content-Length
             (a short, well-formed response: only a digest check can catch it)
@@ -41,6 +42,7 @@ class Fault:
     kind: str
     match: re.Pattern
     times: int
+    after: int = 0
     status: int = 503
     retry_after: int | None = None
     hook: Callable[[], None] | None = None
@@ -75,17 +77,20 @@ class FaultProxy:
         self._server.server_close()
 
     def add(self, kind: str, match: str = ".*", times: int = 1, status: int = 503,
-            retry_after: int | None = None, hook: Callable[[], None] | None = None) -> None:
+            retry_after: int | None = None, hook: Callable[[], None] | None = None, after: int = 0) -> None:
         if kind not in ("status", "truncate", "corrupt", "drop", "hook"):
             raise ValueError(f"unknown fault kind {kind!r}")
         with self._lock:
-            self.faults.append(Fault(kind, re.compile(match), times, status, retry_after, hook))
+            self.faults.append(Fault(kind, re.compile(match), times, after, status, retry_after, hook))
 
     def take(self, method: str, path: str) -> Fault | None:
         """The armed fault for this request, counted as used; None when none applies."""
         with self._lock:
             for fault in self.faults:
                 if fault.times > 0 and fault.match.search(f"{method} {path}"):
+                    if fault.after > 0:
+                        fault.after -= 1
+                        return None
                     fault.times -= 1
                     return fault
         return None
@@ -160,10 +165,12 @@ class _Handler(BaseHTTPRequestHandler):
         if kind == "drop":
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
-        self.owner.record(method=self.command, path=self.path, status=status, fault=kind, bytes=len(data))
+        self.owner.record(method=self.command, path=self.path, status=status, fault=kind, bytes=len(data),
+                          sent=self._sent)
 
     def _handle(self) -> None:
         body = self._read_body()
+        self._sent = len(body or b"")
         fault = self.owner.take(self.command, self.path)
         if fault and fault.kind == "status":
             headers = [("Content-Type", "application/json")]
@@ -177,7 +184,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             status, headers, data = self._forward(body)
         except OSError:  # the upstream is down: leave the client as a stopped registry would
-            self.owner.record(method=self.command, path=self.path, status=0, fault="upstream-down", bytes=0)
+            self.owner.record(method=self.command, path=self.path, status=0, fault="upstream-down", bytes=0,
+                              sent=self._sent)
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
             return

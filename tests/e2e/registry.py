@@ -5,6 +5,8 @@
       .start() / .stop() / .restart()   restart keeps the storage and the port, so a
                                         client in the middle of a transfer sees the
                                         registry go away and come back
+      .stop_and_start_after(delay)      stop now, start again `delay` seconds later (in a
+                                        timer thread; stop() cancels or waits for it)
       .host "127.0.0.1:PORT", .url "http(s)://host", .oci(repo, tag) "oci://host/repo:tag"
       .username / .password             htpasswd (bcrypt) credentials when auth=True
       .ca_file (PEM) / .cert_dir        the test CA when tls=True (cert_dir holds ca.crt,
@@ -30,6 +32,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +99,7 @@ class Registry:
         self.username, self.password = (USERNAME, PASSWORD) if auth else (None, None)
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
+        self._timer: threading.Timer | None = None
         self.ca_file: Path | None = None
         self.cert_dir: Path | None = None
         self._access_path = self.dir / "access.log"
@@ -189,6 +193,10 @@ class Registry:
         raise RuntimeError(f"docker-registry on {self.url} not ready after {timeout}s ({last}):\n{self.log_text()}")
 
     def stop(self, timeout: float = 10.0) -> None:
+        timer, self._timer = self._timer, None
+        if timer is not None and timer is not threading.current_thread():
+            timer.cancel()
+            timer.join()
         if self.proc is None or self.proc.poll() is not None:
             return
         self.proc.send_signal(signal.SIGTERM)
@@ -201,6 +209,11 @@ class Registry:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    def stop_and_start_after(self, delay: float) -> None:
+        self.stop()
+        self._timer = threading.Timer(delay, self.start)
+        self._timer.start()
 
     @property
     def running(self) -> bool:

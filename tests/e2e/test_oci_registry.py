@@ -22,7 +22,6 @@ import http.client
 import json
 import os
 import subprocess
-import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -107,6 +106,13 @@ def fault_proxy():
 
 def layout_blobs(layout: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in (layout / "blobs" / "sha256").iterdir()}
+
+
+def kernel_manifest(layout: Path) -> dict:
+    """The (first) kernel manifest of the lock index the layout's tag names."""
+    blobs = layout_blobs(layout)
+    top = json.loads((layout / "index.json").read_text())["manifests"][0]
+    return json.loads(blobs[json.loads(blobs[top["digest"][7:]])["manifests"][0]["digest"][7:]])
 
 
 def skopeo(*args, check=True):
@@ -196,10 +202,7 @@ def test_fault_proxy_injects_what_it_says(artifact, own_registry, fault_proxy):
     reg = own_registry(auth=False)
     skopeo_push(artifact, reg, "faults/demo")
     proxy = fault_proxy(reg)
-    blobs = layout_blobs(artifact.layout)
-    top = json.loads((artifact.layout / "index.json").read_text())["manifests"][0]
-    kernel = json.loads(blobs[json.loads(blobs[top["digest"][7:]])["manifests"][0]["digest"][7:]])
-    path = f"/v2/faults/demo/blobs/{kernel['layers'][0]['digest']}"
+    path = f"/v2/faults/demo/blobs/{kernel_manifest(artifact.layout)['layers'][0]['digest']}"
     whole = reg.http("GET", path)[2]
 
     def get():
@@ -213,8 +216,8 @@ def test_fault_proxy_injects_what_it_says(artifact, own_registry, fault_proxy):
 
     proxy.add("status", BLOB_GET, times=2, status=429, retry_after=1)
     assert get()[:2] == (429, "1") and get()[:2] == (429, "1") and get() == (200, None, whole)
-    proxy.add("truncate", BLOB_GET)
-    assert get()[2] == whole[: len(whole) // 2]
+    proxy.add("truncate", BLOB_GET, after=1)
+    assert get()[2] == whole and get()[2] == whole[: len(whole) // 2]
     proxy.add("corrupt", BLOB_GET)
     bad = get()[2]
     assert len(bad) == len(whole) and bad != whole
@@ -227,7 +230,7 @@ def test_fault_proxy_injects_what_it_says(artifact, own_registry, fault_proxy):
     assert not reg.running and proxy.spent()
     reg.start()
     assert get() == (200, None, whole)
-    assert [e["fault"] for e in proxy.log] == ["status", "status", None, "truncate", "corrupt", "drop", "upstream-down", None]
+    assert [e["fault"] for e in proxy.log] == ["status", "status", None, None, "truncate", "corrupt", "drop", "upstream-down", None]
 
 
 # ---- kernel-lock push / pull (issue 12 items 2-5) ------------------------------------------------
@@ -381,19 +384,16 @@ def test_wrong_password_and_missing_tag(oci_cli, artifact, plain_registry, cli_e
 
 
 def restart_later(reg: Registry, delay: float = 1.0):
-    """Stops the registry now and starts it again (same storage, same port) after `delay`."""
-    def hook():
-        reg.stop()
-        threading.Timer(delay, reg.start).start()
-
-    return hook
+    """A proxy hook: the registry stops now and starts again (same storage, same port) after `delay`."""
+    return lambda: reg.stop_and_start_after(delay)
 
 
 def test_registry_restarted_mid_push(oci_cli, artifact, own_registry, fault_proxy, cli_env, tmp_path):
     reg = own_registry()
     proxy = fault_proxy(reg)
-    # The second blob upload request finds the registry gone; it comes back a second later.
-    proxy.add("hook", r"(PATCH|PUT) /v2/.*/blobs/uploads/", times=1, hook=restart_later(reg))
+    # The third blob upload request (whatever the upload style) finds the registry gone; it
+    # comes back a second later.
+    proxy.add("hook", r"(POST|PATCH|PUT) /v2/.*/blobs/uploads/", after=2, hook=restart_later(reg))
     ref = reg.oci("fleet/restart", "v1", host=proxy.host)
     proc = oci_run(oci_cli, "push", artifact.bundle, ref, reg=reg, env=cli_env(tmp_path / "u"), check=False)
     assert proxy.spent()
@@ -409,7 +409,7 @@ def test_registry_restarted_mid_pull(oci_cli, artifact, own_registry, fault_prox
     reg = own_registry()
     skopeo_push(artifact, reg, "fleet/restart-pull")
     proxy = fault_proxy(reg)
-    proxy.add("hook", BLOB_GET, times=1, hook=restart_later(reg))
+    proxy.add("hook", BLOB_GET, after=1, hook=restart_later(reg))  # the second blob
     cache = tmp_path / "cache"
     env = cli_env(cache)
     ref = ("fleet/restart-pull", "v1")
@@ -448,28 +448,46 @@ def test_blob_fault_during_pull(kind, oci_cli, artifact, plain_registry, fault_p
         assert_nothing_installed(cache)
 
 
-def test_manifest_whose_layer_digest_lies(oci_cli, artifact, own_registry, cli_env, tmp_path):
-    """A kernel manifest re-pushed with one layer pointing at another file's blob (the
-    registry is honest about the bytes; the manifest lies about which file they are):
-    pull refuses with an integrity error and installs nothing."""
-    reg = own_registry()
-    skopeo_push(artifact, reg, "fleet/liar")
+def push_lying_manifest(artifact, reg: Registry, repo: str, tag: str) -> tuple[str, dict]:
+    """Pushes our artifact with skopeo, then, under `tag`, a lock index whose kernel manifest has
+    one layer pointing at another file's blob (the registry is honest about the bytes; the
+    manifest lies about which file they are). Returns (lying manifest digest, its JSON)."""
+    skopeo_push(artifact, reg, repo)
     blobs = layout_blobs(artifact.layout)
     top_desc = json.loads((artifact.layout / "index.json").read_text())["manifests"][0]
-    top = json.loads(blobs[top_desc["digest"].split(":")[1]])
+    top = json.loads(blobs[top_desc["digest"][7:]])
     mdesc = top["manifests"][0]
-    manifest = json.loads(blobs[mdesc["digest"].split(":")[1]])
+    manifest = json.loads(blobs[mdesc["digest"][7:]])
     layers = manifest["layers"]
-    victim = next(i for i, l in enumerate(layers) if l["digest"] != layers[0]["digest"])
+    victim = next(i for i, layer in enumerate(layers) if layer["digest"] != layers[0]["digest"])
     layers[victim] = dict(layers[victim], digest=layers[0]["digest"], size=layers[0]["size"])
     raw = json.dumps(manifest).encode()
     digest = "sha256:" + hashlib.sha256(raw).hexdigest()
-    status, _, body = reg.http("PUT", f"/v2/fleet/liar/manifests/{digest}", raw, {"Content-Type": MANIFEST_TYPE})
+    status, _, body = reg.http("PUT", f"/v2/{repo}/manifests/{digest}", raw, {"Content-Type": MANIFEST_TYPE})
     assert status == 201, body
     top["manifests"][0] = dict(mdesc, digest=digest, size=len(raw))
-    raw_top = json.dumps(top).encode()
-    status, _, body = reg.http("PUT", "/v2/fleet/liar/manifests/lying", raw_top, {"Content-Type": INDEX_TYPE})
+    status, _, body = reg.http("PUT", f"/v2/{repo}/manifests/{tag}", json.dumps(top).encode(), {"Content-Type": INDEX_TYPE})
     assert status == 201, body
+    return digest, manifest
+
+
+def test_registry_serves_a_lying_manifest_as_pushed(artifact, plain_registry):
+    """The crafted artifact reaches a client as crafted (so the pull test below is not vacuous)."""
+    digest, manifest = push_lying_manifest(artifact, plain_registry, "interop/liar", "lying")
+    status, _, body = plain_registry.http("GET", "/v2/interop/liar/manifests/lying", headers={"Accept": INDEX_TYPE})
+    assert status == 200 and json.loads(body)["manifests"][0]["digest"] == digest
+    status, _, body = plain_registry.http("GET", f"/v2/interop/liar/manifests/{digest}", headers={"Accept": MANIFEST_TYPE})
+    assert status == 200 and json.loads(body) == manifest
+    original = kernel_manifest(artifact.layout)
+    lies = [(a["digest"], b["digest"]) for a, b in zip(original["layers"], manifest["layers"]) if a != b]
+    assert len(lies) == 1 and lies[0][0] != lies[0][1]
+
+
+def test_manifest_whose_layer_digest_lies(oci_cli, artifact, own_registry, cli_env, tmp_path):
+    """Pull of the lying manifest: an integrity error (exit 6) and nothing installed, with the
+    lock given and without it (the artifact's own config then names the real hashes)."""
+    reg = own_registry()
+    push_lying_manifest(artifact, reg, "fleet/liar", "lying")
     for with_lock in (False, True):
         cache = tmp_path / f"cache-{with_lock}"
         extra = ["--lockfile", artifact.proj / "kernel.lock"] if with_lock else []
