@@ -130,10 +130,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _forward(self, body: bytes | None):
         conn = http.client.HTTPConnection(*self.owner.upstream, timeout=60)
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
-        if body is not None:
-            headers["Content-Length"] = str(len(body))
-        conn.request(self.command, self.path, body=body, headers=headers)
+        # Header by header: a client may repeat one (skopeo sends several Accept lines).
+        conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+        for key, value in self.headers.items():
+            if key.lower() not in HOP_BY_HOP:
+                conn.putheader(key, value)
+        if body is not None or self.command in ("PUT", "POST", "PATCH"):
+            conn.putheader("Content-Length", str(len(body or b"")))
+        conn.endheaders(body)
         resp = conn.getresponse()
         data = resp.read()
         conn.close()

@@ -196,12 +196,17 @@ def test_oras_sdk_pulls_what_skopeo_pushed(artifact, plain_registry, tmp_path):
     assert fetched == sum(1 + len(json.loads(ours[d["digest"].split(":")[1]])["layers"]) for d in top["manifests"])
 
 
-def test_fault_proxy_injects_what_it_says(artifact, own_registry, fault_proxy):
-    """Each fault kind really happens on the wire, and a registry restarted with the
-    same storage and port still serves what it had."""
+def test_fault_proxy_injects_what_it_says(artifact, own_registry, fault_proxy, tmp_path):
+    """Without faults the proxy is transparent (a standard client copies through it, repeated
+    Accept headers and all); each fault kind really happens on the wire; a registry restarted
+    with the same storage and port still serves what it had."""
     reg = own_registry(auth=False)
     skopeo_push(artifact, reg, "faults/demo")
     proxy = fault_proxy(reg)
+    skopeo("copy", "--all", "--preserve-digests", "--src-tls-verify=false", f"docker://{proxy.host}/faults/demo:v1",
+           f"oci:{tmp_path / 'via-proxy'}:v1")
+    assert layout_blobs(tmp_path / "via-proxy") == layout_blobs(artifact.layout)
+    proxy.log.clear()
     path = f"/v2/faults/demo/blobs/{kernel_manifest(artifact.layout)['layers'][0]['digest']}"
     whole = reg.http("GET", path)[2]
 
@@ -373,7 +378,7 @@ def test_wrong_password_and_missing_tag(oci_cli, artifact, plain_registry, cli_e
     assert proc.returncode not in (0, 2), proc.stderr
     low = proc.stderr.lower()
     assert plain_registry.host in proc.stderr and any(w in low for w in ("unauthorized", "401", "credential", "password"))
-    proc = oci_run(oci_cli, "push", artifact.bundle, plain_registry.oci("fleet/errors", "v9"), reg=plain_registry,
+    proc = oci_run(oci_cli, "push", artifact.layout, plain_registry.oci("fleet/errors", "v9"), reg=plain_registry,
                    env=cli_env(cache), password="wrong", check=False)
     assert proc.returncode not in (0, 2) and plain_registry.host in proc.stderr
     proc = oci_run(oci_cli, "pull", plain_registry.oci("fleet/errors", "no-such-tag"), "--cache", cache, "--all",
@@ -437,7 +442,7 @@ def test_blob_fault_during_pull(kind, oci_cli, artifact, plain_registry, fault_p
     started = time.monotonic()
     proc = oci_run(oci_cli, "pull", plain_registry.oci(repo, "v1", host=proxy.host), "--cache", cache, "--all",
                    "--lockfile", artifact.proj / "kernel.lock", reg=plain_registry, env=cli_env(cache), check=False)
-    assert proxy.spent()
+    assert proxy.spent(), (proxy.log, proc.stderr)
     if kind.startswith("status"):
         assert proc.returncode == 0, proc.stderr  # 429/503 are always retried
         assert time.monotonic() - started >= 1.0  # Retry-After: 1 honoured
