@@ -3,6 +3,7 @@
 
 #include "facts.hpp"
 #include "kernel_lock/core/hash.hpp"
+#include "kernel_lock/core/lock_graph.hpp"
 #include "kernel_lock/core/version.hpp"
 #include "kernel_lock/sbom/sbom.hpp"
 
@@ -89,7 +90,7 @@ std::string format_cyclonedx(const Lockfile& unsorted, const ContentSha256& sha2
   for (const auto& kernel : lock.kernels) {
     bom["components"].push_back(kernel_component(kernel, sha256));
     ojson depends = ojson::array();
-    for (const auto& dep : detail::dependencies_of(lock, kernel.repo_id))
+    for (const auto& dep : lock_dependencies(lock, kernel.repo_id))
       if (const auto* other = lock.find(dep)) depends.push_back(kernel_purl(*other));
     bom["dependencies"].push_back(ojson{{"ref", kernel_purl(kernel)}, {"dependsOn", std::move(depends)}});
   }

@@ -70,14 +70,6 @@ Properties variant_properties(const std::string& name, const LockedVariant& vari
   return out;
 }
 
-std::vector<std::string> dependencies_of(const Lockfile& lock, const std::string& repo_id) {
-  std::vector<std::string> out;
-  for (const auto& kernel : lock.kernels)
-    if (kernel.requirement && kernel.requirement->required_by == repo_id) out.push_back(kernel.repo_id);
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
 const std::string* content_sha256(const LockedFile& file, const FileKey& key, const ContentSha256& sha256) {
   if (file.kind == DigestKind::lfs_sha256) return &file.digest;
   const auto it = sha256.find(key);

@@ -3,6 +3,7 @@
 
 #include "facts.hpp"
 #include "kernel_lock/core/hash.hpp"
+#include "kernel_lock/core/lock_graph.hpp"
 #include "kernel_lock/core/version.hpp"
 #include "kernel_lock/sbom/sbom.hpp"
 
@@ -91,7 +92,7 @@ std::string format_spdx(const Lockfile& unsorted, const ContentSha256& sha256) {
   Doc doc{lock_timestamp(lock), "Tool: kernel-lock-" + std::string(kVersion)};
   for (std::size_t k = 0; k < lock.kernels.size(); ++k) add_kernel(doc, lock.kernels[k], k, sha256);
   for (std::size_t k = 0; k < lock.kernels.size(); ++k)
-    for (const auto& dep : detail::dependencies_of(lock, lock.kernels[k].repo_id))
+    for (const auto& dep : lock_dependencies(lock, lock.kernels[k].repo_id))
       for (std::size_t d = 0; d < lock.kernels.size(); ++d)
         if (lock.kernels[d].repo_id == dep)
           doc.relate("SPDXRef-Kernel-" + std::to_string(k), "DEPENDS_ON", "SPDXRef-Kernel-" + std::to_string(d));
