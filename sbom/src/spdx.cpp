@@ -1,4 +1,4 @@
-// SPDX 2.3 JSON from a lock (docs/sbom.md "SPDX").
+// SPDX 2.3 JSON from a lock (docs/export.md "SPDX").
 #include <nlohmann/json.hpp>
 
 #include "facts.hpp"
@@ -64,7 +64,8 @@ ojson file_entry(const std::string& id, const std::string& variant, const Locked
   return out;
 }
 
-void add_kernel(Doc& doc, const LockedKernel& kernel, std::size_t k, const ContentSha256& sha256) {
+void add_kernel(Doc& doc, const LockedKernel& kernel, std::size_t k, const ContentSha256& sha256,
+                const VariantMetadataMap& metadata) {
   const auto kernel_id = "SPDXRef-Kernel-" + std::to_string(k);
   doc.packages.push_back(
       package(doc, kernel_id, kernel.repo_id, kernel.sha, kernel_purl(kernel), detail::kernel_properties(kernel)));
@@ -73,7 +74,8 @@ void add_kernel(Doc& doc, const LockedKernel& kernel, std::size_t k, const Conte
   for (const auto& [name, variant] : kernel.variants) {
     const auto variant_id = kernel_id + "-Variant-" + std::to_string(v++);
     doc.packages.push_back(package(doc, variant_id, kernel.repo_id + "/build/" + name, kernel.sha,
-                                   detail::variant_purl(kernel, name), detail::variant_properties(name, variant)));
+                                   detail::variant_purl(kernel, name),
+                                   detail::variant_properties(name, variant, detail::metadata_of(metadata, kernel.repo_id, name))));
     doc.relate(kernel_id, "CONTAINS", variant_id);
     std::size_t f = 0;
     for (const auto& file : variant.files) {
@@ -87,10 +89,10 @@ void add_kernel(Doc& doc, const LockedKernel& kernel, std::size_t k, const Conte
 
 }  // namespace
 
-std::string format_spdx(const Lockfile& unsorted, const ContentSha256& sha256) {
+std::string format_spdx(const Lockfile& unsorted, const ContentSha256& sha256, const VariantMetadataMap& metadata) {
   const auto lock = detail::sorted_by_repo(unsorted);
   Doc doc{lock_timestamp(lock), "Tool: kernel-lock-" + std::string(kVersion)};
-  for (std::size_t k = 0; k < lock.kernels.size(); ++k) add_kernel(doc, lock.kernels[k], k, sha256);
+  for (std::size_t k = 0; k < lock.kernels.size(); ++k) add_kernel(doc, lock.kernels[k], k, sha256, metadata);
   for (std::size_t k = 0; k < lock.kernels.size(); ++k)
     for (const auto& dep : lock_dependencies(lock, lock.kernels[k].repo_id))
       for (std::size_t d = 0; d < lock.kernels.size(); ++d)
