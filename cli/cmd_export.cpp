@@ -38,8 +38,8 @@ std::filesystem::path cache_dir(const ExportArgs& args) {
   return args.cache.empty() ? kernels_cache_dir() : std::filesystem::path(args.cache);
 }
 
-sbom::ContentSha256 cached_digests(const Lockfile& lock, const ExportArgs& args) {
-  return args.no_cache ? sbom::ContentSha256{} : sbom::content_sha256_from_cache(lock, cache_dir(args));
+sbom::ContentDigests cached_digests(const Lockfile& lock, const ExportArgs& args) {
+  return args.no_cache ? sbom::ContentDigests{} : sbom::content_digests_from_cache(lock, cache_dir(args));
 }
 
 // The variants' metadata.json from the cache (backend, archs, provenance).

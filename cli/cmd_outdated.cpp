@@ -41,8 +41,9 @@ std::vector<RepoRefs> refs_from_hub(const Lockfile& lock, const std::string& end
   try {
     for (auto& result : client.list_refs(queries)) out.push_back(std::move(result.refs));
   } catch (Error& e) {
-    if (e.hint().empty())
-      e.set_hint("check HF_ENDPOINT / --endpoint (" + config.endpoint + "), or use --bundle FILE offline");
+    if (e.code() == ErrorCode::network)
+      e.set_hint("check connectivity and --endpoint / HF_ENDPOINT (" + config.endpoint +
+                 "), or run `kernel-lock outdated --bundle FILE` offline");
     throw e.add_context("listing refs at " + config.endpoint);
   }
   return out;

@@ -30,11 +30,8 @@ Lockfile load_lock(const std::filesystem::path& path) {
   try {
     return read_lockfile(path);
   } catch (Error& e) {
-    if (!e.hint().empty()) throw;
-    if (e.code() == ErrorCode::not_found)
+    if (e.hint().empty() && e.code() == ErrorCode::not_found)
       e.set_hint("run `kernel-lock resolve` in the project directory to write the lock");
-    else if (e.code() == ErrorCode::invalid_input)
-      e.set_hint("run `kernel-lock lock-fmt " + path.string() + "` to see where it is malformed");
     throw;
   }
 }

@@ -19,8 +19,8 @@ void add_lock_option(CLI::App* cmd, std::string& lock);
 // The lock named by --lock, or the one find_lockfile finds in "." (Error not_found
 // with the `kernel-lock resolve` hint).
 std::filesystem::path lock_path(const std::string& lock);
-// read_lockfile, with a next step in the error: not_found -> `kernel-lock
-// resolve`, invalid_input -> `kernel-lock lock-fmt FILE`.
+// read_lockfile, with a next step for a missing file (`kernel-lock resolve`);
+// the lock parser's errors carry their own (file:line:column and a hint).
 Lockfile load_lock(const std::filesystem::path& path);
 
 // One line of a drawn tree and the lines below it.

@@ -40,7 +40,7 @@ ojson file_component(const std::string& variant_ref, const LockedFile& file, con
 }
 
 ojson variant_component(const LockedKernel& kernel, const std::string& name, const LockedVariant& variant,
-                        const ContentSha256& sha256, const VariantMetadataMap& metadata) {
+                        const ContentDigests& sha256, const VariantMetadataMap& metadata) {
   const auto ref = detail::variant_purl(kernel, name);
   ojson out = ojson::object();
   out["type"] = "library";
@@ -58,7 +58,7 @@ ojson variant_component(const LockedKernel& kernel, const std::string& name, con
   return out;
 }
 
-ojson kernel_component(const LockedKernel& kernel, const ContentSha256& sha256, const VariantMetadataMap& metadata) {
+ojson kernel_component(const LockedKernel& kernel, const ContentDigests& sha256, const VariantMetadataMap& metadata) {
   ojson out = ojson::object();
   out["type"] = "library";
   out["bom-ref"] = kernel_purl(kernel);
@@ -74,7 +74,7 @@ ojson kernel_component(const LockedKernel& kernel, const ContentSha256& sha256, 
 
 }  // namespace
 
-std::string format_cyclonedx(const Lockfile& unsorted, const ContentSha256& sha256, const VariantMetadataMap& metadata) {
+std::string format_cyclonedx(const Lockfile& unsorted, const ContentDigests& sha256, const VariantMetadataMap& metadata) {
   const auto lock = detail::sorted_by_repo(unsorted);
   ojson bom = ojson::object();
   bom["$schema"] = "http://cyclonedx.org/schema/bom-1.6.schema.json";

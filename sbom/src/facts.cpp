@@ -93,10 +93,15 @@ const VariantMetadata* metadata_of(const VariantMetadataMap& metadata, const std
   return it == metadata.end() ? nullptr : &it->second;
 }
 
-const std::string* content_sha256(const LockedFile& file, const FileKey& key, const ContentSha256& sha256) {
+const std::string* content_sha256(const LockedFile& file, const FileKey& key, const ContentDigests& digests) {
   if (file.kind == DigestKind::lfs_sha256) return &file.digest;
-  const auto it = sha256.find(key);
-  return it == sha256.end() ? nullptr : &it->second;
+  const auto it = digests.find(key);
+  return it == digests.end() ? nullptr : &it->second.sha256;
+}
+
+const std::string* content_sha1(const FileKey& key, const ContentDigests& digests) {
+  const auto it = digests.find(key);
+  return it == digests.end() ? nullptr : &it->second.sha1;
 }
 
 }  // namespace kernel_lock::sbom::detail

@@ -31,6 +31,8 @@ Properties variant_properties(const std::string& name, const LockedVariant& vari
 const VariantMetadata* metadata_of(const VariantMetadataMap& metadata, const std::string& repo_id, const std::string& name);
 
 // A file's content sha256, when the lock or the cache knows it.
-const std::string* content_sha256(const LockedFile& file, const FileKey& key, const ContentSha256& sha256);
+const std::string* content_sha256(const LockedFile& file, const FileKey& key, const ContentDigests& digests);
+// A file's content sha1, when the cache held the file.
+const std::string* content_sha1(const FileKey& key, const ContentDigests& digests);
 
 }  // namespace kernel_lock::sbom::detail

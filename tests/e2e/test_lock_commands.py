@@ -96,7 +96,7 @@ def test_missing_lock_names_the_file_and_the_next_command(kernel_lock_bin, hf_en
         assert "kernel-lock resolve" in proc.stderr, (args, proc.stderr)
     (tmp_path / "kernel.lock").write_text("[{]")
     proc = kl(kernel_lock_bin, "tree", env=env, cwd=tmp_path, expect=3)
-    assert "kernel.lock" in proc.stderr and "kernel-lock lock-fmt" in proc.stderr
+    assert "./kernel.lock:1:3: invalid JSON" in proc.stderr and "kernel-lock resolve" in proc.stderr
 
 
 def table(text: str) -> list[list[str]]:

@@ -89,7 +89,7 @@ TEST_CASE("format_cyclonedx: kernels, nested variants, files, signer and depende
   CHECK(deps[1]["dependsOn"] == json::array({dep["bom-ref"]}));
   CHECK(deps[0]["dependsOn"].empty());
 
-  sbom::ContentSha256 known{{sbom::FileKey{"org/top", kVariant, "__init__.py"}, sha256_hex(kInit)}};
+  sbom::ContentDigests known{{sbom::FileKey{"org/top", kVariant, "__init__.py"}, {sha256_hex(kInit), "e"}}};
   const auto with_cache = json::parse(sbom::format_cyclonedx(lock, known));
   CHECK(with_cache["components"][1]["components"][0]["components"][0]["hashes"][0]["content"] == sha256_hex(kInit));
 }
@@ -131,7 +131,7 @@ TEST_CASE("SBOM bytes depend on the lock only") {
   CHECK((uuid[19] == '8' || uuid[19] == '9' || uuid[19] == 'a' || uuid[19] == 'b'));
 }
 
-TEST_CASE("content_sha256_from_cache reads git-sha1 files of the locked commit, and refuses a bad blob") {
+TEST_CASE("content_digests_from_cache reads files of the locked commit, and refuses a bad blob") {
   kltest::TempDir cache;
   const auto lock = parse_lockfile(lock_text());
   const auto repo = cache.path() / "kernels--org--top";
@@ -141,14 +141,19 @@ TEST_CASE("content_sha256_from_cache reads git-sha1 files of the locked commit, 
   std::filesystem::create_directories(dir);
   std::ofstream(blob) << kInit;
   std::filesystem::create_symlink("../../../../blobs/" + git_blob_sha1_hex(kInit), dir / "__init__.py");
-  const auto found = sbom::content_sha256_from_cache(lock, cache.path());
+  const auto found = sbom::content_digests_from_cache(lock, cache.path());
   REQUIRE(found.size() == 1);
-  CHECK(found.at(sbom::FileKey{"org/top", kVariant, "__init__.py"}) == sha256_hex(kInit));
+  Hasher sha1(Hasher::Algorithm::sha1);
+  sha1.update(kInit);
+  CHECK(found.at(sbom::FileKey{"org/top", kVariant, "__init__.py"}) == sbom::ContentDigest{sha256_hex(kInit), sha1.finish_hex()});
+  const auto spdx = json::parse(sbom::format_spdx(lock, found));
+  CHECK(spdx["files"][0]["checksums"] == json::array({{{"algorithm", "SHA256"}, {"checksumValue", sha256_hex(kInit)}},
+                                                      {{"algorithm", "SHA1"}, {"checksumValue", found.begin()->second.sha1}}}));
 
   std::ofstream(blob) << "tampered";
-  CHECK_THROWS_AS(sbom::content_sha256_from_cache(lock, cache.path()), Error);
+  CHECK_THROWS_AS(sbom::content_digests_from_cache(lock, cache.path()), Error);
   kltest::TempDir empty;
-  CHECK(sbom::content_sha256_from_cache(lock, empty.path()).empty());
+  CHECK(sbom::content_digests_from_cache(lock, empty.path()).empty());
 }
 
 namespace {
