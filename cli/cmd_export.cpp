@@ -1,11 +1,12 @@
 // `kernel-lock export [DIR] --format kernels-lock|requirements|cyclonedx|spdx [-o FILE]`
-// (docs/sbom.md): the lock in another shape, on stdout or written atomically to
+// (docs/export.md): the lock in another shape, on stdout or written atomically to
 // FILE (only when its bytes change).
 //   kernels-lock  the shape Python kernels 0.17 reads (core format_python_lockfile;
 //                 `lock-fmt --python` is the older name of the same output);
 //   requirements  the kernels.yaml that reproduces the lock (core format_kernels_yaml);
 //   cyclonedx     CycloneDX 1.6 JSON, spdx: SPDX 2.3 JSON (sbom library), with the
-//                 content sha256 of git-sha1 files the cache holds unless --no-cache.
+//                 content sha256 of git-sha1 files and each variant's metadata.json
+//                 (backend, archs, provenance) that the cache holds unless --no-cache.
 // Exit 3 for a bad lock, 5 when no lock is found, 6 for a cached blob that does
 // not match the lock, 8 when FILE cannot be written.
 #include <filesystem>
@@ -33,17 +34,25 @@ struct ExportArgs {
   bool no_cache = false;
 };
 
-sbom::ContentSha256 cached_digests(const Lockfile& lock, const ExportArgs& args) {
-  if (args.no_cache) return {};
-  const std::filesystem::path cache = args.cache.empty() ? kernels_cache_dir() : std::filesystem::path(args.cache);
-  return sbom::content_sha256_from_cache(lock, cache);
+std::filesystem::path cache_dir(const ExportArgs& args) {
+  return args.cache.empty() ? kernels_cache_dir() : std::filesystem::path(args.cache);
+}
+
+sbom::ContentDigests cached_digests(const Lockfile& lock, const ExportArgs& args) {
+  return args.no_cache ? sbom::ContentDigests{} : sbom::content_digests_from_cache(lock, cache_dir(args));
+}
+
+// The variants' metadata.json from the cache (backend, archs, provenance).
+sbom::VariantMetadataMap cached_metadata(const Lockfile& lock, const ExportArgs& args) {
+  return args.no_cache ? sbom::VariantMetadataMap{} : sbom::variant_metadata_from_cache(lock, cache_dir(args));
 }
 
 std::string export_bytes(const Lockfile& lock, const ExportArgs& args) {
   if (args.format_name == "kernels-lock") return format_python_lockfile(lock);
   if (args.format_name == "requirements") return format_kernels_yaml(lock);
-  if (args.format_name == "cyclonedx") return sbom::format_cyclonedx(lock, cached_digests(lock, args));
-  return sbom::format_spdx(lock, cached_digests(lock, args));  // --format is checked by CLI11
+  if (args.format_name == "cyclonedx")
+    return sbom::format_cyclonedx(lock, cached_digests(lock, args), cached_metadata(lock, args));
+  return sbom::format_spdx(lock, cached_digests(lock, args), cached_metadata(lock, args));  // --format is checked by CLI11
 }
 
 int run_export(const ExportArgs& args, const CliContext& ctx) {

@@ -29,5 +29,9 @@ int main(int argc, char** argv) {
   cli::add_trust_command(app, ctx);
   cli::add_verify_signature_command(app, ctx);
   cli::add_export_command(app, ctx);
+  cli::add_tree_command(app, ctx);
+  cli::add_why_command(app, ctx);
+  cli::add_outdated_command(app, ctx);
+  cli::add_diff_command(app, ctx);
   return cli::run_cli(app, ctx, argc, argv);
 }

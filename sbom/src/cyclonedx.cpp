@@ -1,8 +1,9 @@
-// CycloneDX 1.6 JSON from a lock (docs/sbom.md "CycloneDX").
+// CycloneDX 1.6 JSON from a lock (docs/export.md "CycloneDX").
 #include <nlohmann/json.hpp>
 
 #include "facts.hpp"
 #include "kernel_lock/core/hash.hpp"
+#include "kernel_lock/core/lock_graph.hpp"
 #include "kernel_lock/core/version.hpp"
 #include "kernel_lock/sbom/sbom.hpp"
 
@@ -39,7 +40,7 @@ ojson file_component(const std::string& variant_ref, const LockedFile& file, con
 }
 
 ojson variant_component(const LockedKernel& kernel, const std::string& name, const LockedVariant& variant,
-                        const ContentSha256& sha256) {
+                        const ContentDigests& sha256, const VariantMetadataMap& metadata) {
   const auto ref = detail::variant_purl(kernel, name);
   ojson out = ojson::object();
   out["type"] = "library";
@@ -48,7 +49,7 @@ ojson variant_component(const LockedKernel& kernel, const std::string& name, con
   out["name"] = out["name"].get<std::string>() + "/build/" + name;
   out["version"] = kernel.sha;
   out["purl"] = ref;
-  out["properties"] = properties(detail::variant_properties(name, variant));
+  out["properties"] = properties(detail::variant_properties(name, variant, detail::metadata_of(metadata, kernel.repo_id, name)));
   ojson files = ojson::array();
   for (const auto& file : variant.files)
     files.push_back(
@@ -57,7 +58,7 @@ ojson variant_component(const LockedKernel& kernel, const std::string& name, con
   return out;
 }
 
-ojson kernel_component(const LockedKernel& kernel, const ContentSha256& sha256) {
+ojson kernel_component(const LockedKernel& kernel, const ContentDigests& sha256, const VariantMetadataMap& metadata) {
   ojson out = ojson::object();
   out["type"] = "library";
   out["bom-ref"] = kernel_purl(kernel);
@@ -66,14 +67,14 @@ ojson kernel_component(const LockedKernel& kernel, const ContentSha256& sha256) 
   out["purl"] = kernel_purl(kernel);
   out["properties"] = properties(detail::kernel_properties(kernel));
   ojson variants = ojson::array();
-  for (const auto& [name, variant] : kernel.variants) variants.push_back(variant_component(kernel, name, variant, sha256));
+  for (const auto& [name, variant] : kernel.variants) variants.push_back(variant_component(kernel, name, variant, sha256, metadata));
   if (!variants.empty()) out["components"] = std::move(variants);
   return out;
 }
 
 }  // namespace
 
-std::string format_cyclonedx(const Lockfile& unsorted, const ContentSha256& sha256) {
+std::string format_cyclonedx(const Lockfile& unsorted, const ContentDigests& sha256, const VariantMetadataMap& metadata) {
   const auto lock = detail::sorted_by_repo(unsorted);
   ojson bom = ojson::object();
   bom["$schema"] = "http://cyclonedx.org/schema/bom-1.6.schema.json";
@@ -87,9 +88,9 @@ std::string format_cyclonedx(const Lockfile& unsorted, const ContentSha256& sha2
   bom["components"] = ojson::array();
   bom["dependencies"] = ojson::array();
   for (const auto& kernel : lock.kernels) {
-    bom["components"].push_back(kernel_component(kernel, sha256));
+    bom["components"].push_back(kernel_component(kernel, sha256, metadata));
     ojson depends = ojson::array();
-    for (const auto& dep : detail::dependencies_of(lock, kernel.repo_id))
+    for (const auto& dep : lock_dependencies(lock, kernel.repo_id))
       if (const auto* other = lock.find(dep)) depends.push_back(kernel_purl(*other));
     bom["dependencies"].push_back(ojson{{"ref", kernel_purl(kernel)}, {"dependsOn", std::move(depends)}});
   }

@@ -44,7 +44,23 @@ Properties kernel_properties(const LockedKernel& kernel) {
   return out;
 }
 
-Properties variant_properties(const std::string& name, const LockedVariant& variant) {
+void add_metadata(Properties& out, const VariantMetadata& metadata) {
+  if (!metadata.backend.empty()) {
+    std::erase_if(out, [](const auto& p) { return p.first == "kernel-lock:backend"; });
+    out.emplace_back("kernel-lock:backend", metadata.backend);
+  }
+  std::string archs;
+  for (const auto& arch : metadata.archs) archs += (archs.empty() ? "" : ",") + arch;
+  add_if(out, "kernel-lock:archs", archs);
+  add_if(out, "kernel-lock:license", metadata.license);
+  add_if(out, "kernel-lock:provenance:builder-version", metadata.builder_version);
+  add_if(out, "kernel-lock:provenance:builder-commit", metadata.builder_commit);
+  if (metadata.builder_dirty) out.emplace_back("kernel-lock:provenance:builder-dirty", *metadata.builder_dirty ? "true" : "false");
+  add_if(out, "kernel-lock:provenance:source-commit", metadata.source_commit);
+  if (metadata.source_dirty) out.emplace_back("kernel-lock:provenance:source-dirty", *metadata.source_dirty ? "true" : "false");
+}
+
+Properties variant_properties(const std::string& name, const LockedVariant& variant, const VariantMetadata* metadata) {
   Properties out;
   out.emplace_back("kernel-lock:variant", name);
   out.emplace_back("kernel-lock:variant-hash", variant.hash);
@@ -60,6 +76,8 @@ Properties variant_properties(const std::string& name, const LockedVariant& vari
     add_if(out, "kernel-lock:arch", parsed->arch);
     add_if(out, "kernel-lock:os", parsed->os);
   }
+  if (metadata) add_metadata(out, *metadata);
+  out.emplace_back("kernel-lock:facts-source", metadata ? "metadata.json" : "variant name");
   if (const auto& sig = variant.signature) {
     out.emplace_back("kernel-lock:signer:issuer", sig->issuer);
     out.emplace_back("kernel-lock:signer:source-repository", sig->source_repository);
@@ -70,18 +88,20 @@ Properties variant_properties(const std::string& name, const LockedVariant& vari
   return out;
 }
 
-std::vector<std::string> dependencies_of(const Lockfile& lock, const std::string& repo_id) {
-  std::vector<std::string> out;
-  for (const auto& kernel : lock.kernels)
-    if (kernel.requirement && kernel.requirement->required_by == repo_id) out.push_back(kernel.repo_id);
-  std::sort(out.begin(), out.end());
-  return out;
+const VariantMetadata* metadata_of(const VariantMetadataMap& metadata, const std::string& repo_id, const std::string& name) {
+  const auto it = metadata.find({repo_id, name});
+  return it == metadata.end() ? nullptr : &it->second;
 }
 
-const std::string* content_sha256(const LockedFile& file, const FileKey& key, const ContentSha256& sha256) {
+const std::string* content_sha256(const LockedFile& file, const FileKey& key, const ContentDigests& digests) {
   if (file.kind == DigestKind::lfs_sha256) return &file.digest;
-  const auto it = sha256.find(key);
-  return it == sha256.end() ? nullptr : &it->second;
+  const auto it = digests.find(key);
+  return it == digests.end() ? nullptr : &it->second.sha256;
+}
+
+const std::string* content_sha1(const FileKey& key, const ContentDigests& digests) {
+  const auto it = digests.find(key);
+  return it == digests.end() ? nullptr : &it->second.sha1;
 }
 
 }  // namespace kernel_lock::sbom::detail

@@ -1,4 +1,4 @@
-// Internal: the facts both SBOM formats write, computed once (docs/sbom.md).
+// Internal: the facts both SBOM formats write, computed once (docs/export.md).
 #pragma once
 
 #include <string>
@@ -19,15 +19,20 @@ std::string variant_purl(const LockedKernel& kernel, const std::string& variant)
 // kernel-lock:repo-type, kernel-lock:requirement (compact JSON), kernel-lock:required-by.
 Properties kernel_properties(const LockedKernel& kernel);
 // kernel-lock:variant, :variant-hash, :hash-type, :kind, :framework, :cxx-abi,
-// :backend, :backend-version, :arch, :os (what the name gives), then the pinned
+// :backend, :backend-version, :arch, :os (what the name gives), then from
+// metadata.json when given (`metadata`): kernel-lock:backend (overriding the
+// name's), :archs (comma-separated), :license, :provenance:builder-version,
+// :builder-commit, :builder-dirty, :source-commit, :source-dirty, and
+// kernel-lock:facts-source ("metadata.json" or "variant name"); then the pinned
 // signer: kernel-lock:signer:issuer, :source-repository, :build-signer-uri,
 // :log-index, :signing-time.
-Properties variant_properties(const std::string& name, const LockedVariant& variant);
-// The repo ids a kernel depends on: the kernels whose requirement says
-// `required-by` it (sorted).
-std::vector<std::string> dependencies_of(const Lockfile& lock, const std::string& repo_id);
+Properties variant_properties(const std::string& name, const LockedVariant& variant, const VariantMetadata* metadata);
+// The metadata of one variant, or nullptr.
+const VariantMetadata* metadata_of(const VariantMetadataMap& metadata, const std::string& repo_id, const std::string& name);
 
 // A file's content sha256, when the lock or the cache knows it.
-const std::string* content_sha256(const LockedFile& file, const FileKey& key, const ContentSha256& sha256);
+const std::string* content_sha256(const LockedFile& file, const FileKey& key, const ContentDigests& digests);
+// A file's content sha1, when the cache held the file.
+const std::string* content_sha1(const FileKey& key, const ContentDigests& digests);
 
 }  // namespace kernel_lock::sbom::detail

@@ -2,6 +2,8 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <fstream>
+#include <vector>
 #include <span>
 #include <string>
 
@@ -31,6 +33,31 @@ std::string uuid5(std::string_view name) {
          hex.substr(20);
 }
 
+struct FileHashes {
+  ContentDigest content;
+  std::string git_sha1;
+};
+
+// sha256, sha1 and git blob sha1 of a file, in one read. Throws Error(io).
+FileHashes hash_content(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  if (!in || ec) throw Error(ErrorCode::io, "cannot read " + path.string());
+  Hasher sha256(Hasher::Algorithm::sha256), sha1(Hasher::Algorithm::sha1), git(Hasher::Algorithm::sha1);
+  git.update("blob " + std::to_string(size) + std::string(1, '\0'));
+  std::vector<char> buffer(1 << 20);
+  while (in) {
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    const std::string_view chunk(buffer.data(), static_cast<std::size_t>(in.gcount()));
+    sha256.update(chunk);
+    sha1.update(chunk);
+    git.update(chunk);
+  }
+  if (in.bad()) throw Error(ErrorCode::io, "cannot read " + path.string());
+  return FileHashes{ContentDigest{sha256.finish_hex(), sha1.finish_hex()}, git.finish_hex()};
+}
+
 }  // namespace
 
 std::string lock_uuid(const Lockfile& lock) {
@@ -47,8 +74,8 @@ std::string lock_timestamp(const Lockfile& lock) {
 
 std::string kernel_purl(const LockedKernel& kernel) { return "pkg:huggingface/" + kernel.repo_id + "@" + kernel.sha; }
 
-ContentSha256 content_sha256_from_cache(const Lockfile& lock, const std::filesystem::path& cache_dir) {
-  ContentSha256 out;
+ContentDigests content_digests_from_cache(const Lockfile& lock, const std::filesystem::path& cache_dir) {
+  ContentDigests out;
   for (const auto& kernel : lock.kernels) {
     const auto repo = cache_repo_paths(cache_dir, kernel.repo_type.value_or("kernel"), kernel.repo_id);
     for (const auto& [name, variant] : kernel.variants) {
@@ -59,14 +86,15 @@ ContentSha256 content_sha256_from_cache(const Lockfile& lock, const std::filesys
       for (const auto& entry : listing.entries) {
         const auto file = std::find_if(variant.files.begin(), variant.files.end(),
                                        [&](const LockedFile& f) { return f.path == entry.path; });
-        if (file == variant.files.end() || file->kind != DigestKind::git_sha1 || entry.digest != file->digest) continue;
-        const auto digests = digest_file_both(entry.file);
-        if (digests.git_sha1_hex != file->digest)
+        if (file == variant.files.end() || entry.digest != file->digest) continue;
+        const auto digests = hash_content(entry.file);
+        const auto& actual = file->kind == DigestKind::git_sha1 ? digests.git_sha1 : digests.content.sha256;
+        if (actual != file->digest)
           throw Error(ErrorCode::integrity,
-                      kernel.repo_id + ": build/" + name + "/" + entry.path + ": the cached blob hashes to git sha1 " +
-                          digests.git_sha1_hex + ", the lock says " + file->digest,
+                      kernel.repo_id + ": build/" + name + "/" + entry.path + ": the cached file hashes to " + actual +
+                          ", the lock says " + file->digest,
                       "run `kernel-lock verify` and re-install the kernel");
-        out[FileKey{kernel.repo_id, name, entry.path}] = digests.sha256_hex;
+        out[FileKey{kernel.repo_id, name, entry.path}] = digests.content;
       }
     }
   }

@@ -1,8 +1,9 @@
-// SPDX 2.3 JSON from a lock (docs/sbom.md "SPDX").
+// SPDX 2.3 JSON from a lock (docs/export.md "SPDX").
 #include <nlohmann/json.hpp>
 
 #include "facts.hpp"
 #include "kernel_lock/core/hash.hpp"
+#include "kernel_lock/core/lock_graph.hpp"
 #include "kernel_lock/core/version.hpp"
 #include "kernel_lock/sbom/sbom.hpp"
 
@@ -49,9 +50,13 @@ ojson package(const Doc& doc, const std::string& id, const std::string& name, co
                {"annotations", annotations(doc, props)}};
 }
 
-ojson file_entry(const std::string& id, const std::string& variant, const LockedFile& file, const std::string* sha256) {
+ojson file_entry(const std::string& id, const std::string& variant, const LockedFile& file, const std::string* sha256,
+                 const std::string* sha1) {
   ojson out = ojson{{"SPDXID", id}, {"fileName", "./build/" + variant + "/" + file.path}};
-  if (sha256) {
+  if (sha256 && sha1) {
+    out["checksums"] = ojson::array({ojson{{"algorithm", "SHA256"}, {"checksumValue", *sha256}},
+                                     ojson{{"algorithm", "SHA1"}, {"checksumValue", *sha1}}});
+  } else if (sha256) {
     out["checksums"] = ojson::array({ojson{{"algorithm", "SHA256"}, {"checksumValue", *sha256}}});
   } else {
     out["checksums"] = ojson::array({ojson{{"algorithm", "SHA1"}, {"checksumValue", file.digest}}});
@@ -63,7 +68,8 @@ ojson file_entry(const std::string& id, const std::string& variant, const Locked
   return out;
 }
 
-void add_kernel(Doc& doc, const LockedKernel& kernel, std::size_t k, const ContentSha256& sha256) {
+void add_kernel(Doc& doc, const LockedKernel& kernel, std::size_t k, const ContentDigests& sha256,
+                const VariantMetadataMap& metadata) {
   const auto kernel_id = "SPDXRef-Kernel-" + std::to_string(k);
   doc.packages.push_back(
       package(doc, kernel_id, kernel.repo_id, kernel.sha, kernel_purl(kernel), detail::kernel_properties(kernel)));
@@ -72,13 +78,18 @@ void add_kernel(Doc& doc, const LockedKernel& kernel, std::size_t k, const Conte
   for (const auto& [name, variant] : kernel.variants) {
     const auto variant_id = kernel_id + "-Variant-" + std::to_string(v++);
     doc.packages.push_back(package(doc, variant_id, kernel.repo_id + "/build/" + name, kernel.sha,
-                                   detail::variant_purl(kernel, name), detail::variant_properties(name, variant)));
+                                   detail::variant_purl(kernel, name),
+                                   detail::variant_properties(name, variant, detail::metadata_of(metadata, kernel.repo_id, name))));
+    // A package that CONTAINS files has analyzed them (SPDX 2.3 7.8); no verification
+    // code: it needs every file's content SHA-1, which the lock does not record.
+    doc.packages.back()["filesAnalyzed"] = !variant.files.empty();
     doc.relate(kernel_id, "CONTAINS", variant_id);
     std::size_t f = 0;
     for (const auto& file : variant.files) {
       const auto file_id = variant_id + "-File-" + std::to_string(f++);
+      const FileKey key{kernel.repo_id, name, file.path};
       doc.files.push_back(
-          file_entry(file_id, name, file, detail::content_sha256(file, FileKey{kernel.repo_id, name, file.path}, sha256)));
+          file_entry(file_id, name, file, detail::content_sha256(file, key, sha256), detail::content_sha1(key, sha256)));
       doc.relate(variant_id, "CONTAINS", file_id);
     }
   }
@@ -86,12 +97,12 @@ void add_kernel(Doc& doc, const LockedKernel& kernel, std::size_t k, const Conte
 
 }  // namespace
 
-std::string format_spdx(const Lockfile& unsorted, const ContentSha256& sha256) {
+std::string format_spdx(const Lockfile& unsorted, const ContentDigests& sha256, const VariantMetadataMap& metadata) {
   const auto lock = detail::sorted_by_repo(unsorted);
   Doc doc{lock_timestamp(lock), "Tool: kernel-lock-" + std::string(kVersion)};
-  for (std::size_t k = 0; k < lock.kernels.size(); ++k) add_kernel(doc, lock.kernels[k], k, sha256);
+  for (std::size_t k = 0; k < lock.kernels.size(); ++k) add_kernel(doc, lock.kernels[k], k, sha256, metadata);
   for (std::size_t k = 0; k < lock.kernels.size(); ++k)
-    for (const auto& dep : detail::dependencies_of(lock, lock.kernels[k].repo_id))
+    for (const auto& dep : lock_dependencies(lock, lock.kernels[k].repo_id))
       for (std::size_t d = 0; d < lock.kernels.size(); ++d)
         if (lock.kernels[d].repo_id == dep)
           doc.relate("SPDXRef-Kernel-" + std::to_string(k), "DEPENDS_ON", "SPDXRef-Kernel-" + std::to_string(d));

@@ -1,11 +1,12 @@
 """`kernel-lock export`: the lock as a Python kernels.lock, a kernels.yaml, and
-CycloneDX 1.6 / SPDX 2.3 SBOMs (docs/sbom.md).
+CycloneDX 1.6 / SPDX 2.3 SBOMs (docs/export.md).
 
 Against the fixture Hub: a lock with signed variants (kernels-test/activation v2,
 signed by the Hub's test PKI) and kernel-depends (kernels-test/dep-demo). The
 SBOMs are validated against the official JSON schemas vendored in
-tests/e2e/schemas/ (see its README: origin and license) with `jsonschema`;
-the PyPI validators cyclonedx-python-lib and spdx-tools are not used here.
+tests/e2e/schemas/ (see its README: origin and license) with `jsonschema`,
+and with the PyPI validators (cyclonedx-python-lib's strict JSON validator for
+1.6, spdx-tools' parse + full validation) in test_sboms_pass_the_pypi_validators.
 """
 
 from __future__ import annotations
@@ -197,3 +198,43 @@ def test_export_errors(kernel_lock_bin, tmp_path):
     kl(kernel_lock_bin, "export", tmp_path, "--format", "xml", env=env, expect=2)
     (tmp_path / "kernel.lock").write_text("[{]")
     kl(kernel_lock_bin, "export", tmp_path, "--format", "cyclonedx", env=env, expect=3)
+
+
+def test_sboms_pass_the_pypi_validators(kernel_lock_bin, locked, tmp_path):
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+    from spdx_tools.spdx.parser.parse_anything import parse_file
+    from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
+
+    proj, env, trust = locked
+    kl(kernel_lock_bin, "bundle", proj, "-o", tmp_path / "b.tar.zst", *trust, env=env)  # fills the cache
+    raw = export(kernel_lock_bin, proj, "cyclonedx", env)
+    assert raw == export(kernel_lock_bin, proj, "cyclonedx", env)  # deterministic with the cache too
+    validator = JsonStrictValidator(SchemaVersion.V1_6)
+    assert validator.validate_str(raw.decode(), all_errors=True) is None
+    broken = json.loads(raw)
+    broken["components"][0]["purl"] = 42
+    assert validator.validate_str(json.dumps(broken)) is not None  # the validator can fail
+
+    spdx = tmp_path / "sbom.spdx.json"
+    spdx.write_bytes(export(kernel_lock_bin, proj, "spdx", env))
+    assert spdx.read_bytes() == export(kernel_lock_bin, proj, "spdx", env)
+    assert [m.validation_message for m in validate_full_spdx_document(parse_file(str(spdx)))] == []
+    bad = json.loads(spdx.read_text())
+    bad["relationships"].append({"spdxElementId": "SPDXRef-Nope", "relationshipType": "CONTAINS",
+                                 "relatedSpdxElement": "SPDXRef-DOCUMENT"})
+    (tmp_path / "bad.spdx.json").write_text(json.dumps(bad))
+    assert validate_full_spdx_document(parse_file(str(tmp_path / "bad.spdx.json")))
+
+    # Variant facts from each cached metadata.json: backend (and archs where it lists them).
+    cache = Path(env["HF_HUB_CACHE"])
+    for component in json.loads(raw)["components"]:
+        repo = f"{component['group']}/{component['name']}"
+        for variant in component["components"]:
+            props = {p["name"]: p["value"] for p in variant["properties"]}
+            name = props["kernel-lock:variant"]
+            snapshot = cache / f"kernels--{repo.replace('/', '--')}" / "snapshots" / component["version"]
+            meta = json.loads((snapshot / "build" / name / "metadata.json").read_text())
+            assert props["kernel-lock:facts-source"] == "metadata.json"
+            assert props["kernel-lock:backend"] == meta["backend"]["type"]
+            assert props.get("kernel-lock:archs", "") == ",".join(meta["backend"].get("archs", []))

@@ -89,7 +89,7 @@ TEST_CASE("format_cyclonedx: kernels, nested variants, files, signer and depende
   CHECK(deps[1]["dependsOn"] == json::array({dep["bom-ref"]}));
   CHECK(deps[0]["dependsOn"].empty());
 
-  sbom::ContentSha256 known{{sbom::FileKey{"org/top", kVariant, "__init__.py"}, sha256_hex(kInit)}};
+  sbom::ContentDigests known{{sbom::FileKey{"org/top", kVariant, "__init__.py"}, {sha256_hex(kInit), "e"}}};
   const auto with_cache = json::parse(sbom::format_cyclonedx(lock, known));
   CHECK(with_cache["components"][1]["components"][0]["components"][0]["hashes"][0]["content"] == sha256_hex(kInit));
 }
@@ -131,7 +131,7 @@ TEST_CASE("SBOM bytes depend on the lock only") {
   CHECK((uuid[19] == '8' || uuid[19] == '9' || uuid[19] == 'a' || uuid[19] == 'b'));
 }
 
-TEST_CASE("content_sha256_from_cache reads git-sha1 files of the locked commit, and refuses a bad blob") {
+TEST_CASE("content_digests_from_cache reads files of the locked commit, and refuses a bad blob") {
   kltest::TempDir cache;
   const auto lock = parse_lockfile(lock_text());
   const auto repo = cache.path() / "kernels--org--top";
@@ -141,12 +141,84 @@ TEST_CASE("content_sha256_from_cache reads git-sha1 files of the locked commit, 
   std::filesystem::create_directories(dir);
   std::ofstream(blob) << kInit;
   std::filesystem::create_symlink("../../../../blobs/" + git_blob_sha1_hex(kInit), dir / "__init__.py");
-  const auto found = sbom::content_sha256_from_cache(lock, cache.path());
+  const auto found = sbom::content_digests_from_cache(lock, cache.path());
   REQUIRE(found.size() == 1);
-  CHECK(found.at(sbom::FileKey{"org/top", kVariant, "__init__.py"}) == sha256_hex(kInit));
+  Hasher sha1(Hasher::Algorithm::sha1);
+  sha1.update(kInit);
+  CHECK(found.at(sbom::FileKey{"org/top", kVariant, "__init__.py"}) == sbom::ContentDigest{sha256_hex(kInit), sha1.finish_hex()});
+  const auto spdx = json::parse(sbom::format_spdx(lock, found));
+  CHECK(spdx["files"][0]["checksums"] == json::array({{{"algorithm", "SHA256"}, {"checksumValue", sha256_hex(kInit)}},
+                                                      {{"algorithm", "SHA1"}, {"checksumValue", found.begin()->second.sha1}}}));
 
   std::ofstream(blob) << "tampered";
-  CHECK_THROWS_AS(sbom::content_sha256_from_cache(lock, cache.path()), Error);
+  CHECK_THROWS_AS(sbom::content_digests_from_cache(lock, cache.path()), Error);
   kltest::TempDir empty;
-  CHECK(sbom::content_sha256_from_cache(lock, empty.path()).empty());
+  CHECK(sbom::content_digests_from_cache(lock, empty.path()).empty());
+}
+
+namespace {
+const std::string kMetadata = R"({
+  "name": "top", "id": "_top_cuda_1", "version": 1, "license": "Apache-2.0",
+  "python-depends": [], "kernel-depends": [],
+  "backend": {"type": "cuda", "archs": ["10.0", "8.0", "9.0a+PTX"]},
+  "provenance": {"kernel-builder": {"version": "0.12.0", "sha": "abc", "dirty": false},
+                 "kernel": {"commit": "def", "dirty": true}}
+})";
+}  // namespace
+
+TEST_CASE("parse_variant_metadata: backend, archs, license, provenance (legacy sha key); bad types refused") {
+  const auto meta = sbom::parse_variant_metadata(kMetadata, "m.json");
+  CHECK(meta.backend == "cuda");
+  CHECK(meta.archs == std::vector<std::string>{"10.0", "8.0", "9.0a+PTX"});
+  CHECK(meta.license == "Apache-2.0");
+  CHECK(meta.builder_version == "0.12.0");
+  CHECK(meta.builder_commit == "abc");
+  CHECK(meta.builder_dirty == false);
+  CHECK(meta.source_commit == "def");
+  CHECK(meta.source_dirty == true);
+  CHECK(sbom::parse_variant_metadata("{}", "m.json") == sbom::VariantMetadata{});
+  for (const char* bad : {R"({"backend": {"archs": "8.0"}})", R"({"backend": []})", R"({"license": 1})",
+                          R"({"provenance": {"kernel": {"dirty": "no"}}})", "[]", "{"}) {
+    try {
+      sbom::parse_variant_metadata(bad, "m.json");
+      FAIL("accepted " << bad);
+    } catch (const Error& e) {
+      CHECK(e.code() == ErrorCode::invalid_input);
+      CHECK(std::string(e.what()).find("m.json") != std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("SBOM variant properties come from metadata.json where given, from the name otherwise") {
+  const auto lock = parse_lockfile(lock_text());
+  sbom::VariantMetadataMap metadata{{{"org/top", kVariant}, sbom::parse_variant_metadata(kMetadata, "m.json")}};
+  const auto bom = json::parse(sbom::format_cyclonedx(lock, {}, metadata));
+  const auto& props = bom["components"][1]["components"][0]["properties"];
+  CHECK(*find_property(props, "kernel-lock:backend") == "cuda");
+  CHECK(*find_property(props, "kernel-lock:archs") == "10.0,8.0,9.0a+PTX");
+  CHECK(*find_property(props, "kernel-lock:provenance:builder-version") == "0.12.0");
+  CHECK(*find_property(props, "kernel-lock:provenance:source-dirty") == "true");
+  CHECK(*find_property(props, "kernel-lock:facts-source") == "metadata.json");
+  const auto& dep_props = bom["components"][0]["components"][0]["properties"];
+  CHECK(*find_property(dep_props, "kernel-lock:facts-source") == "variant name");
+  CHECK(find_property(dep_props, "kernel-lock:archs") == nullptr);
+  const auto spdx = sbom::format_spdx(lock, {}, metadata);
+  CHECK(spdx.find("kernel-lock:archs=10.0,8.0,9.0a+PTX") != std::string::npos);
+}
+
+TEST_CASE("variant_metadata_from_cache reads the locked metadata.json, and refuses other bytes") {
+  kltest::TempDir cache;
+  auto lock = parse_lockfile(lock_text());
+  lock.find("org/top")->variants.at(kVariant).files.push_back(
+      LockedFile{"metadata.json", kMetadata.size(), git_blob_sha1_hex(kMetadata), DigestKind::git_sha1});
+  const auto dir = cache.path() / "kernels--org--top" / "snapshots" / kTopSha / "build" / kVariant;
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "metadata.json") << kMetadata;
+  const auto found = sbom::variant_metadata_from_cache(lock, cache.path());
+  REQUIRE(found.size() == 1);
+  CHECK(found.at({"org/top", kVariant}).backend == "cuda");
+  std::ofstream(dir / "metadata.json") << R"({"backend": {"type": "rocm"}})";
+  CHECK_THROWS_AS(sbom::variant_metadata_from_cache(lock, cache.path()), Error);
+  kltest::TempDir empty;
+  CHECK(sbom::variant_metadata_from_cache(lock, empty.path()).empty());
 }

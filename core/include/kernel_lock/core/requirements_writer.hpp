@@ -1,5 +1,5 @@
 // kernels.yaml from a lock: the requirements that reproduce the lock's
-// requirement records (`kernel-lock export --format requirements`, docs/sbom.md).
+// requirement records (`kernel-lock export --format requirements`, docs/export.md).
 #pragma once
 
 #include <string>
