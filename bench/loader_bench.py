@@ -22,7 +22,11 @@ to --large-mb MB (appended past the ELF's end, so it still loads), in a temp
 dir, timed against `openssl dgst -sha256` of the same blob and plain dlopen in
 the same runs (the hash limit a verified load is held to).
 
+With --before-lib DIR (a directory holding another build's libkernel_lock_loader.so),
+load_kernel is also timed through that library (LD_LIBRARY_PATH), in the same runs.
+
 Usage: loader_bench.py --build-dir BUILD [--variant-dir DIR] [--runs N] [--reloads N] [--large-mb MB]
+                       [--before-lib DIR]
 DIR is a built CPU variant (build/<variant>/ with metadata.json and the .so);
 default: <BUILD or sibling build dirs>/hub-kernels/activation/build/torch*-cpu-*,
 else the loader's test kernel. Prints markdown tables (median and min, ms).
@@ -41,6 +45,7 @@ import time
 from pathlib import Path
 
 REPO_ID = "kernels-community/bench-kernel"
+BEFORE = "C++ kernel_lock::load_kernel, previous loader library (--before-lib)"
 SHA = "b" * 40
 
 
@@ -206,7 +211,8 @@ def openssl_ms(path: Path) -> dict:
     return {"load_ms": ms, "first_call_ms": 0.0, "total_ms": ms}
 
 
-def measure_large(bench_bin: Path, variant_dir: Path, work: Path, ns: str, size_mb: int, runs: int) -> tuple:
+def measure_large(bench_bin: Path, variant_dir: Path, work: Path, ns: str, size_mb: int, runs: int,
+                  before_lib: Path | None) -> tuple:
     cache = work / "large" / "hub"
     variant, so_path = install(padded_variant(variant_dir, work, size_mb), cache)
     env = dict(os.environ, HF_HUB_CACHE=str(cache), KERNELS_CACHE=str(cache), HF_HUB_OFFLINE="1")
@@ -218,6 +224,10 @@ def measure_large(bench_bin: Path, variant_dir: Path, work: Path, ns: str, size_
         "C++ plain dlopen of the same .so (no checks)":
             lambda: run([str(bench_bin), "dlopen", str(so_path), ns, "gelu_fast"], env),
     }
+    if before_lib:
+        before_env = dict(env, LD_LIBRARY_PATH=str(before_lib))
+        methods[BEFORE] = lambda: run([str(bench_bin), "load_kernel", str(cache.parent / "kernel.lock"), REPO_ID,
+                                       "gelu_fast"], before_env)
     results = {name: [] for name in methods}
     for _ in range(runs):  # interleaved; the blob is in the page cache after the first run
         for name, fn in methods.items():
@@ -251,6 +261,7 @@ def main() -> int:
     ap.add_argument("--python", default=sys.executable)
     ap.add_argument("--reloads", type=int, default=50)
     ap.add_argument("--large-mb", type=int, default=268, help="padded .so size of the large case; 0 skips it")
+    ap.add_argument("--before-lib", type=Path, help="directory of a previous build's libkernel_lock_loader.so")
     args = ap.parse_args()
     build = args.build_dir.resolve()
     bench_bin = build / "bench" / "loader_bench"
@@ -280,15 +291,19 @@ def main() -> int:
             "Python kernels.load_kernel (offline, lockfile)":
                 [args.python, "-c", PY_SNIPPET, REPO_ID, str(py_lock), ns],
         }
+        before_env = dict(env, LD_LIBRARY_PATH=str(args.before_lib)) if args.before_lib else None
+        if before_env:
+            methods[BEFORE] = methods["C++ kernel_lock::load_kernel (verify + sealed memfd + dlopen)"]
         results = {name: [] for name in methods}
         for _ in range(args.runs):  # interleaved, so drift hits every method alike
             for name, cmd in methods.items():
-                results[name].append(run(cmd, env))
+                results[name].append(run(cmd, before_env if name == BEFORE else env))
 
         so_size = so_path.stat().st_size
         signed = signed_setup(build, variant_dir, work, args.python)
         signed_results = measure_signed(bench_bin, *signed, args.runs, args.reloads)
-        large = measure_large(bench_bin, variant_dir, work, ns, args.large_mb, args.runs) if args.large_mb else None
+        large = (measure_large(bench_bin, variant_dir, work, ns, args.large_mb, args.runs, args.before_lib)
+                 if args.large_mb else None)
     print(f"Kernel: {kind}, variant `{variant}`, .so {so_size / 1e6:.2f} MB; "
           f"{args.runs} fresh processes per method, op `gelu_fast` on a 16x1024 fp32 CPU tensor; ms.")
     print()

@@ -61,7 +61,7 @@ int main() {
   const int64_t shapes[][2] = {{1, 4096}, {256, 4096}, {4096, 4096}, {4096, 8192}, {8192, 8192}, {16384, 4096},
                                {16384, 8192}};
   // {max_threads, min_items, streaming hints}
-  const int targets[][3] = {{256, 2, 1}, {256, 2, 0}, {512, 2, 1}};
+  const int targets[][3] = {{256, 2, 1}, {128, 4, 1}, {256, 4, 1}, {512, 2, 1}};
   const char* names[] = {"fp32", "fp16", "bf16"};
   const int sizes[] = {4, 2, 2};
   std::printf("| op | dtype | shape | copy GB/s |");

@@ -12,7 +12,6 @@
 #include <torch/headeronly/version.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cctype>
 #include <cstdlib>
 #include <map>
@@ -20,13 +19,13 @@
 #include <mutex>
 #include <optional>
 #include <regex>
-#include <set>
 #include <tuple>
 
 #include <nlohmann/json.hpp>
 
 #include "kernel_lock/core/env.hpp"
 #include "kernel_lock/core/error.hpp"
+#include "kernel_lock/core/parallel.hpp"
 #include "kernel_lock/cache/hf_cache.hpp"
 #include "trust_root.hpp"
 
@@ -206,6 +205,7 @@ struct LoadedLibrary {
   std::string so_sha256;  // sha256 of the loaded bytes (identity of the binary)
   SealedFile so;          // kept open: /proc/self/fd/N must not be reused while loaded
   void* handle = nullptr;
+  std::once_flag ops_once;  // ops is filled on first use (ops_of)
   std::vector<OpInfo> ops;
 };
 
@@ -333,52 +333,43 @@ void ensure_python_stub(const LoadOptions& options) {
     throw Error(ErrorCode::generic, "the shim " + shim.string() + " does not export PyModule_Create2");
 }
 
-// What an OpDefinitionWatch saw. Shared between the watch (which the
-// dispatcher owns and destroys when the registration handle goes) and the loader.
-struct OpDefinitions {
-  explicit OpDefinitions(const std::string& ns) : prefix(ns + "::") {}
-  std::string prefix;
-  std::atomic<bool> armed{false};
-  std::vector<std::string> already_defined;  // in the namespace before arm()
-  std::vector<OpInfo> defined;               // in the namespace after arm()
-  std::set<std::string> other_new;           // outside the namespace after arm()
-
-  std::vector<OpInfo> take_defined() {
-    std::sort(defined.begin(), defined.end(), [](const OpInfo& x, const OpInfo& y) {
-      return std::tie(x.name, x.overload) < std::tie(y.name, y.overload);
-    });
-    return std::move(defined);
+// Whether a TORCH_LIBRARY of `ns` is registered in this process. The
+// dispatcher holds one library per namespace and refuses a second
+// (c10::Error), so a probe registration tells; it is removed again at once.
+// O(1), where a registration listener costs a replay of every operator of the
+// process first (3561 in libtorch 2.11: about 1 ms per load).
+bool ns_has_library(const std::string& ns) {
+  try {
+    c10::RegistrationHandleRAII probe = c10::Dispatcher::singleton().registerLibrary(ns, "kernel-lock namespace probe");
+    return false;
+  } catch (const c10::Error&) {
+    return true;
   }
-};
+}
 
-// While registered with the dispatcher, records the ops defined in it: those
-// already defined when it is added (the dispatcher replays them) and those
-// defined after `arm()`. The callbacks run under the dispatcher's lock and only
-// record; the loader reads the results after the registration handle is gone.
-class OpDefinitionWatch final : public c10::OpRegistrationListener {
- public:
-  explicit OpDefinitionWatch(std::shared_ptr<OpDefinitions> seen) : seen_(std::move(seen)) {}
-  void onOperatorRegistered(const c10::OperatorHandle& op) override {
-    const auto& n = op.operator_name();
-    const bool after = seen_->armed.load(std::memory_order_acquire);
-    if (!n.name.starts_with(seen_->prefix)) {
-      if (after) seen_->other_new.insert(n.name);
-    } else if (!after) {
-      seen_->already_defined.push_back(n.name);
-    } else {
+// The ops defined under `lib`'s namespace, sorted by (name, overload); listed
+// on first use (one pass over the dispatcher's operator names) and kept.
+const std::vector<OpInfo>& ops_of(LoadedLibrary& lib) {
+  std::call_once(lib.ops_once, [&lib] {
+    const std::string prefix = lib.ns + "::";
+    auto& dispatcher = c10::Dispatcher::singleton();
+    for (const auto& n : dispatcher.getAllOpNames()) {
+      if (!n.name.starts_with(prefix)) continue;
+      auto handle = dispatcher.findSchema(n);
+      if (!handle) continue;  // implementations only, no definition
       OpInfo info;
       info.qualified_name = n.name;
-      info.name = n.name.substr(seen_->prefix.size());
+      info.name = n.name.substr(prefix.size());
       info.overload = n.overload_name;
-      if (op.hasSchema()) info.schema = c10::toString(op.schema());
-      seen_->defined.push_back(std::move(info));
+      info.schema = c10::toString(handle->schema());
+      lib.ops.push_back(std::move(info));
     }
-  }
-  void onOperatorDeregistered(const c10::OperatorHandle&) override {}
-
- private:
-  std::shared_ptr<OpDefinitions> seen_;
-};
+    std::sort(lib.ops.begin(), lib.ops.end(), [](const OpInfo& x, const OpInfo& y) {
+      return std::tie(x.name, x.overload) < std::tie(y.name, y.overload);
+    });
+  });
+  return lib.ops;
+}
 
 std::shared_ptr<LoadedLibrary> load_library(const KernelFiles& k, const LoadOptions& options) {
   std::lock_guard<std::mutex> guard(load_mutex());
@@ -392,13 +383,9 @@ std::shared_ptr<LoadedLibrary> load_library(const KernelFiles& k, const LoadOpti
                     it->second->so_sha256 + ", now " + so_sha256 + "); one process cannot hold both",
                 "two versions of a kernel load side by side only when their namespaces differ");
   }
-  auto seen = std::make_shared<OpDefinitions>(k.ns);
-  std::optional<c10::RegistrationHandleRAII> watching =
-      c10::Dispatcher::singleton().addRegistrationListener(std::make_unique<OpDefinitionWatch>(seen));
-  if (!seen->already_defined.empty())
-    throw Error(ErrorCode::unsupported, "op namespace " + k.ns + " already defines " + seen->already_defined.front() +
-                                            " in this process (another loader, or Python); refusing to load a second "
-                                            "copy");
+  if (ns_has_library(k.ns))
+    throw Error(ErrorCode::unsupported, "op namespace " + k.ns + " already has a TORCH_LIBRARY in this process "
+                                            "(another loader, or Python); refusing to load a second copy");
   ensure_python_stub(options);
 
   auto lib = std::make_shared<LoadedLibrary>();
@@ -410,11 +397,9 @@ std::shared_ptr<LoadedLibrary> load_library(const KernelFiles& k, const LoadOpti
   if (!lib->so.valid()) throw Error(ErrorCode::io, "dup of the sealed " + k.so->path + " failed");
   std::string path = lib->so.proc_path();
   ::dlerror();
-  seen->armed.store(true, std::memory_order_release);
   lib->handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   const char* dl_error = lib->handle == nullptr ? ::dlerror() : nullptr;
   std::string text = dl_error != nullptr ? dl_error : "unknown error";
-  watching.reset();  // the dispatcher calls the watch no more
   if (lib->handle == nullptr) {
     std::string hint;
     if (text.find("undefined symbol: Py") != std::string::npos || text.find("undefined symbol: _Py") != std::string::npos)
@@ -424,15 +409,10 @@ std::shared_ptr<LoadedLibrary> load_library(const KernelFiles& k, const LoadOpti
     throw Error(ErrorCode::unsupported, "dlopen of " + k.so->path + " (sealed copy of " + k.so->source.string() +
                                             ") failed: " + text, hint);
   }
-  lib->ops = seen->take_defined();
-  if (lib->ops.empty()) {
-    std::string also;
-    for (const auto& n : seen->other_new) also += " " + n;
+  if (!ns_has_library(k.ns))
     throw Error(ErrorCode::not_found,
-                "loaded " + k.so->path + " but it registered no ops under namespace " + k.ns +
-                    (also.empty() ? std::string(" (nor any other)") : "; it registered:" + also),
+                "loaded " + k.so->path + " but it registered no TORCH_LIBRARY (no ops) under namespace " + k.ns,
                 "stable-ABI, tvm-ffi and noarch kernels are not dispatcher op libraries");
-  }
   registry.emplace(k.ns, lib);
   return lib;
 }
@@ -471,7 +451,7 @@ std::string Kernel::provenance() const {
   return "unknown";
 }
 const fs::path& Kernel::directory() const noexcept { return state_->directory; }
-const std::vector<OpInfo>& Kernel::ops() const noexcept { return state_->lib->ops; }
+const std::vector<OpInfo>& Kernel::ops() const noexcept { return ops_of(*state_->lib); }
 
 bool Kernel::has_op(std::string_view name, std::string_view overload) const {
   return std::any_of(ops().begin(), ops().end(),
@@ -648,6 +628,17 @@ CachedRevision find_cached(std::string_view repo_id, const KernelRef& ref, const
 Kernel load_kernel(std::string_view repo_id, const fs::path& lockfile, const LoadOptions& options) {
   fs::path path = locate_lockfile(lockfile);
   return load_from_lock(repo_id, path, options, false);
+}
+
+std::vector<Kernel> load_kernels(const std::vector<std::string>& repo_ids, const fs::path& lockfile,
+                                 const LoadOptions& options) {
+  const fs::path path = locate_lockfile(lockfile);
+  std::vector<std::optional<Kernel>> loaded(repo_ids.size());
+  parallel_for(repo_ids.size(), 0, [&](std::size_t i) { loaded[i] = load_from_lock(repo_ids[i], path, options, false); });
+  std::vector<Kernel> kernels;
+  kernels.reserve(loaded.size());
+  for (auto& k : loaded) kernels.push_back(std::move(*k));
+  return kernels;
 }
 
 Kernel get_locked_kernel(std::string_view repo_id, const LoadOptions& options) {

@@ -7,14 +7,19 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <span>
 #include <system_error>
+#include <thread>
 
 #include "kernel_lock/cache/snapshot.hpp"
 #include "kernel_lock/core/error.hpp"
@@ -74,6 +79,125 @@ std::vector<Entry> list_entries(const fs::path& dir, const std::optional<fs::pat
   return read_snapshot(dir, options);
 }
 
+using ChunkSink = std::function<void(std::string_view)>;
+
+// read() that retries EINTR; Error(io) naming `what` otherwise.
+std::size_t read_some(int fd, char* data, std::size_t size, const fs::path& what) {
+  for (;;) {
+    ssize_t n = ::read(fd, data, size);
+    if (n >= 0) return static_cast<std::size_t>(n);
+    if (errno != EINTR) throw Error(ErrorCode::io, "reading " + what.string() + ": " + errno_text(errno));
+  }
+}
+
+// One thread: each chunk is read, given to `hash`, then written to `mem`.
+// Chunks of at most 256 KiB (no larger than the file, uninitialised: small
+// files cost no large allocation), so each is still in L2 when the hashers and
+// the memfd copy read it (core/src/hash.cpp measured 256 KiB beating 1 MiB).
+std::uint64_t copy_serial(int src, int mem, std::uint64_t expected_size, const ChunkSink& hash, const Entry& entry) {
+  const std::size_t buffer_size = static_cast<std::size_t>(std::clamp<std::uint64_t>(expected_size, 4096, 256 << 10));
+  auto buffer = std::make_unique_for_overwrite<char[]>(buffer_size);
+  std::uint64_t total = 0;
+  while (const std::size_t n = read_some(src, buffer.get(), buffer_size, entry.file)) {
+    hash(std::string_view(buffer.get(), n));
+    write_all(mem, buffer.get(), n, entry.path);
+    total += n;
+  }
+  return total;
+}
+
+// Files of kPipelineBytes or more: a copier thread reads each 1 MiB chunk and
+// writes it to the memfd (the kernel's page-cache copy and the memfd's page
+// allocation, as much work as the hash) while the calling thread hashes the
+// chunks already copied. A ring of kSlots buffers: a slot is refilled only after
+// its chunk was hashed, so the bytes hashed are exactly the bytes written.
+constexpr std::uint64_t kPipelineBytes = std::uint64_t{8} << 20;
+constexpr std::size_t kChunk = std::size_t{1} << 20;
+constexpr std::size_t kSlots = 4;
+
+struct ChunkRing {
+  std::mutex m;
+  std::condition_variable cv;
+  std::array<std::unique_ptr<char[]>, kSlots> data;
+  std::array<std::size_t, kSlots> size{};
+  std::uint64_t produced = 0;  // chunks copied (read and written)
+  std::uint64_t consumed = 0;  // chunks hashed
+  bool done = false;           // the copier saw the end of the file, or failed
+  bool stop = false;           // the hashing side gave up
+  std::exception_ptr error;
+};
+
+void copier(ChunkRing& ring, int src, int mem, const Entry& entry) {
+  try {
+    for (;;) {
+      std::size_t slot = 0;
+      {
+        std::unique_lock lock(ring.m);
+        ring.cv.wait(lock, [&] { return ring.stop || ring.produced - ring.consumed < kSlots; });
+        if (ring.stop) return;
+        slot = ring.produced % kSlots;
+      }
+      char* buf = ring.data[slot].get();
+      std::size_t n = 0;
+      while (n < kChunk) {
+        const std::size_t got = read_some(src, buf + n, kChunk - n, entry.file);
+        if (got == 0) break;
+        n += got;
+      }
+      if (n > 0) write_all(mem, buf, n, entry.path);
+      std::lock_guard lock(ring.m);
+      if (n == 0) {
+        ring.done = true;
+      } else {
+        ring.size[slot] = n;
+        ++ring.produced;
+      }
+      ring.cv.notify_all();
+      if (n == 0) return;
+    }
+  } catch (...) {
+    std::lock_guard lock(ring.m);
+    ring.error = std::current_exception();
+    ring.done = true;
+    ring.cv.notify_all();
+  }
+}
+
+std::uint64_t copy_pipelined(int src, int mem, const ChunkSink& hash, const Entry& entry) {
+  ChunkRing ring;
+  for (auto& d : ring.data) d = std::make_unique_for_overwrite<char[]>(kChunk);
+  std::thread thread([&] { copier(ring, src, mem, entry); });
+  struct Join {  // stops and joins the copier on every exit path
+    ChunkRing& ring;
+    std::thread& thread;
+    ~Join() {
+      {
+        std::lock_guard lock(ring.m);
+        ring.stop = true;
+      }
+      ring.cv.notify_all();
+      thread.join();
+    }
+  } join{ring, thread};
+  std::uint64_t total = 0;
+  for (;;) {
+    std::size_t slot = 0;
+    {
+      std::unique_lock lock(ring.m);
+      ring.cv.wait(lock, [&] { return ring.consumed < ring.produced || ring.done; });
+      if (ring.error) std::rethrow_exception(ring.error);
+      if (ring.consumed == ring.produced) break;  // done, all hashed
+      slot = ring.consumed % kSlots;
+    }
+    hash(std::string_view(ring.data[slot].get(), ring.size[slot]));
+    total += ring.size[slot];
+    std::lock_guard lock(ring.m);
+    ++ring.consumed;
+    ring.cv.notify_all();
+  }
+  return total;
+}
+
 // Reads `entry.file` once into a sealed memfd, hashing the bytes with `kind`;
 // with `sha256_raw`, also the raw sha256 of the same bytes (the kernel digest
 // of a signed variant), from an extra hasher only when `kind` is not sha256.
@@ -98,25 +222,13 @@ SealedVariantFile read_sealed(const Entry& entry, DigestKind kind, std::vector<s
   }
   std::optional<Hasher> extra;
   if (sha256_raw && kind != DigestKind::lfs_sha256) extra.emplace(Hasher::Algorithm::sha256);
-  // Uninitialised and no larger than the file: kernels' small files (Python
-  // sources, metadata) then cost no large allocation and zeroing each. At most
-  // 256 KiB, so each chunk is still in L2 when the hashers and the memfd copy
-  // read it (core/src/hash.cpp measured 256 KiB beating 1 MiB).
-  const std::size_t buffer_size = static_cast<std::size_t>(std::clamp<std::uint64_t>(expected_size, 4096, 256 << 10));
-  auto buffer = std::make_unique_for_overwrite<char[]>(buffer_size);
-  std::uint64_t total = 0;
-  for (;;) {
-    ssize_t n = ::read(src.get(), buffer.get(), buffer_size);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw Error(ErrorCode::io, "reading " + entry.file.string() + ": " + errno_text(errno));
-    }
-    if (n == 0) break;
-    hasher.update(std::string_view(buffer.get(), static_cast<std::size_t>(n)));
-    if (extra) extra->update(std::string_view(buffer.get(), static_cast<std::size_t>(n)));
-    write_all(mem.get(), buffer.get(), static_cast<std::size_t>(n), entry.path);
-    total += static_cast<std::uint64_t>(n);
-  }
+  const ChunkSink hash = [&](std::string_view chunk) {
+    hasher.update(chunk);
+    if (extra) extra->update(chunk);
+  };
+  const std::uint64_t total = expected_size >= kPipelineBytes && std::thread::hardware_concurrency() > 1
+                                  ? copy_pipelined(src.get(), mem.get(), hash, entry)
+                                  : copy_serial(src.get(), mem.get(), expected_size, hash, entry);
   if (total != expected_size)
     throw Error(ErrorCode::integrity, entry.file.string() + " changed size while being read (for " + entry.path + ")");
   seal(mem.get(), entry.path);

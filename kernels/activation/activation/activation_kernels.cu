@@ -1,7 +1,7 @@
 // CUDA activation kernels: float32 math, one rounding to the output type;
 // 128-bit loads/stores when every pointer (and, for gated ops, every row half)
 // is 16-byte aligned (element-wise: one pass of the grid over the tensor;
-// gated: grid-stride), scalar grid-stride code otherwise.
+// gated: a 2-D grid of column blocks by rows), scalar grid-stride code otherwise.
 #include "activation_kernels.h"
 #include "cuda_utils.cuh"
 
@@ -10,6 +10,7 @@ namespace {
 
 using kernel_lock_cuda::from_float;
 using kernel_lock_cuda::Pack;
+using kernel_lock_cuda::round_pack;
 using kernel_lock_cuda::to_float;
 
 constexpr int kThreads = 256;
@@ -48,9 +49,11 @@ __global__ void elementwise_kernel(T* __restrict__ out, const T* __restrict__ in
     for (int u = 0; u < kUnroll; ++u) {
       const int64_t i = first + static_cast<int64_t>(u) * blockDim.x;
       if (i < packs) {
-        Pack<T> y;
+        float f[V];
 #pragma unroll
-        for (int k = 0; k < V; ++k) y.v[k] = from_float<T>(apply<A>(to_float(x[u].v[k])));
+        for (int k = 0; k < V; ++k) f[k] = apply<A>(to_float(x[u].v[k]));
+        Pack<T> y;
+        round_pack(y, f);
         store_cs(pout + i, y);
       }
     }
@@ -65,36 +68,54 @@ __global__ void elementwise_kernel(T* __restrict__ out, const T* __restrict__ in
   }
 }
 
-template <typename T, Act A, bool kVec>
-__global__ void gated_kernel(T* __restrict__ out, const T* __restrict__ in, int64_t rows,
-                             int64_t d) {
+// Vectorised gated op: block (bx, by) owns packs [bx * blockDim.x * kUnroll, +blockDim.x * kUnroll)
+// of the output rows by, by + gridDim.y, ...; each thread loads its kUnroll
+// packs of both halves (2 * kUnroll streaming loads in flight) before computing.
+// No index division: the row comes from the grid, the column from the block.
+template <typename T, Act A>
+__global__ void gated_vec_kernel(T* __restrict__ out, const T* __restrict__ in, int64_t rows,
+                                 int64_t dv) {
+  constexpr int V = Pack<T>::kSize;
+  const Pack<T>* pin = reinterpret_cast<const Pack<T>*>(in);
+  Pack<T>* pout = reinterpret_cast<Pack<T>*>(out);
+  const int64_t first = static_cast<int64_t>(blockIdx.x) * blockDim.x * kUnroll + threadIdx.x;
+  for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
+    const Pack<T>* xr = pin + r * 2 * dv;
+    Pack<T> x[kUnroll];
+    Pack<T> g[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int64_t c = first + static_cast<int64_t>(u) * blockDim.x;
+      if (c < dv) {
+        x[u] = load_cs(xr + c);
+        g[u] = load_cs(xr + dv + c);
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int64_t c = first + static_cast<int64_t>(u) * blockDim.x;
+      if (c < dv) {
+        float f[V];
+#pragma unroll
+        for (int k = 0; k < V; ++k) f[k] = apply<A>(to_float(x[u].v[k])) * to_float(g[u].v[k]);
+        Pack<T> y;
+        round_pack(y, f);
+        store_cs(pout + r * dv + c, y);
+      }
+    }
+  }
+}
+
+// Scalar gated op (unaligned pointers or d not a multiple of the pack size).
+template <typename T, Act A>
+__global__ void gated_kernel(T* __restrict__ out, const T* __restrict__ in, int64_t rows, int64_t d) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   const int64_t tid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if constexpr (kVec) {
-    constexpr int V = Pack<T>::kSize;
-    const int64_t dv = d / V;  // d % V == 0 when kVec
-    const Pack<T>* pin = reinterpret_cast<const Pack<T>*>(in);
-    Pack<T>* pout = reinterpret_cast<Pack<T>*>(out);
-    const int64_t total = rows * dv;
-    for (int64_t j = tid; j < total; j += stride) {
-      const int64_t r = j / dv;
-      const int64_t c = j - r * dv;
-      const Pack<T> x = pin[r * 2 * dv + c];
-      const Pack<T> g = pin[r * 2 * dv + dv + c];
-      Pack<T> y;
-#pragma unroll
-      for (int k = 0; k < V; ++k) {
-        y.v[k] = from_float<T>(apply<A>(to_float(x.v[k])) * to_float(g.v[k]));
-      }
-      pout[j] = y;
-    }
-  } else {
-    const int64_t total = rows * d;
-    for (int64_t j = tid; j < total; j += stride) {
-      const int64_t r = j / d;
-      const int64_t c = j - r * d;
-      out[j] = from_float<T>(apply<A>(to_float(in[r * 2 * d + c])) * to_float(in[r * 2 * d + d + c]));
-    }
+  const int64_t total = rows * d;
+  for (int64_t j = tid; j < total; j += stride) {
+    const int64_t r = j / d;
+    const int64_t c = j - r * d;
+    out[j] = from_float<T>(apply<A>(to_float(in[r * 2 * d + c])) * to_float(in[r * 2 * d + d + c]));
   }
 }
 
@@ -117,10 +138,15 @@ void gated(void* out, const void* in, int64_t rows, int64_t d, cudaStream_t stre
   T* o = static_cast<T*>(out);
   const T* x = static_cast<const T*>(in);
   if (d % Pack<T>::kSize == 0 && kernel_lock_cuda::aligned16(o) && kernel_lock_cuda::aligned16(x)) {
-    const unsigned grid = kernel_lock_cuda::grid_for(rows * (d / Pack<T>::kSize), kThreads);
-    gated_kernel<T, A, true><<<grid, kThreads, 0, stream>>>(o, x, rows, d);
+    // Threads per block: enough for one row's packs at kUnroll each (a multiple
+    // of 32, at most kThreads); longer rows take several blocks (grid.x).
+    const int64_t dv = d / Pack<T>::kSize;
+    const int64_t threads = std::min<int64_t>(kThreads, ((dv + kUnroll - 1) / kUnroll + 31) / 32 * 32);
+    const dim3 grid(static_cast<unsigned>((dv + threads * kUnroll - 1) / (threads * kUnroll)),
+                    static_cast<unsigned>(std::min<int64_t>(rows, 65535)));
+    gated_vec_kernel<T, A><<<grid, static_cast<unsigned>(threads), 0, stream>>>(o, x, rows, dv);
   } else {
-    gated_kernel<T, A, false><<<kernel_lock_cuda::grid_for(rows * d, kThreads), kThreads, 0, stream>>>(o, x, rows, d);
+    gated_kernel<T, A><<<kernel_lock_cuda::grid_for(rows * d, kThreads), kThreads, 0, stream>>>(o, x, rows, d);
   }
 }
 

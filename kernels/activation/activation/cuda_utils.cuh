@@ -36,6 +36,24 @@ __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float x) {
   return __float2bfloat16_rn(x);
 }
 
+// y.v[k] = f[k] rounded to T; 16-bit types convert two lanes per instruction.
+__device__ __forceinline__ void round_pack(Pack<float>& y, const float* f) {
+#pragma unroll
+  for (int k = 0; k < Pack<float>::kSize; ++k) y.v[k] = f[k];
+}
+__device__ __forceinline__ void round_pack(Pack<__half>& y, const float* f) {
+#pragma unroll
+  for (int k = 0; k < Pack<__half>::kSize; k += 2) {
+    *reinterpret_cast<__half2*>(&y.v[k]) = __floats2half2_rn(f[k], f[k + 1]);
+  }
+}
+__device__ __forceinline__ void round_pack(Pack<__nv_bfloat16>& y, const float* f) {
+#pragma unroll
+  for (int k = 0; k < Pack<__nv_bfloat16>::kSize; k += 2) {
+    *reinterpret_cast<__nv_bfloat162*>(&y.v[k]) = __floats2bfloat162_rn(f[k], f[k + 1]);
+  }
+}
+
 inline bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
 
 inline unsigned grid_for(int64_t work, int threads) {

@@ -226,6 +226,40 @@ TEST_CASE("tampered kernels refuse and nothing is loaded; then two versions load
                      at::full({3}, 5.0)));
 }
 
+TEST_CASE("load_kernels: several kernels of one lock, read and verified in parallel, in the order asked") {
+  Installed where;
+  auto cb1 = install(where, 1, kSha1);
+  auto cb2 = install(where, 2, kSha2, "org/kl-test-next");
+  Lockfile lock;
+  lock.kernels = {cb1->locked_kernel(), cb2->locked_kernel()};
+  write_lockfile(where.lock, lock);
+  auto kernels = load_kernels({"org/kl-test-next", "org/kl-test"}, where.lock, where.options());
+  REQUIRE(kernels.size() == 2);
+  CHECK(kernels[0].repo_id() == "org/kl-test-next");
+  CHECK(kernels[0].ns() == kNs2);
+  CHECK(kernels[0].pinned());
+  CHECK(kernels[1].ns() == kNs1);
+  CHECK(kernels[0].call<int64_t()>("version") == 2);
+  CHECK(kernels[1].call<int64_t()>("version") == 1);
+  CHECK(load_kernels({}, where.lock, where.options()).empty());
+
+  // A tampered kernel among them: the error names it, as load_kernel's would.
+  auto so = test_kernel_files(2)[2];
+  auto blob = cb2->repo().blob(digest_of(so));
+  auto bytes = slurp(blob);
+  bytes[bytes.size() / 3] ^= 0x01;
+  fs::remove(blob);
+  spit(blob, bytes);
+  try {
+    load_kernels({"org/kl-test", "org/kl-test-next"}, where.lock, where.options());
+    FAIL("tampered kernel loaded");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::integrity);
+    CHECK(contains(e.what(), "org/kl-test-next"));
+    CHECK(contains(e.what(), digest_of(so)));
+  }
+}
+
 TEST_CASE("load_kernel: locked, verified, ops listed with schemas, typed and boxed calls") {
   Installed where;
   auto cb = install(where, 1, kSha1);

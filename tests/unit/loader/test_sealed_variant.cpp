@@ -6,7 +6,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdlib>
+#include <string>
 
 #include "cache_builder.hpp"
 #include "kernel_lock/core/error.hpp"
@@ -70,6 +72,49 @@ TEST_CASE("an untouched variant verifies against a lock with per-file records") 
   CHECK(ops->kind == DigestKind::git_sha1);
   CHECK(ops->digest == git_blob_sha1_hex(fake_kernel_files()[1].content));
   CHECK(v.find("layers/__init__.py") != nullptr);
+}
+
+namespace {
+
+// Bytes no two 1 MiB chunks of which are alike (the large-file path copies and
+// hashes in 1 MiB chunks on two threads).
+std::string large_bytes(std::size_t size) {
+  std::string out(size, '\0');
+  std::uint64_t x = 0x9e3779b97f4a7c15ULL;
+  for (auto& c : out) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    c = static_cast<char>(x);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a large .so (past the pipelined copy's threshold, odd size) is sealed byte for byte and verified") {
+  TempDir tmp;
+  CacheBuilder cache{tmp.path() / "hub", "org/fake", kSha};
+  auto files = fake_kernel_files();
+  files[2].content = large_bytes((std::size_t{9} << 20) + 12345);
+  auto locked = cache.add_variant(kVariant, files);
+  auto v = read_locked_variant(cache.repo(), kSha, kVariant, locked);
+  CHECK(v.variant_hash == locked.hash);
+  const auto* so = v.find("_fake_cpu_1234567.abi3.so");
+  REQUIRE(so != nullptr);
+  CHECK(so->content.size() == files[2].content.size());
+  CHECK(so->content.read() == files[2].content);
+  CHECK(so->digest == sha256_hex(files[2].content));
+
+  // One byte changed in the last, partial chunk refuses, naming both digests.
+  auto blob = cache.repo().blob(so->digest);
+  auto bytes = slurp(blob);
+  bytes[bytes.size() - 7] ^= 0x40;
+  fs::remove(blob);
+  spit(blob, bytes);
+  const auto what = expect_error(ErrorCode::integrity, [&] { read_locked_variant(cache.repo(), kSha, kVariant, locked); });
+  CHECK(contains(what, so->digest));
+  CHECK(contains(what, sha256_hex(bytes)));
 }
 
 TEST_CASE("one byte changed in the .so blob refuses, naming the file and both digests") {

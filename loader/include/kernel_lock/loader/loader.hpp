@@ -140,6 +140,15 @@ class Kernel {
 // verified (see read_locked_variant) into sealed memory, then loaded from there.
 Kernel load_kernel(std::string_view repo_id, const std::filesystem::path& lockfile, const LoadOptions& options = {});
 
+// Loads several kernels of one lock, each exactly as load_kernel does, with
+// their files read, hashed and sealed in parallel (one thread per kernel, up to
+// the core count); the libraries are then dlopened one at a time. The result
+// follows the order of `repo_ids`. Once one fails no further load starts, and
+// the error of the first failing repo_id (lowest index) is thrown after the
+// running ones finished; kernels loaded by then stay loaded in the process.
+std::vector<Kernel> load_kernels(const std::vector<std::string>& repo_ids, const std::filesystem::path& lockfile,
+                                 const LoadOptions& options = {});
+
 // Like load_kernel, with the lock found by locate_lockfile(options.lockfile).
 // A variant missing from the cache is fetched with options.fetcher unless
 // offline; without a fetcher it is Error(not_found) telling to run
