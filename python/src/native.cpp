@@ -133,6 +133,16 @@ struct PyKernel {
   }
 };
 
+// Stable identifiers for Python code to compare with ("locked", "cache_blobs", "local").
+std::string trust_name(kernel_lock::Trust trust) {
+  switch (trust) {
+    case kernel_lock::Trust::locked: return "locked";
+    case kernel_lock::Trust::cache_blobs: return "cache_blobs";
+    case kernel_lock::Trust::local: return "local";
+  }
+  return "unknown";
+}
+
 PyKernel load_kernel(const std::string& repo_id, const std::optional<std::string>& lockfile, const nb::dict& opts) {
   auto o = options_from(opts);
   fs::path lock = lockfile ? fs::path(*lockfile) : fs::path();
@@ -166,7 +176,7 @@ NB_MODULE(_native, m) {
       .def_prop_ro("variant", [](const PyKernel& p) { return p.k.variant(); })
       .def_prop_ro("namespace", [](const PyKernel& p) { return p.k.ns(); })
       .def_prop_ro("variant_hash", [](const PyKernel& p) { return p.k.variant_hash(); })
-      .def_prop_ro("trust", [](const PyKernel& p) { return std::string(kernel_lock::to_string(p.k.trust())); })
+      .def_prop_ro("trust", [](const PyKernel& p) { return trust_name(p.k.trust()); })
       .def_prop_ro("provenance", [](const PyKernel& p) { return p.k.provenance(); })
       .def_prop_ro("directory", [](const PyKernel& p) { return p.k.directory().string(); })
       .def_prop_ro("library_file", [](const PyKernel& p) { return p.k.library_file(); })
