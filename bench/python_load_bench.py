@@ -11,8 +11,8 @@ with its .so padded to --large-mb MB (bench/loader_bench.py's padding):
   * bare import: importlib.util.spec_from_file_location of the variant's
     __init__.py (what kernels does after resolving; no lookup at all).
 
-Timed inside the process from the call to the first op call returned (torch
-import excluded); the sha256 of the variant's bytes (hashlib, same process) is
+Timed inside the process from the call to the first op call returned (the
+imports of torch, kernel_lock and kernels excluded); the sha256 of the variant's bytes (hashlib, same process) is
 shown as the floor a verified load is held to. Prints one markdown table.
 
 Usage: python_load_bench.py --build-dir BUILD [--runs N] [--large-mb MB]
@@ -33,27 +33,25 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import loader_bench  # noqa: E402  (install, padded_variant, find_variant_dir)
 
+# (untimed setup: imports; timed: the load call), per method.
 CODE = {
-    "kernel_lock.load_kernel (verify, sealed)": """
-import kernel_lock
-m = kernel_lock.load_kernel(REPO, lockfile=LOCKDIR + "/kernel.lock")
-""",
-    "kernels.load_kernel (no verification)": """
-import kernels
-from pathlib import Path
-m = kernels.load_kernel(REPO, lockfile=Path(LOCKDIR + "/kernels.lock"), backend="cpu")
-""",
-    "bare import (spec_from_file_location)": """
-import importlib.util, json
-meta = json.loads(open(VARIANT + "/metadata.json").read())
-spec = importlib.util.spec_from_file_location(meta["id"], VARIANT + "/__init__.py")
-m = importlib.util.module_from_spec(spec); sys.modules[meta["id"]] = m; spec.loader.exec_module(m)
-""",
+    "kernel_lock.load_kernel (verify, sealed)": (
+        "import kernel_lock",
+        "m = kernel_lock.load_kernel(REPO, lockfile=LOCKDIR + '/kernel.lock')"),
+    "kernels.load_kernel (no verification)": (
+        "import kernels\nfrom pathlib import Path",
+        "m = kernels.load_kernel(REPO, lockfile=Path(LOCKDIR + '/kernels.lock'), backend='cpu')"),
+    "bare import (spec_from_file_location)": (
+        "import importlib.util",
+        "meta = json.loads(open(VARIANT + '/metadata.json').read())\n"
+        "spec = importlib.util.spec_from_file_location(meta['id'], VARIANT + '/__init__.py')\n"
+        "m = importlib.util.module_from_spec(spec); sys.modules[meta['id']] = m; spec.loader.exec_module(m)"),
 }
 
 HARNESS = """
 import json, sys, time, torch
 REPO, LOCKDIR, VARIANT = {repo!r}, {lockdir!r}, {variant!r}
+{setup}
 x = torch.randn(64, 64); out = torch.empty_like(x)
 t0 = time.perf_counter()
 {body}
@@ -63,8 +61,9 @@ print(json.dumps({{"ms": (t1 - t0) * 1e3}}))
 """
 
 
-def run_once(body: str, env: dict, repo: str, lockdir: Path, variant: Path) -> float:
-    code = HARNESS.format(repo=repo, lockdir=str(lockdir), variant=str(variant), body=body)
+def run_once(setup_body: tuple[str, str], env: dict, repo: str, lockdir: Path, variant: Path) -> float:
+    setup, body = setup_body
+    code = HARNESS.format(repo=repo, lockdir=str(lockdir), variant=str(variant), setup=setup, body=body)
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
     if r.returncode != 0:
         raise SystemExit(f"benchmark run failed:\n{r.stderr}")

@@ -9,7 +9,8 @@ that name and its submodules only:
 
 * `<name>`, `<name>._ops`, `<name>.layers` (a module or a package), ... are
   compiled from the verified bytes; nothing under those names is looked up on
-  disk, and a name the variant does not have is a ModuleNotFoundError;
+  disk (the package's `__path__` is empty), and a name the variant does not
+  have is a ModuleNotFoundError;
 * `<name>.<so stem>` (what `_ops.py` imports) is the shared object the C++
   loader mapped, imported through its sealed copy (/proc/self/fd/N: dlopen
   returns the same mapping, and Python calls its PyInit_);
@@ -111,8 +112,9 @@ class _KernelFinder(importlib.abc.MetaPathFinder):
                 and _so_stem(self._library_file) == rel.rpartition("/")[2]:
             loader = importlib.machinery.ExtensionFileLoader(fullname, self._library_path)
             return importlib.util.spec_from_file_location(fullname, self._library_path, loader=loader)
-        raise ModuleNotFoundError(
-            f"No module named {fullname!r}: the verified variant ({self._directory}) has no such file", name=fullname)
+        # Not in the variant: no other finder may supply it either (the package's
+        # __path__ is empty, so the path finder looks nowhere on disk).
+        return None
 
 
 def _so_stem(path: str) -> str:
