@@ -105,3 +105,10 @@ def from_native(err: BaseException) -> KernelLockError:
     out = cls(text)
     out.code, out.exit_code, out.hint = code, int(exit_code), hint
     return out
+
+
+# Shown as kernel_lock.<Name> in tracebacks (the public names).
+for _cls in (KernelLockError, VerificationError, IntegrityError, StaleTrustError, KernelNotFoundError,
+             NoCompatibleVariantError, KernelLockValueError, KernelLockNetworkError, KernelLockOSError):
+    _cls.__module__ = "kernel_lock"
+del _cls
