@@ -25,8 +25,15 @@ cp "$kl" "$build/examples/load_kernel/load_kernel_example" "$build/bench/bundle_
 cp "$(command -v zstd)" "$out/bin/"  # bundle_bench compares with tar --zstd; GPU images may lack zstd(1)
 cp -L "$build"/loader/libkernel_lock_loader.so* "$build"/loader/libkernel_lock_pyshim.so "$out/lib/"
 strip --strip-debug "$out"/bin/* "$out"/lib/libkernel_lock_*.so*  # travels small
+# The kernel_lock Python package (bench/gpu_python_check.py), when built; its
+# extension finds the loader in lib/ through LD_LIBRARY_PATH (bench/gpu_run.sh).
+if ls "$build"/python/kernel_lock/_native*.so >/dev/null 2>&1; then
+  mkdir -p "$out/python" && cp -r "$build/python/kernel_lock" "$out/python/"
+  strip --strip-debug "$out"/python/kernel_lock/_native*.so
+fi
 # Runtime libraries outside glibc and torch (libcurl, libarchive, yaml-cpp, ...).
-for f in "$out"/bin/* "$out"/lib/*.so*; do
+for f in "$out"/bin/* "$out"/lib/*.so* "$out"/python/kernel_lock/_native*.so; do
+  [ -e "$f" ] || continue
   ldd "$f" | awk '/=> \// {print $3}'
 done | sort -u | grep -v -E '/(libc|libm|libpthread|libdl|librt|libgcc_s|libstdc\+\+|ld-linux[^/]*)\.so|/torch/lib/|libkernel_lock' \
   | while read -r lib; do cp -L "$lib" "$out/lib/"; done

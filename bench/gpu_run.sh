@@ -31,6 +31,12 @@ echo "== 1b. the Python kernels loads the same installed CUDA variants (offline,
 HF_HUB_CACHE="$cache" HF_HUB_OFFLINE=1 python3 "$root/tests/gpu/python_loads_installed.py" "$cache" \
   "$(dirname "$cache")/kernels.lock" 2>&1 | tee "$results/gpu_python_installed.log" || status=1
 
+if [ -d "$d/python/kernel_lock" ]; then
+  echo "== 1c. the same CUDA variants through the kernel_lock Python package (verified, sealed; patched kernels)"
+  PYTHONPATH="$d/python" HF_HUB_CACHE="$cache" HF_HUB_OFFLINE=1 python3 "$root/bench/gpu_python_check.py" "$cache" \
+    "$d/project/kernel.lock" 2>&1 | tee "$results/gpu_python_kernel_lock.log" || status=1
+fi
+
 echo "== 2. correctness against PyTorch"
 python3 "$root/tests/gpu/test_cuda_kernels.py" "$d/kb" 2>&1 | tee "$results/gpu_kernels_test.log" || status=1
 

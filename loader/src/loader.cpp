@@ -430,6 +430,7 @@ struct Kernel::State {
   Trust trust = Trust::local;
   std::optional<LockedSignature> signer;
   fs::path directory;
+  std::shared_ptr<const SealedVariant> sealed;
   std::shared_ptr<detail::LoadedLibrary> lib;
 };
 
@@ -452,6 +453,9 @@ std::string Kernel::provenance() const {
 }
 const fs::path& Kernel::directory() const noexcept { return state_->directory; }
 const std::vector<OpInfo>& Kernel::ops() const noexcept { return ops_of(*state_->lib); }
+const SealedVariant& Kernel::sealed() const noexcept { return *state_->sealed; }
+const std::string& Kernel::library_file() const noexcept { return state_->lib->so_path; }
+std::string Kernel::library_path() const { return state_->lib->so.proc_path(); }
 
 bool Kernel::has_op(std::string_view name, std::string_view overload) const {
   return std::any_of(ops().begin(), ops().end(),
@@ -500,8 +504,9 @@ Kernel load_sealed(SealedVariant sealed, std::string repo_id, std::string sha, c
   state->variant = sealed.variant;
   state->variant_hash = sealed.variant_hash;
   state->trust = sealed.trust;
-  state->signer = std::move(sealed.signer);
+  state->signer = sealed.signer;
   state->directory = sealed.directory;
+  state->sealed = std::make_shared<const SealedVariant>(std::move(sealed));
   state->lib = std::move(lib);
   return Kernel(std::move(state));
 }

@@ -10,9 +10,10 @@ in builds of version >= 2.
 
 import torch
 
+from . import layers
 from ._ops import add_op_namespace_prefix, ops
 
-__all__ = ["add_op_namespace_prefix", "ops"]
+__all__ = ["add_op_namespace_prefix", "layers", "ops"]
 
 
 def _wrap(name: str):

@@ -114,6 +114,15 @@ class Kernel {
   std::string provenance() const;
   const std::filesystem::path& directory() const noexcept;  // the variant directory read
   const std::vector<OpInfo>& ops() const noexcept;
+  // The verified files of the variant, sealed (read_locked_variant & co.): the
+  // bytes the Python package (python/) executes the kernel's .py files from,
+  // never re-read from disk. Kept while any copy of this Kernel lives.
+  const SealedVariant& sealed() const noexcept;
+  // The shared object the process mapped: its path in the variant ("_x.abi3.so")
+  // and "/proc/self/fd/N" of the sealed copy, open for the life of the process
+  // (a second dlopen of that path returns the same mapping).
+  const std::string& library_file() const noexcept;
+  std::string library_path() const;
   bool has_op(std::string_view name, std::string_view overload = "") const;
 
   // Dispatcher handle of "<ns>::<name>[.<overload>]"; Error(not_found) listing the ops.

@@ -1,0 +1,173 @@
+"""kernel_lock: Hub kernels for Python, verified before they are loaded.
+
+The load functions of Python `kernels` (0.17.2), same arguments and return
+value (the kernel's module), but every byte is verified first by kernel-lock's
+C++ loader: read once into sealed memory, checked against the lock (hash and,
+when pinned, the Sigstore signature and kernel digest), the shared object
+dlopened from that memory, and the kernel's Python files executed from those
+verified bytes (kernel_lock/_importer.py). See docs/python.md.
+
+    from kernel_lock import load_kernel          # was: from kernels import load_kernel
+    act = load_kernel("kernels-community/activation", lockfile="kernel.lock")
+    act.gelu_fast(out, x)
+    act.__kernel_lock__.provenance               # "signed by ..." / "pinned by the lock only"
+
+or, for code that uses `kernels` (layers, kernelize) unchanged:
+
+    import kernel_lock; kernel_lock.patch_kernels()   # or KERNEL_LOCK_PATCH_KERNELS=1
+
+Offline first: everything is read from the HF cache that `kernel-lock install`
+(or `pull`) wrote. Only get_locked_kernel downloads (the locked variant, from
+HF_ENDPOINT, verified against the lock) and only when not offline.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import ModuleType
+
+import torch  # noqa: F401  (libtorch must be loaded before the extension)
+
+from . import _native
+from ._errors import (
+    IntegrityError,
+    KernelLockError,
+    KernelLockNetworkError,
+    KernelLockOSError,
+    KernelLockValueError,
+    KernelNotFoundError,
+    NoCompatibleVariantError,
+    StaleTrustError,
+    VerificationError,
+    from_native,
+)
+from ._importer import KernelInfo, import_verified
+from ._patch import patch_kernels, unpatch_kernels
+
+__all__ = [
+    "IntegrityError",
+    "KernelInfo",
+    "KernelLockError",
+    "KernelLockNetworkError",
+    "KernelLockOSError",
+    "KernelLockValueError",
+    "KernelNotFoundError",
+    "NoCompatibleVariantError",
+    "StaleTrustError",
+    "VerificationError",
+    "describe_environment",
+    "get_kernel",
+    "get_local_kernel",
+    "get_locked_kernel",
+    "has_kernel",
+    "load_kernel",
+    "locate_lockfile",
+    "patch_kernels",
+    "unpatch_kernels",
+]
+
+# Keyword options of ours, accepted by every load function (None = default):
+#   cache_dir            HF cache root (default: KERNELS_CACHE, HF_HUB_CACHE, HF_HOME/hub, ~/.cache/huggingface/hub)
+#   variant              load exactly this build/<variant>
+#   offline              never download (default: HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE)
+#   trusted_root         Sigstore trusted_root.json (default: the cache's trust store)
+#   trust_max_age_days   refuse an older trusted root (default: KERNEL_LOCK_TRUST_MAX_AGE_DAYS, else 180)
+#   require_signature    refuse anything whose signature is not verified (default: KERNEL_LOCK_REQUIRE_SIGNATURE)
+_OPTION_NAMES = ("cache_dir", "variant", "offline", "trusted_root", "trust_max_age_days", "require_signature")
+
+
+def _options(backend: str | None, options: dict) -> dict:
+    unknown = sorted(set(options) - set(_OPTION_NAMES))
+    if unknown:
+        raise TypeError(f"unexpected keyword argument(s): {', '.join(unknown)}")
+    out = {k: (str(v) if isinstance(v, os.PathLike) else v) for k, v in options.items() if v is not None}
+    if backend is not None:
+        out["backend"] = backend
+    return out
+
+
+def _call(fn, *args):
+    try:
+        return fn(*args)
+    except _native.Error as e:
+        raise from_native(e) from None
+
+
+def _path(p) -> str | None:
+    return None if p is None else os.fspath(p)
+
+
+def _check_ref(revision: str | None, version: int | None) -> None:
+    # Same rules and messages as kernels' revision_or_version.
+    if revision is not None and version is not None:
+        raise ValueError("Only one of `revision` or `version` must be specified.")
+    if revision is None and version is None:
+        raise ValueError(
+            "A kernel version or revision must be specified. Use `version=<major>` for a stable kernel API "
+            "version or `revision=<branch/tag/commit>` for an explicit Hub revision.")
+
+
+def get_kernel(repo_id: str, *, revision: str | None = None, version: int | None = None,
+               backend: str | None = None, user_agent: str | dict | None = None,
+               trust_remote_code: bool | list[str] = False, check_arch: bool = True, **options) -> ModuleType:
+    """UNPINNED, like kernels.get_kernel: the variant that the cache's `refs/v<version>` (or `revision`)
+    points at, every blob checked against its name (not against a lock). Cache only: install with
+    `kernel-lock install` / `pull` first (a missing kernel is a FileNotFoundError saying so).
+    `user_agent`, `trust_remote_code`, `check_arch` are accepted for compatibility and not used."""
+    _check_ref(revision, version)
+    native = _call(_native.get_kernel, repo_id, revision, version, _options(backend, options))
+    return import_verified(native)
+
+
+def has_kernel(repo_id: str, *, revision: str | None = None, version: int | None = None,
+               backend: str | None = None, trust_remote_code: bool | list[str] = False,
+               check_arch: bool = True, **options) -> bool:
+    """True when the cache holds `repo_id` at the version/revision with a variant for this process."""
+    _check_ref(revision, version)
+    return _call(_native.has_kernel, repo_id, revision, version, _options(backend, options))
+
+
+def load_kernel(repo_id: str, *, lockfile: str | Path | None = None, backend: str | None = None,
+                **options) -> ModuleType:
+    """The locked variant, verified, from the cache only (never downloads). `lockfile`: a file or a
+    directory with kernel.lock / kernels.lock; None: $KERNEL_LOCK_FILE, the executable's directory,
+    the current directory."""
+    native = _call(_native.load_kernel, repo_id, _path(lockfile), _options(backend, options))
+    return import_verified(native)
+
+
+def get_locked_kernel(repo_id: str, *, lockfile: str | Path | None = None,
+                      trust_remote_code: bool | list[str] = False, user_agent: str | dict | None = None,
+                      local_files: bool = False, backend: str | None = None, **options) -> ModuleType:
+    """Like load_kernel, but a locked variant missing from the cache is downloaded from HF_ENDPOINT
+    (every byte checked against the lock) unless offline or `local_files=True`."""
+    opts = _options(backend, options)
+    if lockfile is not None:
+        opts["lockfile"] = _path(lockfile)
+    native = _call(_native.get_locked_kernel, repo_id, not local_files, opts)
+    return import_verified(native)
+
+
+def get_local_kernel(repo_path: str | Path, package_name: str | None = None, *, backend: str | None = None,
+                     trust_remote_code: bool | list[str] = False, user_agent: str | dict | None = None,
+                     **options) -> ModuleType:
+    """A kernel from a local directory (repo root with build/, a build/ dir, or a variant dir).
+    NOT verified (there is nothing to verify against), but still read once and executed from those
+    bytes. `package_name` (older kernels API) is accepted and not needed."""
+    native = _call(_native.get_local_kernel, os.fspath(repo_path), _options(backend, options))
+    return import_verified(native)
+
+
+def locate_lockfile(path: str | Path | None = None) -> Path:
+    """The lockfile load_kernel would use (see load_kernel)."""
+    return Path(_call(_native.locate_lockfile, _path(path)))
+
+
+def describe_environment() -> str:
+    """This process as variants must fit it (torch, C++ ABI, backend, CUDA, arch, OS)."""
+    return _call(_native.describe_environment)
+
+
+if os.environ.get("KERNEL_LOCK_PATCH_KERNELS", "").strip().lower() in ("1", "true", "yes", "on"):
+    patch_kernels()
