@@ -85,3 +85,25 @@ def test_push_pull_roundtrip(kernel_lock_bin, hub_server, hf_env, registry, tmp_
     assert missing.returncode != 0
     assert "tag 'nope' not found" in missing.stderr and "v1" in missing.stderr
     assert not (tmp_path / "other" / "kernels--kernels-test--noarch-demo").exists()
+
+
+def test_serve_from_registry(kernel_lock_bin, hub_server, hf_env, registry, tmp_path):
+    import json
+    env = hf_env(hub_server, HF_HUB_CACHE=str(tmp_path / "cache"))
+    proj = make_project(tmp_path, {KERNEL: 1})
+    kl(kernel_lock_bin, "resolve", proj, env=env)
+    layout = tmp_path / "layout"
+    kl(kernel_lock_bin, "bundle", proj, "--format", "oci", "-o", layout, "--tag", "v1", env=env)
+    ref = f"oci://{registry}/kernels/fleet:v1"
+    kl(kernel_lock_bin, "push", layout, ref, env=env)
+    lock = json.loads((proj / "kernel.lock").read_text())
+    proc = subprocess.Popen([str(kernel_lock_bin), "serve", ref, "--cache", str(tmp_path / "served"), "--port", "0"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://"), proc.stderr.read() if proc.poll() is not None else url
+        with urllib.request.urlopen(f"{url}/api/kernels/{KERNEL}/revision/{lock[0]['sha']}", timeout=10) as r:
+            assert json.loads(r.read())["sha"] == lock[0]["sha"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
