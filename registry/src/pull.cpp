@@ -39,7 +39,7 @@ class Puller {
   Fetched index() {
     const std::string what = "pulling " + s_.ref().to_string();
     auto r = get_json(s_.repo_url() + "/manifests/" + s_.ref().reference(), kOciIndexType, what);
-    if (r.status == 404) throw missing_tag(r, what);
+    if (r.status == 404) throw missing_tag(what);
     if (r.status != 200) throw s_.status_error(r, what);
     const std::string digest = "sha256:" + sha256_hex(r.body);
     if (!s_.ref().digest.empty() && digest != s_.ref().digest)
@@ -144,8 +144,7 @@ class Puller {
     if (o_.progress) o_.progress(RegistryEvent{RegistryEvent::Kind::blob_fetched, digest, got, want});
   }
 
-  Error missing_tag(const HttpResponse& r, const std::string& what) {
-    (void)r;
+  Error missing_tag(const std::string& what) {
     std::string tags;
     auto list = s_.send([&] {
       HttpRequest q;
@@ -165,8 +164,9 @@ class Puller {
                      " not found in repository " + s_.ref().repository + " of registry " + s_.ref().host,
                  list.status == 200 ? (tags.empty() ? "the repository has no tags: push one first (kernel-lock push)"
                                                     : "tags there: " + tags)
-                                    : "check the tag (listing the repository's tags was not allowed: HTTP " +
-                                          std::to_string(list.status) + ")");
+                 : list.status == 404 ? "the repository " + s_.ref().repository + " does not exist there: check the name, or push first"
+                                      : "check the tag (listing the repository's tags was not allowed: HTTP " +
+                                            std::to_string(list.status) + ")");
   }
 
   Session& s_;
