@@ -1,7 +1,8 @@
 // `kernel-lock push SOURCE oci://HOST[:PORT]/REPO:TAG`: an OCI layout (directory
-// or .tar) or a lock plus the cache, pushed to a registry (docs/oci.md).
+// or .tar), a bundle file, or a lock plus the cache, pushed to a registry (docs/oci.md).
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -43,6 +44,26 @@ RegistryProgressFn push_progress(bool quiet) {
   };
 }
 
+// A bundle archive as a plan: every blob extracted (size- and digest-checked
+// by the bundle reader) into files under `dir`, the manifest and trusted root as carried.
+BundlePlan plan_from_bundle(const fs::path& bundle, const fs::path& dir) {
+  BundleReader reader(bundle);
+  BundlePlan plan{reader.manifest(), {}, reader.trust_root()};
+  fs::create_directories(dir);
+  std::size_t n = 0;
+  std::ofstream out;
+  while (auto blob = reader.next_blob_to([&](const BundleBlob&) {
+    out = std::ofstream(dir / std::to_string(n), std::ios::binary | std::ios::trunc);
+    if (!out) throw Error(ErrorCode::io, "cannot write " + (dir / std::to_string(n)).string());
+    return [&out](std::string_view chunk) { out.write(chunk.data(), static_cast<std::streamsize>(chunk.size())); };
+  })) {
+    out.close();
+    if (!out) throw Error(ErrorCode::io, "cannot write " + (dir / std::to_string(n)).string());
+    plan.sources[blob->digest] = dir / std::to_string(n++);
+  }
+  return plan;
+}
+
 int run_push(const PushArgs& args, const CliContext& ctx) {
   const OciReference target = parse_oci_reference(args.target);
   const RegistryOptions options = args.registry.options();
@@ -55,7 +76,7 @@ int run_push(const PushArgs& args, const CliContext& ctx) {
   fs::path layout = source;
   std::optional<PathGuard> guard;
   if (!is_oci_layout_dir(source)) {
-    // A tar layout or a lock: an OCI layout in a temp dir first (the oci writer).
+    // A tar layout, a bundle or a lock: an OCI layout in a temp dir first (the oci writer).
     const fs::path cache = args.cache.empty() ? kernels_cache_dir() : fs::path(args.cache);
     fs::create_directories(cache);
     layout = temp_path_for(cache / ".kernel-lock-oci-push");
@@ -63,8 +84,12 @@ int run_push(const PushArgs& args, const CliContext& ctx) {
     if (is_oci_layout_tar(source)) {
       extract_oci_layout_tar(source, layout);
     } else if (is_bundle_file(source)) {
-      throw Error(ErrorCode::unsupported, "push of a .tar.zst bundle is not supported yet",
-                  "install it, then push its kernel.lock (--cache), or write an OCI layout with `kernel-lock bundle --format oci`");
+      OciWriteOptions w;
+      w.tag = target.tag;
+      push.layout_tag = target.tag;
+      const fs::path blobs = temp_path_for(cache / ".kernel-lock-bundle-blobs");
+      PathGuard blobs_guard(blobs);
+      write_oci_layout(plan_from_bundle(source, blobs), layout, w);
     } else {
       const Lockfile lock = read_lockfile(source);
       const std::optional<fs::path> cache_dir = args.cache.empty() ? std::nullopt : std::optional<fs::path>(args.cache);
@@ -89,7 +114,7 @@ int run_push(const PushArgs& args, const CliContext& ctx) {
 void add_push_command(CLI::App& app, CliContext& ctx) {
   auto args = std::make_shared<PushArgs>();
   auto* cmd = app.add_subcommand("push", "Push an OCI layout (or a lock and its cached files) to an OCI registry");
-  cmd->add_option("SOURCE", args->source, "OCI layout (directory or .tar, `bundle --format oci`), or a kernel.lock")->required();
+  cmd->add_option("SOURCE", args->source, "Bundle file (`kernel-lock bundle`), OCI layout (directory or .tar, `bundle --format oci`), or a kernel.lock")->required();
   cmd->add_option("TARGET", args->target, "oci://HOST[:PORT]/REPO:TAG")->required();
   cmd->add_option("--cache", args->cache, "kernel.lock source: the cache holding its files (default: HF_HUB_CACHE ...)");
   cmd->add_option("--tag", args->tag, "OCI layout source: its tag to push (default: the only one)");

@@ -68,6 +68,11 @@ def test_push_pull_roundtrip(kernel_lock_bin, hub_server, hf_env, registry, tmp_
     assert "blob(s) uploaded" in first.stdout and " 0 skipped" in first.stdout
     again = kl(kernel_lock_bin, "push", layout, ref, env=env)
     assert " 0 blob(s) uploaded" in again.stdout and "0 bytes uploaded" in again.stdout
+    # A bundle archive of the same lock pushes the same blobs (the layout writer is deterministic).
+    archive = tmp_path / "fleet.tar.zst"
+    kl(kernel_lock_bin, "bundle", proj, "-o", archive, env=env)
+    from_bundle = kl(kernel_lock_bin, "push", archive, ref, env=env)
+    assert " 0 blob(s) uploaded" in from_bundle.stdout
 
     fresh = tmp_path / "fresh"
     pulled = kl(kernel_lock_bin, "pull", ref, "--cache", fresh, "--all", env=env)
