@@ -33,6 +33,7 @@ struct FakeRegistry final : HttpTransport {
   std::string hidden_repo;       // HEAD of a blob there always misses
   std::deque<long> fail_next;    // statuses to answer the next requests with
   int fail_patch_after = -1;     // PATCHes accepted before one is "interrupted" (its bytes kept)
+  bool drop_interrupted = false; // ...and the session is lost with it (GET status: 404)
   std::string retry_after;
   std::vector<std::pair<std::uint64_t, HttpResponse>> done;
   std::uint64_t next = 0;
@@ -112,6 +113,7 @@ struct FakeRegistry final : HttpTransport {
         uploads[id] += body;
         if (fail_patch_after == 0) {
           fail_patch_after = -1;
+          if (drop_interrupted) uploads.erase(id);
           out.error = "connection reset";  // the bytes arrived, the reply did not
           return out;
         }
@@ -255,8 +257,10 @@ TEST_CASE("registry: cross-repository mount, 201 mounted and 202 falls back to a
 TEST_CASE("registry: 429 with Retry-After, then success; 5xx until the budget is spent is a network error") {
   Fixture f;
   f.reg.fail_next = {429};
-  f.reg.retry_after = "0";
+  f.reg.retry_after = "1";
+  const auto t0 = std::chrono::steady_clock::now();
   CHECK(f.push().uploaded > 0);
+  CHECK(std::chrono::steady_clock::now() - t0 >= std::chrono::milliseconds(950));  // Retry-After, not the 1 ms backoff
   Fixture g;
   g.reg.fail_next = {503, 503, 503, 503};
   std::string msg;
@@ -273,6 +277,18 @@ TEST_CASE("registry: an interrupted chunked upload resumes from the server's Ran
   auto s = f.push(p);
   CHECK(s.resumed == 1);
   CHECK(f.reg.counts["GET upload"] == 1);
+  for (const auto& [digest, bytes] : f.reg.blobs) CHECK(digest == "sha256:" + sha256_hex(bytes));
+}
+
+TEST_CASE("registry: an upload whose session is gone (404 on its status) starts over from byte 0") {
+  Fixture f;
+  f.reg.fail_patch_after = 1;
+  f.reg.drop_interrupted = true;
+  PushOptions p;
+  p.chunk_size = 5;
+  auto s = f.push(p);
+  CHECK(s.resumed == 1);
+  CHECK(f.reg.sessions == static_cast<int>(s.uploaded) + 1);  // one extra POST: the restart
   for (const auto& [digest, bytes] : f.reg.blobs) CHECK(digest == "sha256:" + sha256_hex(bytes));
 }
 
