@@ -16,6 +16,7 @@ RegistryOptions RegistryFlags::options() const {
   RegistryOptions o = RegistryOptions::from_environment();
   o.insecure = insecure;
   o.docker_config = docker_config;
+  o.force_https = !ca_file.empty();  // a CA file means the registry speaks TLS, loopback included
   if (password_stdin) {
     if (username.empty()) throw Error(ErrorCode::usage, "--password-stdin needs --username");
     std::string password;
@@ -39,7 +40,7 @@ void add_registry_flags(CLI::App* cmd, RegistryFlags& flags) {
   cmd->add_flag("--password-stdin", flags.password_stdin, "Read the registry password (or token) from stdin");
   cmd->add_option("--docker-config", flags.docker_config,
                   "Docker config file or directory for credentials (default: $DOCKER_CONFIG, else ~/.docker)");
-  cmd->add_option("--ca-file", flags.ca_file, "PEM CA bundle to verify the registry's TLS certificate");
+  cmd->add_option("--ca-file", flags.ca_file, "PEM CA bundle to verify the registry's TLS certificate (implies https, also for loopback hosts)");
   cmd->add_flag("--insecure", flags.insecure, "Plain http to a non-loopback registry (loopback always may)");
 }
 

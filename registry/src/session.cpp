@@ -76,8 +76,9 @@ std::map<std::string, std::string> parse_challenge(std::string_view header) {
 
 Session::Session(HttpTransport& transport, OciReference ref, const RegistryOptions& options)
     : transport_(transport), ref_(std::move(ref)), options_(options) {
-  const bool plain = options_.insecure || is_loopback_host(ref_.host);
-  // Loopback and --insecure speak plain http (a local registry has no TLS by default).
+  // Loopback and --insecure speak plain http (a local registry has no TLS by
+  // default), unless TLS is asked for (--ca-file); every other host https.
+  const bool plain = !options_.force_https && (options_.insecure || is_loopback_host(ref_.host));
   const std::string scheme = plain ? "http" : "https";
   base_ = scheme + "://" + ref_.host;
   origin_ = url_origin(base_ + "/");

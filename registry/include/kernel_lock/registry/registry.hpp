@@ -56,6 +56,9 @@ struct RegistryOptions {
   std::optional<RegistryCredential> credential;
   std::filesystem::path docker_config;  // --docker-config (file or directory)
   bool insecure = false;                // plain http to a non-loopback host
+  // https even for loopback / --insecure hosts (the CLI sets it with --ca-file:
+  // a loopback registry behind TLS). Otherwise those speak plain http.
+  bool force_https = false;
   int max_attempts = 5;                 // per request, for 408/429/5xx and transport errors
   std::chrono::milliseconds initial_backoff{200};  // doubled per attempt, plus jitter (hub/retry.hpp)
   std::chrono::milliseconds max_backoff{8000};
