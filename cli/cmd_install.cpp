@@ -10,6 +10,7 @@
 #include <string>
 
 #include "commands.hpp"
+#include "registry_flags.hpp"
 #include "trust_flags.hpp"
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/bundle/install.hpp"
@@ -29,6 +30,8 @@ struct InstallArgs {
   bool require_signature = false;
   TrustFlags trust;
   std::string tag;  // OCI layout: the tag to install (default: the only one)
+  VariantChoice variants;   // oci:// only
+  RegistryFlags registry;   // oci:// only
 };
 
 int run_install(const InstallArgs& args, const CliContext& ctx) {
@@ -53,6 +56,8 @@ int run_install(const InstallArgs& args, const CliContext& ctx) {
                    static_cast<double>(total) / 1048576.0, done >= total ? "\n" : "");
     };
   }
+  // A registry reference: the pull path (same install guarantees).
+  if (is_oci_reference(args.bundle)) return pull_and_install(args.bundle, args.registry, args.variants, options, ctx.quiet);
   // An OCI layout, directory or tar (`bundle --format oci`, docs/oci-layout.md), installs with the same guarantees.
   const auto s = is_oci_layout_dir(args.bundle) || is_oci_layout_tar(args.bundle) ? install_oci_layout(args.bundle, args.tag, options)
                                                 : install_bundle(args.bundle, options);
@@ -77,7 +82,8 @@ void add_install_command(CLI::App& app, CliContext& ctx) {
   auto args = std::make_shared<InstallArgs>();
   auto* cmd = app.add_subcommand("install", "Unpack a bundle into the Hugging Face cache, verifying every byte");
   cmd->add_option("BUNDLE", args->bundle,
-                  "Bundle file made by `kernel-lock bundle`, or an OCI layout (directory or .tar) made by `bundle --format oci`")
+                  "Bundle file made by `kernel-lock bundle`, an OCI layout (directory or .tar) made by `bundle --format oci`, "
+                  "or a registry reference oci://HOST[:PORT]/REPO:TAG (as `kernel-lock pull`)")
       ->required();
   cmd->add_option("--tag", args->tag, "OCI layout: the tag to install (default: the only one in index.json)");
   cmd->add_option("--cache", args->cache,
@@ -90,6 +96,9 @@ void add_install_command(CLI::App& app, CliContext& ctx) {
   cmd->add_flag("--require-signature", args->require_signature,
                 "Refuse a variant the lock pins no signature for");
   add_trust_flags(cmd, args->trust);
+  cmd->add_option("--variant", args->variants.names, "oci:// only: auto (default), or variant names (repeatable)");
+  cmd->add_flag("--all", args->variants.all, "oci:// only: every variant");
+  add_registry_flags(cmd, args->registry);
   cmd->footer(
       "Every byte is verified against the bundle's manifest before it becomes visible, and an installed commit is\n"
       "never replaced by other content. Without --lockfile, install proves only that the bundle is self-consistent\n"

@@ -6,10 +6,12 @@
 #include <signal.h>
 
 #include <iostream>
+#include <filesystem>
 #include <memory>
 #include <string>
 
 #include "commands.hpp"
+#include "registry_flags.hpp"
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/fs.hpp"
 #include "kernel_lock/mirror/hub_server.hpp"
@@ -64,12 +66,44 @@ void add_serve_options(CLI::App* cmd, ServeArgs& args, const std::string& dir_he
   cmd->add_option("--log", args.log, "Append one JSON line per request to FILE");
 }
 
+namespace {
+
+// `serve oci://...`: the registry's kernels pulled (verified, every variant
+// unless --variant) into --cache, then that cache served.
+struct RegistrySource {
+  std::string cache;
+  VariantChoice variants;
+  RegistryFlags registry;
+};
+
+int serve_registry(ServeArgs args, const RegistrySource& source, const CliContext& ctx) {
+  if (source.cache.empty())
+    throw Error(ErrorCode::usage, "serve " + args.dir + " needs --cache DIR", "the registry's kernels are pulled into it first");
+  VariantChoice variants = source.variants;
+  if (variants.names.empty()) variants.all = true;  // a mirror serves every node of the fleet
+  InstallOptions install;
+  install.cache_dir = std::filesystem::path(source.cache);
+  pull_and_install(args.dir, source.registry, variants, install, true);  // stdout carries only the URL
+  const std::string note = " (pulled from " + args.dir + ")";
+  args.dir = source.cache;
+  return serve_store(open_repo_store(args.dir), args, ctx, "kernel-lock", note);
+}
+
+}  // namespace
+
 void add_serve_command(CLI::App& app, CliContext& ctx) {
   auto args = std::make_shared<ServeArgs>();
+  auto source = std::make_shared<RegistrySource>();
   auto* cmd = app.add_subcommand("serve", "Serve an HF cache or a bundle as a Hub-compatible mirror (HF_ENDPOINT=<printed URL>)");
-  add_serve_options(cmd, *args, "An HF cache directory (hub/ of HF_HOME) or a bundle archive");
-  cmd->callback([args, &ctx] {
-    ctx.action = [args, &ctx] { return serve_store(open_repo_store(args->dir), *args, ctx, "kernel-lock", ""); };
+  add_serve_options(cmd, *args, "An HF cache directory (hub/ of HF_HOME), a bundle archive, or oci://HOST[:PORT]/REPO:TAG");
+  cmd->add_option("--cache", source->cache, "oci:// only: the cache the registry's kernels are pulled into, then served");
+  cmd->add_option("--variant", source->variants.names, "oci:// only: variants to pull (default: all)");
+  add_registry_flags(cmd, source->registry);
+  cmd->callback([args, source, &ctx] {
+    ctx.action = [args, source, &ctx] {
+      if (is_oci_reference(args->dir)) return serve_registry(*args, *source, ctx);
+      return serve_store(open_repo_store(args->dir), *args, ctx, "kernel-lock", "");
+    };
   });
 }
 

@@ -37,6 +37,8 @@ void add_tree_command(CLI::App& app, CliContext& ctx);
 void add_why_command(CLI::App& app, CliContext& ctx);
 void add_outdated_command(CLI::App& app, CliContext& ctx);
 void add_diff_command(CLI::App& app, CliContext& ctx);
+void add_push_command(CLI::App& app, CliContext& ctx);
+void add_pull_command(CLI::App& app, CliContext& ctx);
 
 // Parses argv, runs the chosen action; prints errors as "<app name>: <code>:
 // <message>" plus the hint, and returns the exit code. Never throws.

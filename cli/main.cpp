@@ -33,5 +33,7 @@ int main(int argc, char** argv) {
   cli::add_why_command(app, ctx);
   cli::add_outdated_command(app, ctx);
   cli::add_diff_command(app, ctx);
+  cli::add_push_command(app, ctx);
+  cli::add_pull_command(app, ctx);
   return cli::run_cli(app, ctx, argc, argv);
 }

@@ -3,6 +3,8 @@
 // handle per transfer, redirects followed here so that credentials are only
 // ever attached for the configured origin.
 #include <curl/curl.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -12,6 +14,7 @@
 #include <utility>
 
 #include "kernel_lock/core/error.hpp"
+#include "kernel_lock/core/unique_fd.hpp"
 #include "kernel_lock/hub/http.hpp"
 #include "kernel_lock/core/version.hpp"
 
@@ -128,6 +131,8 @@ struct Transfer {
   std::unique_ptr<char[]> error_buffer = std::make_unique<char[]>(CURL_ERROR_SIZE);
   HttpResponse response;
   bool added = false;
+  UniqueFd body_fd;             // HttpRequest::body_file, open while the transfer runs
+  std::uint64_t body_sent = 0;  // bytes of the file range handed to libcurl on this hop
 
   long current_status() const {
     long status = 0;
@@ -160,6 +165,18 @@ extern "C" std::size_t write_cb(char* data, std::size_t size, std::size_t nmemb,
     t->response.body.append(chunk);
   }
   return n;
+}
+
+// Feeds the upload from HttpRequest::body_file (pread: the fd offset is never moved).
+extern "C" std::size_t read_cb(char* buffer, std::size_t size, std::size_t nitems, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  const std::uint64_t left = t->request.body_length - t->body_sent;
+  const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(left, size * nitems));
+  if (want == 0) return 0;
+  const ssize_t got = ::pread(t->body_fd.get(), buffer, want, static_cast<off_t>(t->request.body_offset + t->body_sent));
+  if (got <= 0) return CURL_READFUNC_ABORT;  // short file or read error: the transfer fails
+  t->body_sent += static_cast<std::uint64_t>(got);
+  return static_cast<std::size_t>(got);
 }
 
 extern "C" std::size_t header_cb(char* data, std::size_t size, std::size_t nmemb, void* user) {
@@ -255,15 +272,7 @@ class CurlTransport final : public HttpTransport {
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header_cb);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &t);
-    if (t.request.method == "HEAD") {
-      curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-    } else if (t.request.method == "POST") {
-      curl_easy_setopt(h, CURLOPT_POST, 1L);
-      curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t.request.body.size()));
-      curl_easy_setopt(h, CURLOPT_POSTFIELDS, t.request.body.data());
-    } else if (t.request.method != "GET") {
-      curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, t.request.method.c_str());
-    }
+    set_method_and_body(t);
     if (t.request.range_from) {
       const std::string range = std::to_string(*t.request.range_from) + "-";
       curl_easy_setopt(h, CURLOPT_RANGE, range.c_str());  // copied by libcurl
@@ -272,10 +281,39 @@ class CurlTransport final : public HttpTransport {
     if (t.request.credential_header && !t.request.credential_origin.empty() &&
         url_origin(t.url) == t.request.credential_origin)
       t.header_list.append(t.request.credential_header->first + ": " + t.request.credential_header->second);
+    if (t.request.method != "GET" && t.request.method != "HEAD") t.header_list.append("Expect:");  // no 100-continue wait
     if (t.header_list.get()) curl_easy_setopt(h, CURLOPT_HTTPHEADER, t.header_list.get());
     if (curl_multi_add_handle(multi_.get(), h) != CURLM_OK)
       throw Error(ErrorCode::network, "curl_multi_add_handle failed for " + t.url);
     t.added = true;
+  }
+
+  // GET, HEAD, or a method with a body: HttpRequest::body, or a file range
+  // streamed by read_cb (opened here, so a redirect hop re-reads it from the start).
+  static void set_method_and_body(Transfer& t) {
+    CURL* h = t.easy.get();
+    const std::string& m = t.request.method;
+    if (m == "GET") return;
+    if (m == "HEAD") {
+      curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+      return;
+    }
+    if (!t.request.body_file.empty()) {
+      if (!t.body_fd.valid()) {
+        t.body_fd = UniqueFd(::open(t.request.body_file.c_str(), O_RDONLY | O_CLOEXEC));
+        if (!t.body_fd.valid()) throw Error(ErrorCode::io, "cannot open " + t.request.body_file + " to upload it");
+      }
+      t.body_sent = 0;
+      curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+      curl_easy_setopt(h, CURLOPT_READFUNCTION, read_cb);
+      curl_easy_setopt(h, CURLOPT_READDATA, &t);
+      curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(t.request.body_length));
+    } else {
+      curl_easy_setopt(h, CURLOPT_POST, 1L);
+      curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t.request.body.size()));
+      curl_easy_setopt(h, CURLOPT_POSTFIELDS, t.request.body.data());
+    }
+    if (m != "POST" || !t.request.body_file.empty()) curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, m.c_str());
   }
 
   void collect(std::vector<std::pair<std::uint64_t, HttpResponse>>& done) {

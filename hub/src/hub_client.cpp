@@ -138,34 +138,10 @@ void Scheduler::handle(std::shared_ptr<Call> call, HttpResponse&& response) {
 }
 
 std::chrono::milliseconds Scheduler::backoff(int attempt) {
-  double base = static_cast<double>(config_.initial_backoff.count()) * std::pow(2.0, attempt - 1);
-  base = std::min(base, static_cast<double>(config_.max_backoff.count()));
-  std::uniform_real_distribution<double> jitter(0.0, 0.5);
-  return std::chrono::milliseconds(static_cast<long long>(base * (1.0 + jitter(rng_))));
+  return backoff_delay(config_.initial_backoff, config_.max_backoff, attempt, rng_);
 }
 
 // ---- response classification -----------------------------------------------
-
-bool is_transient_status(long status) {
-  return status == 408 || status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
-}
-
-std::optional<std::chrono::milliseconds> server_retry_delay(const HttpResponse& response) {
-  using namespace std::chrono;
-  // RateLimit: "api";r=0;t=42 -> wait t+1 seconds when the quota is exhausted (Python does the same).
-  if (auto rl = response.header("ratelimit")) {
-    static const std::regex r_re(R"(r=(\d+))"), t_re(R"(t=(\d+))");
-    std::smatch r, t;
-    if (std::regex_search(*rl, t, t_re) && (!std::regex_search(*rl, r, r_re) || r[1] == "0"))
-      return std::min<milliseconds>(seconds(std::stoll(t[1]) + 1), kMaxServerDelay);
-  }
-  if (auto ra = response.header("retry-after")) {
-    auto v = trim(*ra);
-    if (!v.empty() && std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; }))
-      return std::min<milliseconds>(seconds(std::stoll(v)), kMaxServerDelay);
-  }
-  return std::nullopt;
-}
 
 std::string error_message_of(const HttpResponse& response) {
   if (auto m = response.header("x-error-message")) return *m;

@@ -17,14 +17,13 @@
 #include "kernel_lock/core/ids.hpp"
 #include "kernel_lock/hub/http.hpp"
 #include "kernel_lock/hub/hub_client.hpp"
+#include "kernel_lock/hub/retry.hpp"
 
 namespace kernel_lock {
 
 namespace detail {
 
 using Clock = std::chrono::steady_clock;
-// Server-requested waits (Retry-After, RateLimit t=) are honoured up to this.
-inline constexpr std::chrono::milliseconds kMaxServerDelay{120000};
 
 // What a call's handler decided about one response.
 struct Outcome {
@@ -74,8 +73,6 @@ class Scheduler {
   std::exception_ptr error_;
 };
 
-bool is_transient_status(long status);
-std::optional<std::chrono::milliseconds> server_retry_delay(const HttpResponse& response);
 std::string error_message_of(const HttpResponse& response);
 // Maps a non-2xx reply to an Error by X-Error-Code (RepoNotFound, GatedRepo,
 // RevisionNotFound, EntryNotFound), then by status.

@@ -138,7 +138,7 @@ BundleFile read_layer(const fs::path& root, const json& layer, const std::set<st
 
 // One kernel manifest and its config: a BundleKernel and its lock entry.
 LockedKernel read_kernel(const fs::path& root, const Descriptor& md, const OciReadLimits& limits, BundlePlan& plan,
-                         std::uint64_t& layers_seen) {
+                         std::uint64_t& layers_seen, const OciVariantFilter& keep) {
   const std::string where = "manifest sha256:" + md.sha256;
   const json m = read_json_blob(root, md, limits, where);
   expect(m, "mediaType", kOciManifestType, where);
@@ -153,8 +153,17 @@ LockedKernel read_kernel(const fs::path& root, const Descriptor& md, const OciRe
                   field(config, "refs", json::value_t::array, where).get<std::vector<std::string>>(),
                   field(config, "variants", json::value_t::array, where).get<std::vector<std::string>>(), {}};
   const std::set<std::string> variants(bk.variants.begin(), bk.variants.end());
+  if (keep) {
+    std::erase_if(bk.variants, [&](const std::string& v) { return !keep(bk.repo_id, v); });
+    if (bk.variants.empty())
+      throw Error(ErrorCode::not_found, where + ": no variant of " + bk.repo_id + " was selected",
+                  "pick variants that exist (--variant NAME, or --all)");
+  }
   for (const auto& layer : field(m, "layers", json::value_t::array, where)) {
     if (++layers_seen > limits.max_layers) throw bad(where + ": more than " + std::to_string(limits.max_layers) + " layers");
+    if (keep && layer.is_object() && layer.contains("annotations") && layer["annotations"].is_object() &&
+        !keep(bk.repo_id, layer["annotations"].value(std::string(kVariantAnnotation), "")))
+      continue;
     bk.files.push_back(read_layer(root, layer, variants, plan.sources, where));
   }
   plan.manifest.kernels.push_back(std::move(bk));
@@ -190,7 +199,8 @@ bool is_trust_root_descriptor(const json& m) {
 
 }  // namespace
 
-BundlePlan read_oci_layout(const fs::path& layout, std::string_view tag, const OciReadLimits& limits) {
+BundlePlan read_oci_layout(const fs::path& layout, std::string_view tag, const OciReadLimits& limits,
+                           const OciVariantFilter& keep) {
   return with_context("reading the OCI layout " + layout.string(), [&] {
     const Descriptor top = find_lock_index(layout, tag, limits);
     const json index = read_json_blob(layout, top, limits, "index sha256:" + top.sha256);
@@ -204,7 +214,7 @@ BundlePlan read_oci_layout(const fs::path& layout, std::string_view tag, const O
     for (const auto& m : manifests) {
       const Descriptor d = read_descriptor(m, kOciManifestType, "index");
       if (!is_trust_root_descriptor(m)) {
-        plan.manifest.lock.kernels.push_back(read_kernel(layout, d, limits, plan, layers));
+        plan.manifest.lock.kernels.push_back(read_kernel(layout, d, limits, plan, layers, keep));
       } else if (plan.trust_root) {
         throw bad("index: more than one trusted root");
       } else {

@@ -7,13 +7,15 @@
 #include <string>
 #include <string_view>
 
+#include "kernel_lock/oci/layout.hpp"
+
 namespace kernel_lock::oci_detail {
 
 // Our annotation keys (docs/oci-layout.md).
-inline constexpr std::string_view kVariantAnnotation = "dev.kernel-lock.variant";
+inline constexpr std::string_view kVariantAnnotation = kOciVariantAnnotation;
 inline constexpr std::string_view kHubDigestAnnotation = "dev.kernel-lock.hub-digest";
 inline constexpr std::string_view kHubDigestKindAnnotation = "dev.kernel-lock.hub-digest-kind";
-inline constexpr std::string_view kRepoIdAnnotation = "dev.kernel-lock.repo-id";
+inline constexpr std::string_view kRepoIdAnnotation = kOciRepoIdAnnotation;
 inline constexpr std::string_view kShaAnnotation = "dev.kernel-lock.sha";
 // On the lock's image index, in place of `artifactType`, which skopeo 1.9
 // (Debian 12) drops from an index when it copies one.

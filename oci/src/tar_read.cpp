@@ -117,6 +117,8 @@ bool is_oci_layout_tar(const fs::path& path) noexcept {
   return false;
 }
 
+void extract_oci_layout_tar(const fs::path& tar, const fs::path& dest) { extract_oci_tar(tar, dest, OciReadLimits{}); }
+
 InstallSummary install_oci_layout(const fs::path& layout, std::string_view tag, const InstallOptions& options) {
   std::error_code ec;
   if (fs::is_directory(layout, ec)) return install_plan(read_oci_layout(layout, tag), layout, options);

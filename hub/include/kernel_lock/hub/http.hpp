@@ -16,7 +16,7 @@
 namespace kernel_lock {
 
 struct HttpRequest {
-  std::string method = "GET";  // GET, HEAD or POST
+  std::string method = "GET";  // GET, HEAD, POST, PUT, PATCH or DELETE
   std::string url;
   std::vector<std::pair<std::string, std::string>> headers;  // sent on every hop
   // Sent only while the current URL has this origin ("scheme://host:port");
@@ -24,7 +24,13 @@ struct HttpRequest {
   // leave the endpoint even when a mirror redirects to a CDN.
   std::optional<std::pair<std::string, std::string>> credential_header;
   std::string credential_origin;
-  std::string body;                         // POST body
+  std::string body;                         // POST/PUT/PATCH body (when body_file is empty)
+  // Or a body streamed from bytes [body_offset, body_offset + body_length) of
+  // this file (uploads of large blobs without holding them in memory); re-read
+  // from body_offset on every redirect hop. A short file fails the transfer.
+  std::string body_file;
+  std::uint64_t body_offset = 0;
+  std::uint64_t body_length = 0;
   std::optional<std::uint64_t> range_from;  // sends "Range: bytes=N-"
   std::chrono::milliseconds timeout{10000}; // connect timeout and stall limit (no bytes for this long)
   int max_redirects = 10;                   // followed by the transport itself; 0 = none

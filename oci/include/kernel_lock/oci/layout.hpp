@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -30,6 +31,14 @@ inline constexpr std::string_view kOciEmptyConfigType = "application/vnd.oci.emp
 inline constexpr std::string_view kOciTitleAnnotation = "org.opencontainers.image.title";
 inline constexpr std::string_view kOciRefNameAnnotation = "org.opencontainers.image.ref.name";
 inline constexpr std::string_view kOciDefaultTag = "latest";
+// On each file layer: its variant; on each kernel manifest's descriptor in the
+// lock's index: its repo id (a registry pull picks layers by these).
+inline constexpr std::string_view kOciVariantAnnotation = "dev.kernel-lock.variant";
+inline constexpr std::string_view kOciRepoIdAnnotation = "dev.kernel-lock.repo-id";
+
+// Which variants of which kernel a reader keeps: (repo id, variant name) -> keep.
+// Unset: every variant.
+using OciVariantFilter = std::function<bool(std::string_view repo_id, std::string_view variant)>;
 
 struct OciWriteOptions {
   std::string tag = std::string(kOciDefaultTag);  // org.opencontainers.image.ref.name of the lock's index
@@ -83,9 +92,11 @@ struct OciReadLimits {
 // (parse_bundle_manifest: every variant's files hash to the lock's variant
 // hash). Throws Error(invalid_input) for a malformed or hostile layout,
 // Error(integrity) for bytes that do not match, Error(not_found) for a missing
-// tag or blob.
+// tag or blob. With `keep`, the plan holds only the variants it keeps (the
+// layers of the others are skipped: their blobs need not be present, as after
+// a partial registry pull); a kernel left with no variant is Error(not_found).
 BundlePlan read_oci_layout(const std::filesystem::path& layout, std::string_view tag = {},
-                           const OciReadLimits& limits = {});
+                           const OciReadLimits& limits = {}, const OciVariantFilter& keep = {});
 
 // True when `path` is an OCI layout directory (it holds `oci-layout`); cheap, never throws.
 bool is_oci_layout_dir(const std::filesystem::path& path) noexcept;
@@ -93,6 +104,11 @@ bool is_oci_layout_dir(const std::filesystem::path& path) noexcept;
 // True when `path` is a plain tar whose first entries include `oci-layout`
 // (the tar form); cheap (headers only), never throws.
 bool is_oci_layout_tar(const std::filesystem::path& path) noexcept;
+
+// Extracts the tar form of a layout into the new directory `dest` (as
+// install_oci_layout does: layout files only, no links, size limits). Throws
+// Error(invalid_input) for a hostile tar, Error(io).
+void extract_oci_layout_tar(const std::filesystem::path& tar, const std::filesystem::path& dest);
 
 // `kernel-lock install DIR_OR_TAR` of an OCI layout. A tar is first extracted
 // into a temp directory inside the target cache (options.cache_dir, else the
