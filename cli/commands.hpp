@@ -33,6 +33,8 @@ void add_verify_blob_command(CLI::App& app, CliContext& ctx);
 void add_trust_command(CLI::App& app, CliContext& ctx);
 void add_verify_signature_command(CLI::App& app, CliContext& ctx);
 void add_export_command(CLI::App& app, CliContext& ctx);
+void add_check_command(CLI::App& app, CliContext& ctx);
+void add_audit_command(CLI::App& app, CliContext& ctx);
 
 // Parses argv, runs the chosen action; prints errors as "<app name>: <code>:
 // <message>" plus the hint, and returns the exit code. Never throws.

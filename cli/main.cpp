@@ -29,5 +29,7 @@ int main(int argc, char** argv) {
   cli::add_trust_command(app, ctx);
   cli::add_verify_signature_command(app, ctx);
   cli::add_export_command(app, ctx);
+  cli::add_check_command(app, ctx);
+  cli::add_audit_command(app, ctx);
   return cli::run_cli(app, ctx, argc, argv);
 }
