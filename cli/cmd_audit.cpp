@@ -11,8 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
-#include "kernel_lock/cache/hf_cache.hpp"
-#include "kernel_lock/cache/snapshot.hpp"
+#include "variant_source.hpp"
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/fs.hpp"
 #include "kernel_lock/core/lockfile.hpp"
@@ -24,7 +23,7 @@ namespace {
 
 struct AuditArgs {
   std::string lock = std::string(kDefaultLockfileName);
-  std::string cache;
+  VariantSourceFlags source;
   std::string target = "manylinux_2_28";
   std::string sysroot;
   std::string libtorch;
@@ -33,14 +32,12 @@ struct AuditArgs {
   bool sarif = false;
 };
 
-void audit_variant(const std::filesystem::path& cache, const LockedKernel& kernel, const std::string& variant,
+void audit_variant(const VariantSource& source, const LockedKernel& kernel, const std::string& variant,
                    const inspect::AuditOptions& base, std::vector<inspect::Finding>& out) {
-  const auto repo = cache_repo_paths(cache, kernel.repo_type.value_or("kernel"), kernel.repo_id);
-  const auto dir = repo.snapshot(kernel.sha) / "build" / variant;
   const std::string where = kernel.repo_id + " build/" + variant;
   if (!kernel.variants.at(variant).signature)
     out.push_back({"unsigned", inspect::Level::warning, where, "the lock pins no signature for this variant"});
-  for (const auto& e : read_snapshot(dir, SnapshotOptions{SnapshotPolicy::strict, repo.blobs()})) {
+  for (const auto& e : source.files(kernel, variant)) {
     const std::string file = where + "/" + e.path;
     if (e.path == "metadata.json") {
       if (inspect::parse_kernel_metadata(read_file_at_most(e.file, inspect::kMaxMetadataBytes), file).dirty)
@@ -64,10 +61,10 @@ int run_audit(const AuditArgs& args) {
   if (abi3.major != 3) throw Error(ErrorCode::usage, "--abi3 must be a Python 3 version");
   options.abi3_minor = abi3.minor;
   const auto lock = read_lockfile(args.lock);
-  const std::filesystem::path cache = args.cache.empty() ? kernels_cache_dir() : std::filesystem::path(args.cache);
+  const VariantSource source(args.source, lock);
   std::vector<inspect::Finding> findings;
   for (const auto& kernel : lock.kernels)
-    for (const auto& [variant, _] : kernel.variants) audit_variant(cache, kernel, variant, options, findings);
+    for (const auto& [variant, _] : kernel.variants) audit_variant(source, kernel, variant, options, findings);
   std::sort(findings.begin(), findings.end(), [](const auto& a, const auto& b) {
     return std::tie(a.file, a.rule, a.message) < std::tie(b.file, b.rule, b.message);
   });
@@ -92,7 +89,7 @@ void add_audit_command(CLI::App& app, CliContext& ctx) {
   auto args = std::make_shared<AuditArgs>();
   auto* cmd = app.add_subcommand("audit", "Audit every locked .so: symbol versions, DT_NEEDED, torch and Python symbols, abi3");
   cmd->add_option("--lock", args->lock, "The lock file")->capture_default_str();
-  cmd->add_option("--cache", args->cache, "Cache directory (default: KERNELS_CACHE / HF_HUB_CACHE)");
+  add_variant_source_flags(cmd, args->source);
   cmd->add_option("--target", args->target, "manylinux_2_17, _2_28, _2_31, _2_34, _2_35 or _2_39")->capture_default_str();
   cmd->add_option("--sysroot", args->sysroot, "Resolve DT_NEEDED in this root's lib directories instead of the manylinux list");
   cmd->add_option("--libtorch", args->libtorch, "A torch wheel's lib/ directory: undefined torch/c10 symbols must be defined there");

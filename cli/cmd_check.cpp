@@ -9,8 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
-#include "kernel_lock/cache/hf_cache.hpp"
-#include "kernel_lock/cache/snapshot.hpp"
+#include "variant_source.hpp"
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/fs.hpp"
 #include "kernel_lock/core/lockfile.hpp"
@@ -22,16 +21,14 @@ namespace {
 struct CheckArgs {
   std::string fleet;
   std::string lock = std::string(kDefaultLockfileName);
-  std::string cache;
+  VariantSourceFlags source;
   bool json = false;
 };
 
-// Reads build/<variant>/ of a locked kernel from the cache (strict snapshot policy).
-inspect::VariantFacts read_variant(const std::filesystem::path& cache, const LockedKernel& kernel, const std::string& variant) {
-  const auto repo = cache_repo_paths(cache, kernel.repo_type.value_or("kernel"), kernel.repo_id);
-  const auto dir = repo.snapshot(kernel.sha) / "build" / variant;
+// The facts of build/<variant>/ of a locked kernel: metadata.json and every .so.
+inspect::VariantFacts read_variant(const VariantSource& source, const LockedKernel& kernel, const std::string& variant) {
   inspect::VariantFacts facts;
-  for (const auto& e : read_snapshot(dir, SnapshotOptions{SnapshotPolicy::strict, repo.blobs()})) {
+  for (const auto& e : source.files(kernel, variant)) {
     const std::string where = kernel.repo_id + " build/" + variant + "/" + e.path;
     if (e.path == "metadata.json")
       facts.metadata = inspect::parse_kernel_metadata(read_file_at_most(e.file, inspect::kMaxMetadataBytes), where);
@@ -70,7 +67,7 @@ int run_check(const CheckArgs& args) {
   if (args.fleet.empty()) throw Error(ErrorCode::usage, "check needs --fleet FILE", "see docs/fleet.md");
   const auto fleet = inspect::parse_fleet_yaml(read_file_at_most(args.fleet, inspect::kMaxFleetBytes), args.fleet);
   const auto lock = read_lockfile(args.lock);
-  const std::filesystem::path cache = args.cache.empty() ? kernels_cache_dir() : std::filesystem::path(args.cache);
+  const VariantSource source(args.source, lock);
   bool gap = false;
   auto out = nlohmann::ordered_json::array();
   for (const auto& node : fleet) {
@@ -79,7 +76,7 @@ int run_check(const CheckArgs& args) {
       std::vector<std::string> names;
       for (const auto& [name, _] : kernel.variants) names.push_back(name);
       verdicts.push_back(inspect::check_kernel(node, kernel.repo_id, names,
-                                               [&](const std::string& v) { return read_variant(cache, kernel, v); }));
+                                               [&](const std::string& v) { return read_variant(source, kernel, v); }));
       gap = gap || !verdicts.back().ok();
     }
     if (args.json) {
@@ -101,7 +98,7 @@ void add_check_command(CLI::App& app, CliContext& ctx) {
   auto* cmd = app.add_subcommand("check", "Check that every node class of a fleet can load every locked kernel (offline)");
   cmd->add_option("--fleet", args->fleet, "fleet.yaml: the node classes (docs/fleet.md)")->required();
   cmd->add_option("--lock", args->lock, "The lock file")->capture_default_str();
-  cmd->add_option("--cache", args->cache, "Cache directory (default: KERNELS_CACHE / HF_HUB_CACHE)");
+  add_variant_source_flags(cmd, args->source);
   cmd->add_flag("--json", args->json, "Print JSON: {classes: [{class, environment, kernels: [{repo_id, variant, ok, gpus, gaps}]}], ok}");
   cmd->footer(
       "For each class and locked kernel: the variant the loader would pick (the Python `kernels` rules), the CUDA\n"

@@ -91,3 +91,29 @@ def test_newer_target_accepts_glibc_2_34_and_sarif_is_deterministic(kernel_lock_
     sarif = json.loads(a.stdout)
     assert sarif["version"] == "2.1.0" and sarif["runs"][0]["results"]
     assert audit(kernel_lock_bin, crafted, tmp_path, "--target", "manylinux_9_99").returncode == 2
+
+
+def test_built_kernel_against_libtorch(kernel_lock_bin, tmp_path):
+    """Our built CUDA kernel resolves every torch/c10 symbol in the torch wheel's lib/; an empty libtorch does not."""
+    import os
+    root = None
+    for r in (os.environ.get("KERNEL_LOCK_HUB_KERNELS"), Path(os.environ.get("KERNEL_LOCK_BUILD_DIR", "build")) / "hub-kernels"):
+        if r and (Path(r) / "activation" / "build").is_dir():
+            root = Path(r)
+    if root is None:
+        pytest.skip("our kernels are not built (KERNEL_LOCK_BUILD_KERNELS, or set KERNEL_LOCK_HUB_KERNELS)")
+    torch = pytest.importorskip("torch")
+    variant = next(d for d in sorted((root / "activation" / "build").iterdir()) if "-cpu-" in d.name)
+    proc = audit(kernel_lock_bin, variant, tmp_path, "--libtorch", Path(torch.__file__).parent / "lib", "--json")
+    findings = json.loads(proc.stdout)["findings"]
+    assert not [f for f in findings if f["rule"] in ("torch-symbol", "abi3")], findings
+    # Built on this machine's glibc: whatever it needs beyond manylinux_2_28, kernel-abi-check says the same.
+    so = next(variant.glob("*.so"))
+    ours = sorted({f["message"].split("@")[0] for f in findings if f["rule"] == "manylinux-symbol"})
+    assert ours == sorted({s.name for s in kac.ObjectFile(str(so)).check_manylinux("manylinux_2_28")})
+    assert not [f for f in findings if f["rule"] == "needed-unresolved"], findings  # libc10.so, libtorch*.so resolve there
+    fake = tmp_path / "faketorch"
+    fake.mkdir()
+    shutil.copy(next(Path(torch.__file__).parent.joinpath("lib").glob("libc10.so")), fake / "libc10.so")
+    proc = audit(kernel_lock_bin, variant, tmp_path, "--libtorch", fake, "--json")
+    assert any(f["rule"] == "torch-symbol" for f in json.loads(proc.stdout)["findings"])

@@ -76,6 +76,12 @@ def test_generated_variants_verdicts_per_class(kernel_lock_bin, tmp_path):
     assert again.stdout == proc.stdout
     text = kl(kernel_lock_bin, "check", "--fleet", fleet, "--lock", lock, "--cache", cache)
     assert text.returncode == 9 and "GAP  kernels-test/demo" in text.stdout and "sm_80, sm_90a" in text.stdout
+    # The same verdicts from a bundle of the lock (verified into a temp cache).
+    bundle = tmp_path / "k.tar.zst"
+    made = kl(kernel_lock_bin, "bundle", tmp_path, "--lockfile", lock, "--cache", cache, "-o", bundle, "--offline")
+    assert made.returncode == 0, made.stderr
+    from_bundle = kl(kernel_lock_bin, "check", "--fleet", fleet, "--lock", lock, "--bundle", bundle, "--json")
+    assert from_bundle.returncode == 9 and from_bundle.stdout == proc.stdout
     # Without the b200 class every class fits: exit 0.
     fleet.write_text("\n".join(l for l in FLEET.splitlines() if "b200" not in l))
     assert kl(kernel_lock_bin, "check", "--fleet", fleet, "--lock", lock, "--cache", cache).returncode == 0
