@@ -59,7 +59,11 @@ void print_text(const inspect::NodeClass& node, const std::vector<inspect::Kerne
   for (const auto& v : verdicts) {
     std::cout << "  " << (v.ok() ? "ok   " : "GAP  ") << v.repo_id << "  " << v.variant.value_or("(no variant)") << "\n";
     for (const auto& n : v.gpu_notes) std::cout << "         " << n << "\n";
-    for (const auto& g : v.gaps) std::cout << "         " << g.what << ": " << g.detail << "\n";
+    for (const auto& g : v.gaps) {
+      std::string detail = g.detail;  // multi-line explanations stay indented under their kernel
+      for (auto at = detail.find('\n'); at != std::string::npos; at = detail.find('\n', at + 1)) detail.insert(at + 1, 11, ' ');
+      std::cout << "         " << g.what << ": " << detail << "\n";
+    }
   }
 }
 

@@ -91,6 +91,16 @@ def test_newer_target_accepts_glibc_2_34_and_sarif_is_deterministic(kernel_lock_
     sarif = json.loads(a.stdout)
     assert sarif["version"] == "2.1.0" and sarif["runs"][0]["results"]
     assert audit(kernel_lock_bin, crafted, tmp_path, "--target", "manylinux_9_99").returncode == 2
+    # --sysroot: DT_NEEDED resolved in the root's lib directories instead of the manylinux list.
+    empty = tmp_path / "root"
+    empty.mkdir()
+    needed = [f for f in json.loads(audit(kernel_lock_bin, crafted, tmp_path, "--sysroot", empty, "--json").stdout)["findings"]
+              if f["rule"] == "needed-unresolved"]
+    assert needed and all("libc.so.6 is not in the sysroot" in f["message"] for f in needed)
+    (empty / "lib").mkdir()
+    (empty / "lib" / "libc.so.6").write_bytes(b"")
+    assert not [f for f in json.loads(audit(kernel_lock_bin, crafted, tmp_path, "--sysroot", empty, "--json").stdout)["findings"]
+                if f["rule"] == "needed-unresolved"]
 
 
 def test_built_kernel_against_libtorch(kernel_lock_bin, tmp_path):
