@@ -51,8 +51,10 @@ void check_header(Elf* elf, const std::string& name, std::uint64_t file_size) {
   std::size_t count = 0;
   if (elf_getshdrnum(elf, &count) != 0) malformed(name, std::string("bad section count: ") + elf_errmsg(-1));
   if (count > kMaxElfSections) malformed(name, std::to_string(count) + " sections (limit " + std::to_string(kMaxElfSections) + ")");
-  if (count > 0 && (ehdr.e_shoff > file_size || static_cast<std::uint64_t>(ehdr.e_shentsize) * count > file_size - ehdr.e_shoff))
-    malformed(name, "section table outside the file");
+  // From the header itself: libelf reports 0 sections when the table lies past the end of a short file.
+  const std::uint64_t declared = std::max<std::uint64_t>({count, ehdr.e_shnum, ehdr.e_shoff != 0 ? 1u : 0u});
+  if (declared > 0 && (ehdr.e_shoff > file_size || static_cast<std::uint64_t>(ehdr.e_shentsize) * declared > file_size - ehdr.e_shoff))
+    malformed(name, "section table outside the file (truncated?)");
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <algorithm>
 #include <cstring>
@@ -127,6 +128,32 @@ TEST_CASE("a non-ELF file and a truncated ELF are refused as invalid input namin
   }
 }
 
+TEST_CASE("a real ELF cut short is refused before any section is read") {
+  const auto self = read_file("/proc/self/exe");
+  REQUIRE(self.size() > 8192);
+  CHECK_NOTHROW(ElfFile::from_bytes(self, "self").dynamic());
+  CHECK_THROWS_WITH_AS(ElfFile::from_bytes(self.substr(0, 4096), "cut.so").dynamic(), doctest::Contains("cut.so"), Error);
+}
+
+// The entries `cuobjdump --list-elf --list-ptx` names ("ELF file 1: k.1.sm_90a.cubin", "PTX file 1: k.1.sm_90.ptx").
+std::string cuobjdump_listing(const std::filesystem::path& so) {
+  const std::string cmd = "cuobjdump --list-elf --list-ptx " + so.string() + " 2>/dev/null";
+  std::string out;
+  if (FILE* p = ::popen(cmd.c_str(), "r")) {
+    char buf[512];
+    while (std::fgets(buf, sizeof buf, p) != nullptr) {
+      const std::string line(buf);
+      const auto sm = line.find("sm_");
+      if (sm == std::string::npos) continue;
+      const auto end = line.find('.', sm);
+      const std::string arch = line.substr(sm + 3, end - sm - 3);
+      out += (line.starts_with("PTX") ? "compute_" : "sm_") + arch + " ";
+    }
+    ::pclose(p);
+  }
+  return out;
+}
+
 TEST_CASE("real nvcc output: the entries match the -gencode list (and cuobjdump when installed)") {
   const char* nvcc = "/usr/local/cuda/bin/nvcc";
   if (!std::filesystem::exists(nvcc)) {
@@ -145,6 +172,11 @@ TEST_CASE("real nvcc output: the entries match the -gencode list (and cuobjdump 
   std::string listed;
   for (const auto& e : entries) listed += e.to_string() + " ";
   CHECK(listed == "sm_80 sm_90a compute_90 ");
+  if (std::system("command -v cuobjdump >/dev/null 2>&1") == 0) {
+    CHECK(cuobjdump_listing(so) == "sm_80 sm_90a compute_90 ");  // same order: ELF entries, then PTX
+  } else {
+    MESSAGE("cuobjdump not installed: cross-check against the -gencode list only");
+  }
   CHECK_FALSE(check_capability(entries, {8, 9}).jit);
   CHECK(check_capability(entries, {10, 0}).jit);
   const auto dyn = elf.dynamic();
