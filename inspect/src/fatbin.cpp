@@ -12,6 +12,7 @@ namespace kernel_lock::inspect {
 namespace {
 
 constexpr std::uint32_t kFatbinMagic = 0xBA55ED50u;
+constexpr std::uint32_t kRelocatableFatbinMagic = 0x466243B1u;  // __nv_relfatbin (nvcc -rdc)
 constexpr std::size_t kContainerHeader = 16;
 constexpr std::size_t kEntryHeaderMin = 64;
 constexpr std::uint16_t kKindPtx = 1;
@@ -76,7 +77,7 @@ std::vector<FatbinEntry> parse_fatbin(std::string_view bytes, std::string_view s
     }
     const auto magic = load<std::uint32_t>(bytes, at);
     if (magic == 0) { at += 8; continue; }
-    if (magic != kFatbinMagic) bad(source, at, "bad magic");
+    if (magic != kFatbinMagic && magic != kRelocatableFatbinMagic) bad(source, at, "bad magic");
     const auto header_size = load<std::uint16_t>(bytes, at + 6);
     const auto size = load<std::uint64_t>(bytes, at + 8);
     if (header_size < kContainerHeader || header_size > bytes.size() - at) bad(source, at, "bad container header size");

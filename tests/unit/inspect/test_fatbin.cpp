@@ -80,6 +80,9 @@ TEST_CASE("truncated and hostile fatbins are refused naming the source") {
   put<std::uint32_t>(small_header, 16 + 4, 0);  // zero entry header: would loop forever
   CHECK_THROWS_WITH_AS(parse_fatbin(small_header, "z.so"), doctest::Contains("entry header size"), Error);
   CHECK(parse_fatbin(std::string(32, '\0'), "pad.so").empty());
+  auto relocatable = good;  // the __nv_relfatbin container magic
+  put<std::uint32_t>(relocatable, 0, 0x466243B1u);
+  CHECK(parse_fatbin(relocatable, "r.so").size() == 1);
 }
 
 TEST_CASE("CUDA run rules: SASS same major and minor >=, 'a' exact, PTX any newer") {

@@ -3,7 +3,7 @@
 //
 // Container layout (little-endian; public reverse-engineering notes, checked
 // against nvcc 13.0 output in tests/unit/inspect):
-//   header, 16 bytes: u32 magic 0xBA55ED50 | u16 version (1) | u16 header size
+//   header, 16 bytes: u32 magic 0xBA55ED50 (0x466243B1 in __nv_relfatbin) | u16 version (1) | u16 header size
 //                     (16) | u64 size of the entries that follow
 //   entry header (>= 64 bytes): u16 kind (1 PTX, 2 ELF/SASS) | u16 (0x0101) |
 //     u32 header size | u64 payload size | u32 compressed size | u32 | u16
