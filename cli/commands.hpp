@@ -39,6 +39,8 @@ void add_outdated_command(CLI::App& app, CliContext& ctx);
 void add_diff_command(CLI::App& app, CliContext& ctx);
 void add_push_command(CLI::App& app, CliContext& ctx);
 void add_pull_command(CLI::App& app, CliContext& ctx);
+void add_check_command(CLI::App& app, CliContext& ctx);
+void add_audit_command(CLI::App& app, CliContext& ctx);
 
 // Parses argv, runs the chosen action; prints errors as "<app name>: <code>:
 // <message>" plus the hint, and returns the exit code. Never throws.

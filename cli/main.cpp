@@ -35,5 +35,7 @@ int main(int argc, char** argv) {
   cli::add_diff_command(app, ctx);
   cli::add_push_command(app, ctx);
   cli::add_pull_command(app, ctx);
+  cli::add_check_command(app, ctx);
+  cli::add_audit_command(app, ctx);
   return cli::run_cli(app, ctx, argc, argv);
 }
