@@ -43,7 +43,7 @@ void add_pull_command(CLI::App& app, CliContext& ctx) {
   cmd->add_option("REF", args->ref, "oci://HOST[:PORT]/REPO[:TAG|@sha256:...]")->required();
   cmd->add_option("--cache", args->cache, "Cache directory (default: KERNELS_CACHE, else HF_HUB_CACHE ...)");
   cmd->add_option("--variant", args->variants.names,
-                  "auto (default: the variants for this machine's arch and OS), or variant names (repeatable)");
+                  "auto (default: per torch/CUDA version offered, the variant the loader would pick on this machine), or variant names (repeatable)");
   cmd->add_flag("--all", args->variants.all, "Every variant");
   cmd->add_option("--lockfile", args->lockfile, "Refuse the artifact unless it matches this lock");
   cmd->add_flag("--no-refs", args->no_refs, "Do not write refs/<branch>");

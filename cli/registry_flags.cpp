@@ -4,7 +4,12 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
+#include <optional>
+#include <set>
+#include <utility>
 #include <iostream>
 
 #include "kernel_lock/core/error.hpp"
@@ -44,22 +49,46 @@ void add_registry_flags(CLI::App* cmd, RegistryFlags& flags) {
   cmd->add_flag("--insecure", flags.insecure, "Plain http to a non-loopback registry (loopback always may)");
 }
 
+namespace {
+
+// The backend a loader on this machine would use: cuda when an NVIDIA driver is loaded.
+std::string host_backend() {
+  std::error_code ec;
+  return std::filesystem::exists("/proc/driver/nvidia/version", ec) ? "cuda" : "cpu";
+}
+
+// For each (torch, CUDA) version pair among `variants`, the variant core's selection
+// rules rank first on this machine; noarch kernels get exactly one.
+std::vector<std::string> pick_for_host(const std::vector<std::string>& variants, const std::string& backend) {
+  std::set<std::pair<std::optional<Version2>, std::optional<Version2>>> versions;
+  for (const auto& name : variants)
+    if (auto v = try_parse_variant(name)) versions.emplace(v->framework, backend == "cuda" ? backend_version2(*v) : std::nullopt);
+  std::set<std::string> chosen;
+  for (const auto& [framework, cuda] : versions) {
+    const Environment env = Environment::host(framework.value_or(Version2{2, 0}), backend, cuda);
+    const auto selection = select_variants(variants, env);
+    if (!selection.ranked.empty()) chosen.insert(selection.ranked.front());
+  }
+  return {chosen.begin(), chosen.end()};
+}
+
+}  // namespace
+
 OciVariantFilter VariantChoice::filter() const {
   if (all) {
     if (!names.empty() && !(names.size() == 1 && names[0] == "auto"))
       throw Error(ErrorCode::usage, "--all and --variant exclude each other");
     return {};
   }
-  if (names.empty() || (names.size() == 1 && names[0] == "auto")) {
-    // This machine's arch and OS (torch and backend versions are the loader's to pick at load time).
-    const Environment host = Environment::host(Version2{2, 0}, "cpu", std::nullopt);
-    VariantFilter f;
-    f.arch = {host.arch};
-    f.os = {host.os};
-    return [f](std::string_view, std::string_view variant) { return variant_name_matches_filter(variant, f); };
-  }
-  return [n = names](std::string_view, std::string_view variant) {
-    return std::find(n.begin(), n.end(), variant) != n.end();
+  if (names.empty() || (names.size() == 1 && names[0] == "auto"))
+    return [backend = host_backend()](std::string_view, const std::vector<std::string>& variants) {
+      return pick_for_host(variants, backend);
+    };
+  return [n = names](std::string_view, const std::vector<std::string>& variants) {
+    std::vector<std::string> kept;
+    for (const auto& v : variants)
+      if (std::find(n.begin(), n.end(), v) != n.end()) kept.push_back(v);
+    return kept;
   };
 }
 

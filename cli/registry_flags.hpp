@@ -32,8 +32,10 @@ void add_registry_flags(CLI::App* cmd, RegistryFlags& flags);
 struct VariantChoice {
   std::vector<std::string> names;  // empty or {"auto"}: auto
   bool all = false;
-  // The filter: --all keeps every variant; names keep those; auto keeps the
-  // variants that fit this machine's arch and OS (core's variant rules).
+  // The filter: --all keeps every variant; names keep those; auto keeps, of each
+  // kernel, the variant the loader would pick on this machine (core's selection
+  // rules; backend cuda when an NVIDIA driver is present, else cpu) for each torch
+  // (and CUDA) version the artifact offers, since torch is not known before load.
   OciVariantFilter filter() const;
 };
 

@@ -153,8 +153,11 @@ LockedKernel read_kernel(const fs::path& root, const Descriptor& md, const OciRe
                   field(config, "refs", json::value_t::array, where).get<std::vector<std::string>>(),
                   field(config, "variants", json::value_t::array, where).get<std::vector<std::string>>(), {}};
   const std::set<std::string> variants(bk.variants.begin(), bk.variants.end());
+  std::set<std::string> kept = variants;
   if (keep) {
-    std::erase_if(bk.variants, [&](const std::string& v) { return !keep(bk.repo_id, v); });
+    const auto chosen = keep(bk.repo_id, bk.variants);
+    kept = std::set<std::string>(chosen.begin(), chosen.end());
+    std::erase_if(bk.variants, [&](const std::string& v) { return kept.count(v) == 0; });
     if (bk.variants.empty())
       throw Error(ErrorCode::not_found, where + ": no variant of " + bk.repo_id + " was selected",
                   "pick variants that exist (--variant NAME, or --all)");
@@ -162,7 +165,7 @@ LockedKernel read_kernel(const fs::path& root, const Descriptor& md, const OciRe
   for (const auto& layer : field(m, "layers", json::value_t::array, where)) {
     if (++layers_seen > limits.max_layers) throw bad(where + ": more than " + std::to_string(limits.max_layers) + " layers");
     if (keep && layer.is_object() && layer.contains("annotations") && layer["annotations"].is_object() &&
-        !keep(bk.repo_id, layer["annotations"].value(std::string(kVariantAnnotation), "")))
+        kept.count(layer["annotations"].value(std::string(kVariantAnnotation), "")) == 0)
       continue;
     bk.files.push_back(read_layer(root, layer, variants, plan.sources, where));
   }

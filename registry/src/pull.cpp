@@ -3,6 +3,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <set>
+
 #include <nlohmann/json.hpp>
 
 #include "kernel_lock/cache/hf_cache.hpp"
@@ -58,9 +61,21 @@ class Puller {
     save(digest, r.body);
     const json m = parse_json_bounded<json>(r.body, what, kMaxJson, "");
     blob(m.at("config"));
+    const auto variant_of = [](const json& layer) {
+      return layer.value("annotations", json::object()).value(std::string(kOciVariantAnnotation), "");
+    };
+    std::vector<std::string> offered;
+    for (const auto& layer : m.at("layers"))
+      if (const auto v = variant_of(layer); !v.empty() && std::find(offered.begin(), offered.end(), v) == offered.end())
+        offered.push_back(v);
+    std::set<std::string> kept(offered.begin(), offered.end());
+    if (o_.keep) {
+      const auto chosen = o_.keep(repo_id, offered);
+      kept = std::set<std::string>(chosen.begin(), chosen.end());
+    }
     for (const auto& layer : m.at("layers")) {
-      const auto variant = layer.value("annotations", json::object()).value(std::string(kOciVariantAnnotation), "");
-      if (o_.keep && !variant.empty() && !o_.keep(repo_id, variant)) {
+      const auto variant = variant_of(layer);
+      if (!variant.empty() && kept.count(variant) == 0) {
         ++sum_.layers_skipped;
         continue;
       }

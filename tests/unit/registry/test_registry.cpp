@@ -362,7 +362,9 @@ TEST_CASE("registry: pull fetches only the kept variants' layers and installs on
   InstallOptions install;
   install.cache_dir = f.t / "fresh";
   PullOptions one;
-  one.keep = [](std::string_view, std::string_view variant) { return variant == "torch211-cxx11-cpu-x86_64-linux"; };
+  one.keep = [](std::string_view, const std::vector<std::string>&) {
+    return std::vector<std::string>{"torch211-cxx11-cpu-x86_64-linux"};
+  };
   const int blob_gets_before = f.reg.counts["GET blob"];
   PullSummary pulled;
   auto s = install_from_registry(f.reg, f.ref, fast(), one, install, &pulled);
@@ -379,7 +381,7 @@ TEST_CASE("registry: pull fetches only the kept variants' layers and installs on
                                                           f.reg.counts["GET manifest"]);
   // A filter that keeps nothing of a kernel is a clear not_found, nothing installed.
   PullOptions none;
-  none.keep = [](std::string_view, std::string_view) { return false; };
+  none.keep = [](std::string_view, const std::vector<std::string>&) { return std::vector<std::string>{}; };
   InstallOptions third = install;
   third.cache_dir = f.t / "fresh-none";
   CHECK(code_of([&] { install_from_registry(f.reg, f.ref, fast(), none, third); }) == ErrorCode::not_found);

@@ -36,9 +36,11 @@ inline constexpr std::string_view kOciDefaultTag = "latest";
 inline constexpr std::string_view kOciVariantAnnotation = "dev.kernel-lock.variant";
 inline constexpr std::string_view kOciRepoIdAnnotation = "dev.kernel-lock.repo-id";
 
-// Which variants of which kernel a reader keeps: (repo id, variant name) -> keep.
-// Unset: every variant.
-using OciVariantFilter = std::function<bool(std::string_view repo_id, std::string_view variant)>;
+// Which variants of a kernel a reader keeps: given the repo id and every variant
+// the artifact holds for it, returns the names to keep (names not offered are
+// ignored; none kept is a not_found error of the reader). Unset: every variant.
+using OciVariantFilter =
+    std::function<std::vector<std::string>(std::string_view repo_id, const std::vector<std::string>& variants)>;
 
 struct OciWriteOptions {
   std::string tag = std::string(kOciDefaultTag);  // org.opencontainers.image.ref.name of the lock's index
