@@ -89,8 +89,7 @@ std::string format_cyclonedx(const Lockfile& unsorted, const ContentSha256& sha2
   for (const auto& kernel : lock.kernels) {
     bom["components"].push_back(kernel_component(kernel, sha256));
     ojson depends = ojson::array();
-    for (const auto& dep : detail::dependencies_of(lock, kernel.repo_id))
-      if (const auto* other = lock.find(dep)) depends.push_back(kernel_purl(*other));
+    for (const auto* dep : detail::dependencies_of(lock, kernel.repo_id)) depends.push_back(kernel_purl(*dep));
     bom["dependencies"].push_back(ojson{{"ref", kernel_purl(kernel)}, {"dependsOn", std::move(depends)}});
   }
   return bom.dump(2) + "\n";

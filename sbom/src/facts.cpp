@@ -24,8 +24,7 @@ void add_if(Properties& out, const std::string& name, const std::string& value) 
 }  // namespace
 
 Lockfile sorted_by_repo(Lockfile lock) {
-  std::sort(lock.kernels.begin(), lock.kernels.end(),
-            [](const LockedKernel& a, const LockedKernel& b) { return a.repo_id < b.repo_id; });
+  std::sort(lock.kernels.begin(), lock.kernels.end(), lock_order);
   return lock;
 }
 
@@ -70,11 +69,11 @@ Properties variant_properties(const std::string& name, const LockedVariant& vari
   return out;
 }
 
-std::vector<std::string> dependencies_of(const Lockfile& lock, const std::string& repo_id) {
-  std::vector<std::string> out;
+std::vector<const LockedKernel*> dependencies_of(const Lockfile& lock, const std::string& repo_id) {
+  std::vector<const LockedKernel*> out;
   for (const auto& kernel : lock.kernels)
-    if (kernel.requirement && kernel.requirement->required_by == repo_id) out.push_back(kernel.repo_id);
-  std::sort(out.begin(), out.end());
+    if (kernel.requirement && kernel.requirement->required_by == repo_id) out.push_back(&kernel);
+  std::sort(out.begin(), out.end(), [](const LockedKernel* a, const LockedKernel* b) { return lock_order(*a, *b); });
   return out;
 }
 

@@ -23,9 +23,9 @@ Properties kernel_properties(const LockedKernel& kernel);
 // signer: kernel-lock:signer:issuer, :source-repository, :build-signer-uri,
 // :log-index, :signing-time.
 Properties variant_properties(const std::string& name, const LockedVariant& variant);
-// The repo ids a kernel depends on: the kernels whose requirement says
-// `required-by` it (sorted).
-std::vector<std::string> dependencies_of(const Lockfile& lock, const std::string& repo_id);
+// The entries a kernel depends on: those whose requirement says `required-by`
+// it, in lock_order (a repo locked at two versions: the one it requires).
+std::vector<const LockedKernel*> dependencies_of(const Lockfile& lock, const std::string& repo_id);
 
 // A file's content sha256, when the lock or the cache knows it.
 const std::string* content_sha256(const LockedFile& file, const FileKey& key, const ContentSha256& sha256);
