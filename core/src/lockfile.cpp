@@ -496,17 +496,27 @@ bool write_lockfile(const std::filesystem::path& path, const Lockfile& lock) {
 }
 
 std::string format_python_lockfile(const Lockfile& lock) {
+  // Python's key (KernelDependency): version N, else revision (a tag range or
+  // no requirement: the sha). Sorted like its BTreeMap; two entries with the
+  // same key (two tag ranges at one commit) are one Python entry, same commit.
+  std::vector<std::pair<std::pair<std::string, PinnedAs>, const LockedKernel*>> keyed;
+  for (const auto& kernel : lock.kernels) {
+    const auto& req = kernel.requirement;
+    PinnedAs key = req && req->version ? PinnedAs{0, *req->version, {}}
+                                       : PinnedAs{1, 0, req && req->revision ? *req->revision : kernel.sha};
+    keyed.push_back({{kernel.repo_id, std::move(key)}, &kernel});
+  }
+  std::sort(keyed.begin(), keyed.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  keyed.erase(std::unique(keyed.begin(), keyed.end(), [](const auto& a, const auto& b) { return a.first == b.first; }),
+              keyed.end());
   ojson root = ojson::array();
-  for (const auto* kernel : sorted_kernels(lock)) {
+  for (const auto& [key, kernel] : keyed) {
     ojson dependency = ojson::object();
     dependency["repo-id"] = kernel->repo_id;
-    const auto& req = kernel->requirement;
-    if (req && req->version) {
-      dependency["version"] = *req->version;
-    } else if (req && req->revision) {
-      dependency["revision"] = *req->revision;
+    if (key.second.kind == 0) {
+      dependency["version"] = key.second.version;
     } else {
-      dependency["revision"] = kernel->sha;
+      dependency["revision"] = key.second.text;
     }
     ojson entry = ojson::object();
     entry["dependency"] = std::move(dependency);

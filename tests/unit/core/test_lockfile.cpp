@@ -319,6 +319,21 @@ TEST_CASE("one entry per (repo, version): order, lookups and the Python spelling
                                              R"({"repo-id":"org/d","revision":"main"})"});
   CHECK(parse_lockfile(format_python_lockfile(lock)).kernels.size() == 5);
 
+  // Two tag ranges of one repo at one commit (found by fuzz_lockfile): both
+  // spell {"revision": sha} in Python's shape, written once (the same commit).
+  Lockfile tags;
+  tags.kernels.push_back(entry("org/t", 'a', {}, {}, {}));
+  tags.kernels.push_back(entry("org/t", 'a', {}, {}, {}));
+  tags.kernels.push_back(entry("org/t", 'b', {}, {}, "org/a"));
+  tags.kernels[0].requirement->tags = ">=1,<2";
+  tags.kernels[1].requirement->tags = ">=1.5,<2";
+  tags.kernels[2].requirement->tags = ">=3";
+  CHECK(parse_lockfile(format_lockfile(tags)).kernels.size() == 3);
+  const auto py_tags = parse_lockfile(format_python_lockfile(tags));
+  REQUIRE(py_tags.kernels.size() == 2);
+  CHECK(py_tags.kernels[0].requirement->revision == std::string(40, 'a'));
+  CHECK(py_tags.kernels[1].requirement->revision == std::string(40, 'b'));
+
   // The same (repo, version) twice is still a duplicate.
   lock.kernels.push_back(entry("org/d", 'f', 1, {}, "org/z"));
   try {

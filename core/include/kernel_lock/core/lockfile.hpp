@@ -143,7 +143,8 @@ LockfileShape detect_lockfile_shape(std::string_view text, std::string_view sour
 // `kernels lock`) produces for these kernels: the dependency shape, in lock_order
 // (Python sorts by repo id, then version or revision), 2-space indent, raw UTF-8, no trailing newline. The dependency is
 // taken from `requirement` ("version" N, else "revision"); without one it is
-// {"revision": sha}. Variants, files and our extra keys have no place in it.
+// {"revision": sha}; entries that spell the same are written once (same commit).
+// Variants, files and our extra keys have no place in it.
 std::string format_python_lockfile(const Lockfile& lock);
 
 }  // namespace kernel_lock
