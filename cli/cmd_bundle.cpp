@@ -20,6 +20,7 @@
 #include "kernel_lock/bundle/bundle.hpp"
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/lockfile.hpp"
+#include "kernel_lock/hub/hub_client.hpp"
 #include "kernel_lock/hub/lock_fetch.hpp"
 #include "kernel_lock/oci/layout.hpp"
 
@@ -67,6 +68,37 @@ std::size_t fetch_missing(const Lockfile& lock, const VariantFilter& filter, con
   return fetch_locked_files(completed, cache.value_or(std::filesystem::path()), filter, client, progress).downloaded;
 }
 
+// Online: the kind (branch or tag) of each ref the cache could not tell (the
+// ref of a `revision` lock entry, classify_refs), from the Hub's refs: one
+// batched refs request, only when some kernel needs it (docs/hf-cache.md "Ref kinds").
+// Best effort: a Hub that cannot answer leaves those kinds unknown.
+void ref_kinds_from_hub(BundlePlan& plan, HubConfig hub) {
+  std::vector<RefsQuery> queries;
+  std::vector<BundleKernel*> owners;
+  for (auto& bk : plan.manifest.kernels) {
+    if (bk.ref_kinds_known) continue;
+    queries.push_back(RefsQuery{RepoRef{bk.repo_id, parse_repo_type(bk.repo_type)}, false});
+    owners.push_back(&bk);
+  }
+  if (queries.empty()) return;
+  std::vector<RefsResult> results;
+  try {
+    HubClient client(std::move(hub));
+    results = client.list_refs(queries);
+  } catch (const Error&) {
+    return;  // best effort: the bundle is complete without it; those refs stay of unknown kind
+  }
+  for (std::size_t i = 0; i < owners.size() && i < results.size(); ++i) {
+    BundleKernel& bk = *owners[i];
+    bk.tags.clear();
+    for (const auto& t : results[i].refs.tags)
+      if (std::find(bk.refs.begin(), bk.refs.end(), t.name) != bk.refs.end()) bk.tags.push_back(t.name);
+    std::sort(bk.tags.begin(), bk.tags.end());
+    bk.tags.erase(std::unique(bk.tags.begin(), bk.tags.end()), bk.tags.end());
+    bk.ref_kinds_known = true;
+  }
+}
+
 // --format oci: the plan as an OCI image layout (directory, or FILE.tar), docs/oci-layout.md.
 int write_oci(const BundlePlan& plan, const BundleArgs& args, const CliContext& ctx, std::size_t downloaded) {
   OciWriteOptions options;
@@ -90,8 +122,9 @@ int run_bundle(const BundleArgs& args, const CliContext& ctx) {
   HubConfig hub = HubConfig::from_environment();
   const bool online = !args.offline && !hub.offline;
   const std::size_t downloaded =
-      online ? fetch_missing(lock, filter, cache, std::move(hub), terminal_progress(ctx.quiet, "fetching")) : 0;
+      online ? fetch_missing(lock, filter, cache, hub, terminal_progress(ctx.quiet, "fetching")) : 0;
   BundlePlan plan = plan_bundle(lock, cache, filter);
+  if (online) ref_kinds_from_hub(plan, std::move(hub));
   // The trusted root travels with a lock that pins signatures (or when named).
   if (manifest_pins_signatures(plan.manifest) || !args.trust.trusted_root.empty())
     carry_trust_root(plan, args.trust.load(cache.value_or(kernels_cache_dir())));

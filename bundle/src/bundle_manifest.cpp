@@ -92,6 +92,22 @@ std::vector<std::string> refs_for_requirement(const LockedKernel& kernel) {
   return refs;
 }
 
+void classify_refs(const LockedKernel& kernel, const CacheRepoPaths& repo, BundleKernel& bk) {
+  bk.tags.clear();
+  bk.ref_kinds_known = true;
+  const auto& req = kernel.requirement;
+  const RefKinds recorded = read_ref_kinds(repo);
+  for (const auto& ref : bk.refs) {
+    if (req && req->version && ref == "v" + std::to_string(*req->version)) continue;  // a branch
+    const bool tag = std::binary_search(recorded.tags.begin(), recorded.tags.end(), ref);
+    const bool branch = std::binary_search(recorded.branches.begin(), recorded.branches.end(), ref);
+    if (tag) bk.tags.push_back(ref);
+    if (!tag && !branch) bk.ref_kinds_known = false;
+  }
+  std::sort(bk.tags.begin(), bk.tags.end());
+  bk.tags.erase(std::unique(bk.tags.begin(), bk.tags.end()), bk.tags.end());
+}
+
 std::string format_bundle_manifest(const BundleManifest& m) {
   json out = json::object();
   out["format"] = std::string(kBundleFormat);
@@ -111,6 +127,7 @@ std::string format_bundle_manifest(const BundleManifest& m) {
     jk["repo_type"] = k.repo_type;
     jk["sha"] = k.sha;
     jk["refs"] = k.refs;
+    if (k.ref_kinds_known) jk["tags"] = k.tags;
     jk["variants"] = k.variants;
     json files = json::array();
     for (const auto& f : k.files) {
@@ -178,6 +195,18 @@ BundleKernel parse_manifest_kernel(const json& jk, const std::string& where, con
     k.refs.push_back(r.get<std::string>());
     check_relative_path(k.refs.back(), "bundle manifest " + where + " ref");
   }
+  k.ref_kinds_known = jk.contains("tags");  // older bundles: absent
+  if (k.ref_kinds_known) {
+    for (const auto& t : array_member(jk, "tags", where)) {
+      if (!t.is_string()) bad(where + ".tags", "expected strings");
+      if (std::find(k.refs.begin(), k.refs.end(), t.get<std::string>()) == k.refs.end())
+        bad(where + ".tags", "tag " + t.get<std::string>() + " is not one of the kernel's refs");
+      k.tags.push_back(t.get<std::string>());
+    }
+    if (!std::is_sorted(k.tags.begin(), k.tags.end()) ||
+        std::adjacent_find(k.tags.begin(), k.tags.end()) != k.tags.end())
+      bad(where + ".tags", "tags are not sorted and unique");
+  }
   for (const auto& v : array_member(jk, "variants", where)) {
     if (!v.is_string()) bad(where + ".variants", "expected strings");
     k.variants.push_back(v.get<std::string>());
@@ -190,7 +219,8 @@ BundleKernel parse_manifest_kernel(const json& jk, const std::string& where, con
   for (const auto& jf : array_member(jk, "files", where))
     k.files.push_back(parse_manifest_file(jf, where + ".files[" + std::to_string(k.files.size()) + "]", variant_set,
                                           paths, file_digests));
-  const LockedKernel* locked = lock.find(k.repo_id);
+  const LockedKernel* locked = lock.find_commit(k.repo_id, k.sha);
+  if (!locked) locked = lock.find(k.repo_id);  // then the sha check below names the difference
   if (!locked) throw Error(ErrorCode::integrity, "bundle manifest: " + k.repo_id + " is not in the embedded lock");
   if (locked->sha != k.sha)
     throw Error(ErrorCode::integrity, "bundle manifest: " + k.repo_id + " is at " + k.sha + ", the embedded lock says " +
@@ -263,7 +293,8 @@ BundleManifest parse_bundle_manifest(std::string_view text) {
 
 void check_manifest_against_lock(const BundleManifest& manifest, const Lockfile& lock) {
   for (const auto& k : manifest.kernels) {
-    const LockedKernel* locked = lock.find(k.repo_id);
+    const LockedKernel* locked = lock.find_commit(k.repo_id, k.sha);
+    if (!locked) locked = lock.find(k.repo_id);  // then the sha check below names the difference
     if (!locked)
       throw Error(ErrorCode::integrity, "bundle holds " + k.repo_id + ", which the lock does not list",
                   "bundle again from this lock");
@@ -271,7 +302,7 @@ void check_manifest_against_lock(const BundleManifest& manifest, const Lockfile&
       throw Error(ErrorCode::integrity,
                   "bundle holds " + k.repo_id + " at " + k.sha + ", the lock pins " + locked->sha,
                   "bundle again from this lock");
-    const LockedKernel* embedded = manifest.lock.find(k.repo_id);
+    const LockedKernel* embedded = manifest.lock.find_commit(k.repo_id, k.sha);
     if (locked->variants.empty()) continue;  // a commit-only (dependency-shape) lock pins the sha alone
     for (const auto& v : k.variants) {
       auto lv = locked->variants.find(v);
@@ -281,7 +312,7 @@ void check_manifest_against_lock(const BundleManifest& manifest, const Lockfile&
         throw Error(ErrorCode::integrity, "bundle holds " + k.repo_id + " variant " + v + " with hash " +
                                               (embedded ? embedded->variants.at(v).hash : std::string("?")) +
                                               ", the lock says " + lv->second.hash);
-      if (!lv->second.files.empty()) check_kernel_files(BundleKernel{k.repo_id, k.repo_type, k.sha, {}, {v}, k.files}, *locked);
+      if (!lv->second.files.empty()) check_kernel_files(BundleKernel{k.repo_id, k.repo_type, k.sha, {}, {v}, k.files, {}, true}, *locked);
     }
   }
 }

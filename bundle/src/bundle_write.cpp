@@ -87,7 +87,8 @@ class Planner {
   void add_kernel(const LockedKernel& kernel) {
     const auto repo = repo_of(kernel);
     const std::string type = kernel.repo_type.value_or("kernel");
-    BundleKernel bk{kernel.repo_id, type, kernel.sha, refs_for_requirement(kernel), {}, {}};
+    BundleKernel bk{kernel.repo_id, type, kernel.sha, refs_for_requirement(kernel), {}, {}, {}, true};
+    classify_refs(kernel, repo, bk);
     for (const auto& [name, locked] : kernel.variants) {
       if (!variant_name_matches_filter(name, filter_)) continue;
       auto files = variant_files(kernel, repo, name, locked);
@@ -98,7 +99,30 @@ class Planner {
     }
     if (bk.variants.empty()) return;
     std::sort(bk.files.begin(), bk.files.end(), [](const auto& a, const auto& b) { return a.path < b.path; });
-    plan_.manifest.kernels.push_back(std::move(bk));
+    auto& kernels = plan_.manifest.kernels;
+    auto same = std::find_if(kernels.begin(), kernels.end(),
+                             [&](const BundleKernel& k) { return k.repo_id == bk.repo_id && k.sha == bk.sha; });
+    if (same != kernels.end()) merge_kernel(*same, std::move(bk));  // two versions of a repo at one commit
+    else kernels.push_back(std::move(bk));
+  }
+
+  // Adds the refs and the variants of `from` (the same repo at the same commit) to `into`.
+  static void merge_kernel(BundleKernel& into, BundleKernel from) {
+    into.refs.insert(into.refs.end(), from.refs.begin(), from.refs.end());
+    std::sort(into.refs.begin(), into.refs.end());
+    into.refs.erase(std::unique(into.refs.begin(), into.refs.end()), into.refs.end());
+    into.ref_kinds_known = into.ref_kinds_known && from.ref_kinds_known;
+    into.tags.insert(into.tags.end(), from.tags.begin(), from.tags.end());
+    std::sort(into.tags.begin(), into.tags.end());
+    into.tags.erase(std::unique(into.tags.begin(), into.tags.end()), into.tags.end());
+    for (const auto& v : from.variants) {
+      if (std::find(into.variants.begin(), into.variants.end(), v) != into.variants.end()) continue;
+      into.variants.push_back(v);
+      for (const auto& f : from.files)
+        if (f.path.starts_with("build/" + v + "/")) into.files.push_back(f);
+    }
+    std::sort(into.variants.begin(), into.variants.end());
+    std::sort(into.files.begin(), into.files.end(), [](const auto& a, const auto& b) { return a.path < b.path; });
   }
 
   BundlePlan finish() {
@@ -244,8 +268,7 @@ void commit_file(const fs::path& tmp, const fs::path& output) {
 BundlePlan plan_bundle(const Lockfile& lock, const std::optional<fs::path>& cache_dir, const VariantFilter& filter) {
   Planner planner(cache_dir, filter);
   Lockfile completed = lock;
-  std::sort(completed.kernels.begin(), completed.kernels.end(),
-            [](const auto& a, const auto& b) { return a.repo_id < b.repo_id; });
+  std::sort(completed.kernels.begin(), completed.kernels.end(), lock_order);
   for (auto& kernel : completed.kernels) {
     if (kernel.variants.empty())
       with_context("listing the cached variants of " + kernel.repo_id + " at " + kernel.sha,

@@ -404,10 +404,17 @@ void install_snapshots(const BundleManifest& m, const InstallTargets& targets, c
       ++summary.variants;
     }
     if (options.write_refs) {
+      RefKinds kinds;  // what the bundle says of each ref, kept next to the refs (docs/hf-cache.md "Ref kinds")
       for (const auto& ref : k.refs) {
         t.writer->write_ref(t.folder, ref, k.sha);
         summary.refs.push_back(t.folder + "/refs/" + ref);
+        const bool tag = std::binary_search(k.tags.begin(), k.tags.end(), ref);
+        (tag ? kinds.tags : kinds.branches).push_back(ref);
       }
+      // A bundle from before kinds were recorded says nothing: its refs stay of
+      // unknown kind, reported by the name heuristic.
+      if (k.ref_kinds_known && !k.refs.empty())
+        record_ref_kinds(CacheRepoPaths{t.writer->cache_dir() / t.folder}, kinds);
     }
     ++summary.kernels;
   }
@@ -459,8 +466,8 @@ SignaturePlan plan_signatures(const BundleManifest& m, const std::optional<trust
   bool any_signed = false;
   for (const auto& k : m.kernels)
     for (const auto& v : k.variants) {
-      const LockedSignature* sig = find_pinned_signature(pins, k.repo_id, v);
-      if (!sig) sig = find_pinned_signature(m.lock, k.repo_id, v);
+      const LockedSignature* sig = find_pinned_signature(pins, k.repo_id, k.sha, v);
+      if (!sig) sig = find_pinned_signature(m.lock, k.repo_id, k.sha, v);
       plan.variants.push_back(VariantProvenance{k.repo_id, v, sig ? std::optional(*sig) : std::nullopt});
       any_signed = any_signed || sig;
       if (!sig) unsigned_variants.push_back(k.repo_id + " " + v);

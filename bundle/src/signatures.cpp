@@ -18,9 +18,9 @@ std::string VariantProvenance::describe() const {
   return signer ? "signed by " + signer->describe() : std::string("pinned by the lock only");
 }
 
-const LockedSignature* find_pinned_signature(const Lockfile& lock, const std::string& repo_id,
+const LockedSignature* find_pinned_signature(const Lockfile& lock, const std::string& repo_id, const std::string& sha,
                                              const std::string& variant) noexcept {
-  const LockedKernel* locked = lock.find(repo_id);
+  const LockedKernel* locked = lock.find_commit(repo_id, sha);
   if (!locked) return nullptr;
   auto it = locked->variants.find(variant);
   return it != locked->variants.end() && it->second.signature ? &*it->second.signature : nullptr;
@@ -29,7 +29,7 @@ const LockedSignature* find_pinned_signature(const Lockfile& lock, const std::st
 bool manifest_pins_signatures(const BundleManifest& manifest) {
   for (const auto& k : manifest.kernels)
     for (const auto& v : k.variants)
-      if (find_pinned_signature(manifest.lock, k.repo_id, v)) return true;
+      if (find_pinned_signature(manifest.lock, k.repo_id, k.sha, v)) return true;
   return false;
 }
 

@@ -329,7 +329,8 @@ struct BundleSignedVariants {
       for (const auto& [name, locked] : kernel.variants) {
         if (!locked.signature || !variant_name_matches_filter(name, options.filter)) continue;
         for (const auto& bk : m.kernels)
-          if (bk.repo_id == kernel.repo_id && std::count(bk.variants.begin(), bk.variants.end(), name)) {
+          if (bk.repo_id == kernel.repo_id && bk.sha == kernel.sha &&
+              std::count(bk.variants.begin(), bk.variants.end(), name)) {
             entries.push_back(Entry{&bk, name, &locked});
             for (const auto& f : bk.files)
               if (f.path.starts_with("build/" + name + "/")) digests.insert(f.digest);
@@ -392,8 +393,8 @@ VerifyReport verify_bundle(const Lockfile& lock, const fs::path& bundle, const V
   for (const auto& kernel : lock.kernels) {
     ++report.kernels;
     const BundleKernel* bk = nullptr;
-    for (const auto& k : m.kernels)
-      if (k.repo_id == kernel.repo_id) bk = &k;
+    for (const auto& k : m.kernels)  // the bundle's kernel at the locked commit (a repo may be locked at two versions)
+      if (k.repo_id == kernel.repo_id && (!bk || k.sha == kernel.sha)) bk = &k;
     if (kernel.variants.empty() && (!bk || bk->variants.empty()))
       report.problems.push_back(VerifyProblem{ProblemKind::missing_variant, kernel.repo_id, "(any)", "", "", ""});
     for (const auto& [name, locked] : kernel.variants) {

@@ -6,8 +6,16 @@
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/fs.hpp"
 #include "kernel_lock/core/ids.hpp"
+#include "kernel_lock/core/json.hpp"
+
+#include <nlohmann/json.hpp>
 
 namespace kernel_lock {
+
+namespace {
+constexpr std::size_t kMaxRefKindsBytes = 1u << 20;  // thousands of ref names
+constexpr const char* kRefKindsFormat = "kernel-lock-refs";
+}  // namespace
 namespace {
 
 std::optional<std::filesystem::path> env_path(const char* name) {
@@ -62,8 +70,48 @@ std::optional<std::string> read_cache_ref(const CacheRepoPaths& repo, std::strin
   return text;
 }
 
+RefKinds read_ref_kinds(const CacheRepoPaths& repo) noexcept {
+  RefKinds kinds;
+  try {
+    const auto path = repo.root / std::string(kRefKindsFileName);
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) return kinds;
+    const auto root = parse_json_bounded<nlohmann::json>(read_file_at_most(path, kMaxRefKindsBytes), path.string(),
+                                                         kMaxRefKindsBytes, "");
+    if (!root.is_object() || root.value("format", "") != kRefKindsFormat) return kinds;
+    auto names = [&](const char* key, std::vector<std::string>& into) {
+      auto it = root.find(key);
+      if (it == root.end() || !it->is_array()) return;
+      for (const auto& n : *it)
+        if (n.is_string() && is_safe_relative_path(n.get<std::string>())) into.push_back(n.get<std::string>());
+      std::sort(into.begin(), into.end());
+      into.erase(std::unique(into.begin(), into.end()), into.end());
+    };
+    names("branches", kinds.branches);
+    names("tags", kinds.tags);
+  } catch (...) {
+    return RefKinds{};  // unreadable or malformed: as if absent (the heuristic applies)
+  }
+  return kinds;
+}
+
+void record_ref_kinds(const CacheRepoPaths& repo, const RefKinds& kinds) {
+  RefKinds merged = read_ref_kinds(repo);
+  auto add = [](std::vector<std::string>& into, const std::vector<std::string>& from) {
+    into.insert(into.end(), from.begin(), from.end());
+    std::sort(into.begin(), into.end());
+    into.erase(std::unique(into.begin(), into.end()), into.end());
+  };
+  add(merged.branches, kinds.branches);
+  add(merged.tags, kinds.tags);
+  nlohmann::ordered_json out = {{"format", kRefKindsFormat}, {"format_version", 1},
+                                {"branches", merged.branches}, {"tags", merged.tags}};
+  write_file_if_changed(repo.root / std::string(kRefKindsFileName), out.dump(2) + "\n");
+}
+
 RepoRefs read_cache_refs(const CacheRepoPaths& repo) {
   RepoRefs out;
+  const RefKinds kinds = read_ref_kinds(repo);
   const auto dir = repo.refs();
   std::error_code ec;
   for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
@@ -78,7 +126,14 @@ RepoRefs read_cache_refs(const CacheRepoPaths& repo) {
       continue;  // not a commit ref
     }
     if (!sha) continue;
-    out.branches.push_back(GitRef{name, *sha});
+    const bool branch = std::binary_search(kinds.branches.begin(), kinds.branches.end(), name);
+    const bool tag = std::binary_search(kinds.tags.begin(), kinds.tags.end(), name);
+    if (branch || tag) {
+      if (branch) out.branches.push_back(GitRef{name, *sha});
+      if (tag) out.tags.push_back(GitRef{name, *sha});
+      continue;
+    }
+    out.branches.push_back(GitRef{name, *sha});  // not recorded: the name heuristic
     if (name.find('.') != std::string::npos) out.tags.push_back(GitRef{name, *sha});
   }
   auto by_name = [](const GitRef& a, const GitRef& b) { return a.name < b.name; };

@@ -3,22 +3,30 @@
 #include <algorithm>
 
 namespace kernel_lock {
+namespace {
 
-std::vector<std::string> lock_dependencies(const Lockfile& lock, std::string_view repo_id) {
-  std::vector<std::string> out;
-  for (const auto& kernel : lock.kernels) {
-    const auto dependents = lock_dependents(kernel);
-    if (std::find(dependents.begin(), dependents.end(), repo_id) != dependents.end()) out.push_back(kernel.repo_id);
-  }
-  std::sort(out.begin(), out.end());
-  return out;
+std::vector<const LockedKernel*> in_lock_order(std::vector<const LockedKernel*> entries) {
+  std::sort(entries.begin(), entries.end(), [](const LockedKernel* a, const LockedKernel* b) { return lock_order(*a, *b); });
+  return entries;
 }
 
-std::vector<std::string> lock_dependents(const LockedKernel& kernel) {
-  if (kernel.requirement && kernel.requirement->required_by) return {*kernel.requirement->required_by};
-  return {};
+}  // namespace
+
+std::vector<const LockedKernel*> lock_dependencies(const Lockfile& lock, const LockedKernel& kernel) {
+  std::vector<const LockedKernel*> out;
+  for (const auto& entry : lock.kernels)
+    if (entry.requirement && entry.requirement->required_by == kernel.repo_id) out.push_back(&entry);
+  return in_lock_order(std::move(out));
 }
 
-bool is_top_level(const LockedKernel& kernel) { return lock_dependents(kernel).empty(); }
+std::vector<const LockedKernel*> lock_dependents(const Lockfile& lock, const LockedKernel& kernel) {
+  std::vector<const LockedKernel*> out;
+  if (is_top_level(kernel)) return out;
+  for (const auto& entry : lock.kernels)
+    if (entry.repo_id == *kernel.requirement->required_by) out.push_back(&entry);
+  return in_lock_order(std::move(out));
+}
+
+bool is_top_level(const LockedKernel& kernel) { return !kernel.requirement || !kernel.requirement->required_by; }
 
 }  // namespace kernel_lock

@@ -384,23 +384,66 @@ ojson kernel_to_json(const LockedKernel& kernel) {
 std::vector<const LockedKernel*> sorted_kernels(const Lockfile& lock) {
   std::vector<const LockedKernel*> kernels;
   for (const auto& kernel : lock.kernels) kernels.push_back(&kernel);
-  std::sort(kernels.begin(), kernels.end(),
-            [](const LockedKernel* a, const LockedKernel* b) { return a->repo_id < b->repo_id; });
+  std::sort(kernels.begin(), kernels.end(), [](const LockedKernel* a, const LockedKernel* b) { return lock_order(*a, *b); });
   return kernels;
 }
 
 }  // namespace
 
+PinnedAs pinned_as(const LockedKernel& kernel) {
+  const auto& req = kernel.requirement;
+  if (req && req->version) return PinnedAs{0, *req->version, {}};
+  if (req && req->revision) return PinnedAs{1, 0, *req->revision};
+  if (req && req->tags) return PinnedAs{2, 0, *req->tags};
+  return PinnedAs{1, 0, kernel.sha};  // what format_python_lockfile writes for it
+}
+
+bool lock_order(const LockedKernel& a, const LockedKernel& b) noexcept {
+  if (a.repo_id != b.repo_id) return a.repo_id < b.repo_id;
+  return pinned_as(a) < pinned_as(b);
+}
+
 const LockedKernel* Lockfile::find(std::string_view repo_id) const noexcept {
-  for (const auto& kernel : kernels)
-    if (kernel.repo_id == repo_id) return &kernel;
-  return nullptr;
+  const LockedKernel* first = nullptr;
+  for (const auto& kernel : kernels) {
+    if (kernel.repo_id != repo_id) continue;
+    if (!kernel.requirement || !kernel.requirement->required_by) return &kernel;
+    if (!first) first = &kernel;
+  }
+  return first;
 }
 
 LockedKernel* Lockfile::find(std::string_view repo_id) noexcept {
-  for (auto& kernel : kernels)
-    if (kernel.repo_id == repo_id) return &kernel;
+  return const_cast<LockedKernel*>(std::as_const(*this).find(repo_id));
+}
+
+const LockedKernel* Lockfile::find_pinned(std::string_view repo_id, std::optional<std::uint64_t> version,
+                                          const std::optional<std::string>& revision) const noexcept {
+  for (const auto& kernel : kernels) {
+    if (kernel.repo_id != repo_id || !kernel.requirement) continue;
+    if (kernel.requirement->version == version && kernel.requirement->revision == revision) return &kernel;
+  }
   return nullptr;
+}
+
+const LockedKernel* Lockfile::find_commit(std::string_view repo_id, std::string_view sha) const noexcept {
+  for (const auto& kernel : kernels)
+    if (kernel.repo_id == repo_id && kernel.sha == sha) return &kernel;
+  return nullptr;
+}
+
+const LockedKernel* Lockfile::find_like(const LockedKernel& other) const noexcept {
+  const PinnedAs pin = pinned_as(other);
+  for (const auto& kernel : kernels)
+    if (kernel.repo_id == other.repo_id && pinned_as(kernel) == pin) return &kernel;
+  return find(other.repo_id);
+}
+
+std::vector<const LockedKernel*> Lockfile::find_all(std::string_view repo_id) const {
+  std::vector<const LockedKernel*> out;
+  for (const auto& kernel : kernels)
+    if (kernel.repo_id == repo_id) out.push_back(&kernel);
+  return out;
 }
 
 LockfileShape detect_lockfile_shape(std::string_view text, std::string_view source) {
@@ -419,9 +462,10 @@ Lockfile parse_lockfile(std::string_view text, std::string_view source) {
   }
   for (std::size_t i = 0; i < lock.kernels.size(); ++i) {
     for (std::size_t j = 0; j < i; ++j) {
-      if (lock.kernels[i].repo_id == lock.kernels[j].repo_id)
+      if (lock.kernels[i].repo_id == lock.kernels[j].repo_id &&
+          pinned_as(lock.kernels[i]) == pinned_as(lock.kernels[j]))
         check.fail(index_path("", i), "duplicate kernel " + json_quote(lock.kernels[i].repo_id) + " (also at " +
-                                          index_path("", j) + "); a lock holds each repo once");
+                                          index_path("", j) + "); a lock holds each (repo, version) once");
     }
   }
   return lock;
@@ -452,17 +496,27 @@ bool write_lockfile(const std::filesystem::path& path, const Lockfile& lock) {
 }
 
 std::string format_python_lockfile(const Lockfile& lock) {
+  // Python's key (KernelDependency): version N, else revision (a tag range or
+  // no requirement: the sha). Sorted like its BTreeMap; two entries with the
+  // same key (two tag ranges at one commit) are one Python entry, same commit.
+  std::vector<std::pair<std::pair<std::string, PinnedAs>, const LockedKernel*>> keyed;
+  for (const auto& kernel : lock.kernels) {
+    const auto& req = kernel.requirement;
+    PinnedAs key = req && req->version ? PinnedAs{0, *req->version, {}}
+                                       : PinnedAs{1, 0, req && req->revision ? *req->revision : kernel.sha};
+    keyed.push_back({{kernel.repo_id, std::move(key)}, &kernel});
+  }
+  std::sort(keyed.begin(), keyed.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  keyed.erase(std::unique(keyed.begin(), keyed.end(), [](const auto& a, const auto& b) { return a.first == b.first; }),
+              keyed.end());
   ojson root = ojson::array();
-  for (const auto* kernel : sorted_kernels(lock)) {
+  for (const auto& [key, kernel] : keyed) {
     ojson dependency = ojson::object();
     dependency["repo-id"] = kernel->repo_id;
-    const auto& req = kernel->requirement;
-    if (req && req->version) {
-      dependency["version"] = *req->version;
-    } else if (req && req->revision) {
-      dependency["revision"] = *req->revision;
+    if (key.second.kind == 0) {
+      dependency["version"] = key.second.version;
     } else {
-      dependency["revision"] = kernel->sha;
+      dependency["revision"] = key.second.text;
     }
     ojson entry = ojson::object();
     entry["dependency"] = std::move(dependency);

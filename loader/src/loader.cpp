@@ -531,7 +531,21 @@ bool offline_for(const LoadOptions& options) {
   return env_true("HF_HUB_OFFLINE") || env_true("TRANSFORMERS_OFFLINE");
 }
 
-const LockedKernel& find_locked(const Lockfile& lock, std::string_view repo_id, const fs::path& path) {
+const LockedKernel& find_locked(const Lockfile& lock, std::string_view repo_id, const LoadOptions& options,
+                                const fs::path& path) {
+  if (options.version && options.revision)
+    throw Error(ErrorCode::usage, "LoadOptions: give at most one of version and revision");
+  if (options.version || options.revision) {
+    if (const auto* k = lock.find_pinned(repo_id, options.version, options.revision)) return *k;
+    const std::string asked = options.version ? "version " + std::to_string(*options.version) : "revision " + *options.revision;
+    std::string list;
+    for (const auto* k : lock.find_all(repo_id))
+      list += "\n  " + k->repo_id + " " + (k->requirement ? k->requirement->to_json().dump() : std::string("(no requirement)"));
+    throw Error(ErrorCode::not_found,
+                std::string(repo_id) + " is not locked at " + asked + " in " + path.string() +
+                    (list.empty() ? std::string() : "; it locks:" + list),
+                "add the kernel that depends on it to the requirements and run `kernel-lock resolve`");
+  }
   if (const auto* k = lock.find(repo_id)) return *k;
   std::string list;
   for (const auto& k : lock.kernels) list += "\n  " + k.repo_id;
@@ -543,7 +557,7 @@ const LockedKernel& find_locked(const Lockfile& lock, std::string_view repo_id, 
 Kernel load_from_lock(std::string_view repo_id, const fs::path& lock_path, const LoadOptions& options, bool may_fetch) {
   return with_context("loading " + std::string(repo_id) + " (lock " + lock_path.string() + ")", [&] {
     Lockfile lock = read_lockfile(lock_path);
-    const LockedKernel& locked = find_locked(lock, repo_id, lock_path);
+    const LockedKernel& locked = find_locked(lock, repo_id, options, lock_path);
     if (locked.variants.empty()) {
       // Python kernels 0.17.2 lock ({"dependency", "lock": {"commit"}}): it pins
       // the commit only, no content hashes. Load that commit's best cached

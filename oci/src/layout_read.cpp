@@ -151,7 +151,16 @@ LockedKernel read_kernel(const fs::path& root, const Descriptor& md, const OciRe
   LockedKernel locked = parse_lockfile(json::array({field(config, "kernel", json::value_t::object, where)}).dump(), where + " config").kernels.at(0);
   BundleKernel bk{locked.repo_id, locked.repo_type.value_or("kernel"), locked.sha,
                   field(config, "refs", json::value_t::array, where).get<std::vector<std::string>>(),
-                  field(config, "variants", json::value_t::array, where).get<std::vector<std::string>>(), {}};
+                  field(config, "variants", json::value_t::array, where).get<std::vector<std::string>>(), {}, {}, true};
+  bk.ref_kinds_known = config.contains("tags");  // which refs are tags; older layouts: absent
+  if (bk.ref_kinds_known) {
+    bk.tags = field(config, "tags", json::value_t::array, where).get<std::vector<std::string>>();
+    for (const auto& t : bk.tags)
+      if (std::find(bk.refs.begin(), bk.refs.end(), t) == bk.refs.end())
+        throw bad(where + " config: tag " + t + " is not one of the kernel's refs");
+    std::sort(bk.tags.begin(), bk.tags.end());
+    bk.tags.erase(std::unique(bk.tags.begin(), bk.tags.end()), bk.tags.end());
+  }
   const std::set<std::string> variants(bk.variants.begin(), bk.variants.end());
   std::set<std::string> kept = variants;
   if (keep) {

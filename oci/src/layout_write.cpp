@@ -78,11 +78,13 @@ class LayoutBuilder {
 
 // The config blob of one kernel: its lock entry, refs and included variants.
 json kernel_config(const BundleKernel& bk, const Lockfile& lock) {
-  const LockedKernel* locked = lock.find(bk.repo_id);
-  if (!locked) throw Error(ErrorCode::invalid_input, "the bundle plan has no lock entry for " + bk.repo_id);
+  const LockedKernel* locked = lock.find_commit(bk.repo_id, bk.sha);
+  if (!locked) throw Error(ErrorCode::invalid_input, "the bundle plan has no lock entry for " + bk.repo_id + " at " + bk.sha);
   json entry = json::parse(format_lockfile(Lockfile{{*locked}})).at(0);
-  return json{{"format", kConfigFormat}, {"format_version", kConfigFormatVersion}, {"kernel", std::move(entry)},
+  json config{{"format", kConfigFormat}, {"format_version", kConfigFormatVersion}, {"kernel", std::move(entry)},
               {"refs", bk.refs}, {"variants", bk.variants}};
+  if (bk.ref_kinds_known) config["tags"] = bk.tags;  // which refs are tags (docs/oci-layout.md)
+  return config;
 }
 
 json kernel_manifest(LayoutBuilder& b, const BundleKernel& bk, const Lockfile& lock,

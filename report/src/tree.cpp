@@ -10,39 +10,33 @@
 namespace kernel_lock::report {
 namespace {
 
-TreeNode node_for(const Lockfile& lock, const std::string& repo_id, bool variants) {
+TreeNode node_for(const LockedKernel& kernel, bool variants) {
   TreeNode node;
-  node.repo_id = repo_id;
-  const auto* kernel = lock.find(repo_id);
-  if (!kernel) {
-    node.missing = true;
-    return node;
-  }
-  node.sha = kernel->sha;
-  node.version = version_label(*kernel);
+  node.repo_id = kernel.repo_id;
+  node.sha = kernel.sha;
+  node.version = version_label(kernel);
   if (variants)
-    for (const auto& [name, variant] : kernel->variants) node.variants.push_back(name);
+    for (const auto& [name, variant] : kernel.variants) node.variants.push_back(name);
   return node;
 }
 
 struct TreeWalk {
   const Lockfile& lock;
   const TreeOptions& options;
-  std::set<std::string> shown;  // expanded once already
+  std::set<const LockedKernel*> shown;  // expanded once already
 
-  TreeNode walk(const std::string& repo_id, std::size_t level, std::vector<std::string>& path) {
-    auto node = node_for(lock, repo_id, options.variants);
-    if (node.missing) return node;
-    const bool cycle = std::find(path.begin(), path.end(), repo_id) != path.end();
-    const auto deps = lock_dependencies(lock, repo_id);
-    if (cycle || (shown.count(repo_id) && !deps.empty())) {
+  TreeNode walk(const LockedKernel& kernel, std::size_t level, std::vector<const LockedKernel*>& path) {
+    auto node = node_for(kernel, options.variants);
+    const bool cycle = std::find(path.begin(), path.end(), &kernel) != path.end();
+    const auto deps = lock_dependencies(lock, kernel);
+    if (cycle || (shown.count(&kernel) && !deps.empty())) {
       node.repeated = true;
       return node;
     }
-    shown.insert(repo_id);
+    shown.insert(&kernel);
     if (options.depth && level >= *options.depth) return node;
-    path.push_back(repo_id);
-    for (const auto& dep : deps) node.children.push_back(walk(dep, level + 1, path));
+    path.push_back(&kernel);
+    for (const auto* dep : deps) node.children.push_back(walk(*dep, level + 1, path));
     path.pop_back();
     return node;
   }
@@ -66,27 +60,41 @@ struct WhyWalk {
       }
   }
 
-  TreeNode walk(const std::string& repo_id, std::vector<std::string>& path) {
-    auto node = node_for(lock, repo_id, false);
-    if (node.missing) return node;
-    if (std::find(path.begin(), path.end(), repo_id) != path.end()) {
+  TreeNode walk(const LockedKernel& kernel, std::vector<const LockedKernel*>& path) {
+    auto node = node_for(kernel, false);
+    if (std::find(path.begin(), path.end(), &kernel) != path.end()) {
       node.repeated = true;
       return node;
     }
-    const auto& kernel = *lock.find(repo_id);
     if (is_top_level(kernel)) set_requirement(node, kernel);
-    path.push_back(repo_id);
-    for (const auto& dependent : lock_dependents(kernel)) node.children.push_back(walk(dependent, path));
+    const auto dependents = lock_dependents(lock, kernel);
+    if (!is_top_level(kernel) && dependents.empty()) {
+      TreeNode missing;  // required-by names a repo the lock does not hold (a hand-edited lock)
+      missing.repo_id = *kernel.requirement->required_by;
+      missing.missing = true;
+      node.children.push_back(std::move(missing));
+      return node;
+    }
+    path.push_back(&kernel);
+    for (const auto* dependent : dependents) node.children.push_back(walk(*dependent, path));
     path.pop_back();
     return node;
   }
 };
 
-std::vector<std::string> sorted_repo_ids(const Lockfile& lock, bool top_level_only) {
+std::vector<std::string> sorted_repo_ids(const Lockfile& lock) {
   std::vector<std::string> out;
-  for (const auto& kernel : lock.kernels)
-    if (!top_level_only || is_top_level(kernel)) out.push_back(kernel.repo_id);
+  for (const auto& kernel : lock.kernels) out.push_back(kernel.repo_id);
   std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+std::vector<const LockedKernel*> top_level_entries(const Lockfile& lock) {
+  std::vector<const LockedKernel*> out;
+  for (const auto& kernel : lock.kernels)
+    if (is_top_level(kernel)) out.push_back(&kernel);
+  std::sort(out.begin(), out.end(), [](const LockedKernel* a, const LockedKernel* b) { return lock_order(*a, *b); });
   return out;
 }
 
@@ -95,24 +103,25 @@ std::vector<std::string> sorted_repo_ids(const Lockfile& lock, bool top_level_on
 std::vector<TreeNode> lock_tree(const Lockfile& lock, const TreeOptions& options) {
   TreeWalk walker{lock, options, {}};
   std::vector<TreeNode> out;
-  std::vector<std::string> path;
-  for (const auto& root : sorted_repo_ids(lock, true)) out.push_back(walker.walk(root, 0, path));
+  std::vector<const LockedKernel*> path;
+  for (const auto* root : top_level_entries(lock)) out.push_back(walker.walk(*root, 0, path));
   return out;
 }
 
 TreeNode why_kernel(const Lockfile& lock, std::string_view repo_id, std::string_view lock_source,
                     const Requirements* requirements) {
-  if (!lock.find(repo_id)) {
+  const auto* kernel = lock.find(repo_id);
+  if (!kernel) {
     std::string listed;
-    for (const auto& id : sorted_repo_ids(lock, false)) listed += (listed.empty() ? "" : ", ") + id;
+    for (const auto& id : sorted_repo_ids(lock)) listed += (listed.empty() ? "" : ", ") + id;
     throw Error(ErrorCode::not_found,
                 std::string(repo_id) + " is not in " + std::string(lock_source) + " (locked: " +
                     (listed.empty() ? "none" : listed) + ")",
                 "run `kernel-lock tree` to see the locked kernels, or `kernel-lock resolve` after adding it");
   }
   WhyWalk walker{lock, requirements};
-  std::vector<std::string> path;
-  return walker.walk(std::string(repo_id), path);
+  std::vector<const LockedKernel*> path;
+  return walker.walk(*kernel, path);
 }
 
 }  // namespace kernel_lock::report

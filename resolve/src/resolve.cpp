@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <tuple>
 #include <sstream>
 
 #include "kernel_lock/core/error.hpp"
@@ -35,6 +36,24 @@ struct ResolvePending {
 namespace {
 
 std::string short_sha(std::string_view s) { return std::string(s.substr(0, 7)); }
+
+// What tells two requirements of one repo apart (Python's KernelDependency:
+// version or revision; our tag range too).
+std::string pin_key(const KernelRequirement& r) {
+  if (r.version) return "version " + std::to_string(*r.version);
+  if (r.revision) return "revision " + *r.revision;
+  if (r.tag_range) return "tags " + r.tag_range->text();
+  return {};
+}
+
+// The previous lock's entry for a requirement: the entry of that repo recorded
+// with exactly this requirement, else the repo's entry (whose requirement then
+// differs, so it is resolved again).
+const LockedKernel* previous_entry(const Lockfile& previous, const std::string& repo_id, const LockedRequirement& record) {
+  for (const auto* k : previous.find_all(repo_id))
+    if (k->requirement == record) return k;
+  return previous.find(repo_id);
+}
 
 std::string join(const std::vector<std::string>& items, std::string_view sep) {
   std::string out;
@@ -190,31 +209,25 @@ ResolveResult Resolver::resolve(const Requirements& requirements, const Lockfile
                   "use one of the repo ids listed in the requirements (or a dependency in the lock)");
   }
   ResolveResult result = resolve_round(requirements, previous, {});
-  std::map<std::string, KernelRequirement> required;  // by repo id: what is locked, at which version
-  for (const auto& k : requirements.kernels) required.emplace(k.repo_id, k);
+  // What is locked: one entry per (repo, version), as Python `kernels lock` keys it.
+  std::map<std::pair<std::string, std::string>, KernelRequirement> required;
+  for (const auto& k : requirements.kernels) required.emplace(std::pair(k.repo_id, pin_key(k)), k);
   ResolveResult round;
   const ResolveResult* level = &result;  // the kernels whose dependencies come next
   for (int depth = 1;; ++depth) {
     Requirements next;
     next.source = requirements.source;
     next.targets = requirements.targets;
-    std::map<std::string, std::string> required_by;
+    std::vector<std::string> required_by;  // parallel to next.kernels
     for (auto& [parent, dep] : declared_dependencies(*level, previous)) {
-      if (auto it = required.find(dep.repo_id); it != required.end()) {
-        const KernelRequirement& have = it->second;
-        if (have.version != dep.version || have.revision != dep.revision)
-          result.report.warnings.push_back(parent + " depends on " + dep.repo_id + " at " + dep.to_json().dump() +
-                                           ", but " + have.to_json().dump() + " is required; locked that");
-        continue;
-      }
-      required.emplace(dep.repo_id, dep);
-      required_by.emplace(dep.repo_id, parent);
+      if (!required.emplace(std::pair(dep.repo_id, pin_key(dep)), dep).second) continue;
+      required_by.push_back(parent);
       next.kernels.push_back(std::move(dep));
     }
     if (next.kernels.empty()) break;
     if (depth > 32)
       throw Error(ErrorCode::invalid_input, "kernel dependencies nest deeper than 32 levels (via " +
-                                                required_by.begin()->second + ")");
+                                                required_by.front() + ")");
     progress(options_, "locking " + std::to_string(next.kernels.size()) + " kernel dependenc" +
                            (next.kernels.size() == 1 ? "y" : "ies"));
     round = resolve_round(next, previous, required_by);
@@ -223,8 +236,7 @@ ResolveResult Resolver::resolve(const Requirements& requirements, const Lockfile
     for (const auto& w : round.report.warnings) result.report.warnings.push_back(w);
     level = &round;
   }
-  std::sort(result.lock.kernels.begin(), result.lock.kernels.end(),
-            [](const LockedKernel& a, const LockedKernel& b) { return a.repo_id < b.repo_id; });
+  std::sort(result.lock.kernels.begin(), result.lock.kernels.end(), lock_order);
   result.report.stats = source_.stats();
   if (previous != nullptr) {
     const auto changes = describe_signer_changes(*previous, result.lock);
@@ -240,7 +252,7 @@ ResolveResult Resolver::resolve(const Requirements& requirements, const Lockfile
 // Stage 0: keeps the locked entries whose requirement did not change (into
 // round.lock slots / report) and returns the requirements that need the source.
 std::vector<Pending> Resolver::keep_or_queue(const Requirements& requirements, const Lockfile* previous,
-                                             const std::map<std::string, std::string>& required_by,
+                                             const std::vector<std::string>& required_by,
                                              std::vector<std::optional<LockedKernel>>& locked, ResolveReport& report) {
   std::vector<Pending> pending;
   const std::set<std::string> upgrade(options_.upgrade_packages.begin(), options_.upgrade_packages.end());
@@ -248,12 +260,12 @@ std::vector<Pending> Resolver::keep_or_queue(const Requirements& requirements, c
     const auto& req = requirements.kernels[i];
     auto filter = effective_filter(requirements.targets, req.filter, options_.filter);
     auto record = requirement_record(req, filter);
-    if (auto it = required_by.find(req.repo_id); it != required_by.end()) {
-      record.required_by = it->second;
-      report.kernels[i].required_by = it->second;
+    if (i < required_by.size()) {
+      record.required_by = required_by[i];
+      report.kernels[i].required_by = required_by[i];
     }
     report.kernels[i].repo_id = req.repo_id;
-    const LockedKernel* old = previous ? previous->find(req.repo_id) : nullptr;
+    const LockedKernel* old = previous ? previous_entry(*previous, req.repo_id, record) : nullptr;
     if (old && old->requirement == record && !options_.upgrade && !upgrade.count(req.repo_id) && !old->variants.empty()) {
       locked[i] = *old;
       auto& k = report.kernels[i];
@@ -278,7 +290,7 @@ std::vector<Pending> Resolver::keep_or_queue(const Requirements& requirements, c
 }
 
 ResolveResult Resolver::resolve_round(const Requirements& requirements, const Lockfile* previous,
-                                      const std::map<std::string, std::string>& required_by) {
+                                      const std::vector<std::string>& required_by) {
   ResolveResult result;
   auto& report = result.report;
   std::vector<std::optional<LockedKernel>> locked(requirements.kernels.size());
@@ -299,8 +311,7 @@ ResolveResult Resolver::resolve_round(const Requirements& requirements, const Lo
     }
   }
   for (auto& k : locked) result.lock.kernels.push_back(std::move(*k));
-  std::sort(result.lock.kernels.begin(), result.lock.kernels.end(),
-            [](const LockedKernel& a, const LockedKernel& b) { return a.repo_id < b.repo_id; });
+  std::sort(result.lock.kernels.begin(), result.lock.kernels.end(), lock_order);
   report.stats = source_.stats();
   return result;
 }
@@ -455,14 +466,14 @@ std::vector<KernelRequirement> parse_kernel_depends(const nlohmann::json& meta, 
 std::vector<std::pair<std::string, KernelRequirement>> Resolver::declared_dependencies(const ResolveResult& round,
                                                                                       const Lockfile* previous) {
   std::vector<std::pair<std::string, KernelRequirement>> out;
-  std::set<std::pair<std::string, std::string>> seen;  // (parent, dependency)
+  std::set<std::tuple<std::string, std::string, std::string>> seen;  // (parent, dependency, its version)
   auto add = [&](const std::string& parent, KernelRequirement dep) {
-    if (dep.repo_id == parent || !seen.insert({parent, dep.repo_id}).second) return;
+    if (dep.repo_id == parent || !seen.insert({parent, dep.repo_id, pin_key(dep)}).second) return;
     out.emplace_back(parent, std::move(dep));
   };
-  std::set<std::string> from_lock;
+  std::set<std::pair<std::string, std::string>> from_lock;  // (repo id, sha)
   for (const auto& k : round.report.kernels)
-    if (k.from_lock) from_lock.insert(k.repo_id);
+    if (k.from_lock) from_lock.insert({k.repo_id, k.sha});
 
   struct Source {
     std::string parent;
@@ -471,7 +482,7 @@ std::vector<std::pair<std::string, KernelRequirement>> Resolver::declared_depend
   std::map<std::string, DownloadRequest> downloads;  // by digest: one download per distinct metadata.json
   std::map<std::string, std::vector<Source>> sources;
   for (const auto& k : round.lock.kernels) {
-    if (from_lock.count(k.repo_id)) {
+    if (from_lock.count({k.repo_id, k.sha})) {
       // Kept without network access: its dependencies are the previous lock's
       // entries that it required.
       if (previous)
@@ -552,8 +563,14 @@ void check_lock_covers(const Requirements& requirements, const Lockfile& lock, c
 std::string describe_lock_changes(const Lockfile& before, const Lockfile& after) {
   std::vector<std::string> lines;
   std::map<std::string, const LockedKernel*> a, b;
-  for (const auto& k : before.kernels) a[k.repo_id] = &k;
-  for (const auto& k : after.kernels) b[k.repo_id] = &k;
+  // By repo id; a repo locked at several versions names each entry "repo (version N)".
+  auto name_of = [](const Lockfile& lock, const LockedKernel& k) {
+    if (lock.find_all(k.repo_id).size() < 2) return k.repo_id;
+    const PinnedAs pin = pinned_as(k);
+    return k.repo_id + " (" + (pin.kind == 0 ? "version " + std::to_string(pin.version) : pin.text) + ")";
+  };
+  for (const auto& k : before.kernels) a[name_of(before, k)] = &k;
+  for (const auto& k : after.kernels) b[name_of(after, k)] = &k;
   std::set<std::string> names;
   for (auto& [n, k] : a) names.insert(n);
   for (auto& [n, k] : b) names.insert(n);

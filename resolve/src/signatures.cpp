@@ -156,7 +156,7 @@ void record_signatures(ResolveSource& source, const ResolveOptions& options, con
 std::vector<std::string> describe_signer_changes(const Lockfile& before, const Lockfile& after) {
   std::vector<std::string> lines;
   for (const auto& old : before.kernels) {
-    const auto* now = after.find(old.repo_id);
+    const auto* now = after.find_like(old);
     if (now == nullptr) continue;
     std::set<std::string> old_signers, new_signers;
     for (const auto& [name, v] : old.variants)

@@ -90,8 +90,7 @@ std::string format_cyclonedx(const Lockfile& unsorted, const ContentDigests& sha
   for (const auto& kernel : lock.kernels) {
     bom["components"].push_back(kernel_component(kernel, sha256, metadata));
     ojson depends = ojson::array();
-    for (const auto& dep : lock_dependencies(lock, kernel.repo_id))
-      if (const auto* other = lock.find(dep)) depends.push_back(kernel_purl(*other));
+    for (const auto* dep : lock_dependencies(lock, kernel)) depends.push_back(kernel_purl(*dep));
     bom["dependencies"].push_back(ojson{{"ref", kernel_purl(kernel)}, {"dependsOn", std::move(depends)}});
   }
   return bom.dump(2) + "\n";

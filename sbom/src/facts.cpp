@@ -24,8 +24,7 @@ void add_if(Properties& out, const std::string& name, const std::string& value) 
 }  // namespace
 
 Lockfile sorted_by_repo(Lockfile lock) {
-  std::sort(lock.kernels.begin(), lock.kernels.end(),
-            [](const LockedKernel& a, const LockedKernel& b) { return a.repo_id < b.repo_id; });
+  std::sort(lock.kernels.begin(), lock.kernels.end(), lock_order);
   return lock;
 }
 

@@ -102,9 +102,9 @@ std::string format_spdx(const Lockfile& unsorted, const ContentDigests& sha256, 
   Doc doc{lock_timestamp(lock), "Tool: kernel-lock-" + std::string(kVersion)};
   for (std::size_t k = 0; k < lock.kernels.size(); ++k) add_kernel(doc, lock.kernels[k], k, sha256, metadata);
   for (std::size_t k = 0; k < lock.kernels.size(); ++k)
-    for (const auto& dep : lock_dependencies(lock, lock.kernels[k].repo_id))
+    for (const auto* dep : lock_dependencies(lock, lock.kernels[k]))
       for (std::size_t d = 0; d < lock.kernels.size(); ++d)
-        if (lock.kernels[d].repo_id == dep)
+        if (&lock.kernels[d] == dep)
           doc.relate("SPDXRef-Kernel-" + std::to_string(k), "DEPENDS_ON", "SPDXRef-Kernel-" + std::to_string(d));
   ojson out = ojson::object();
   out["spdxVersion"] = "SPDX-2.3";

@@ -9,13 +9,14 @@ from __future__ import annotations
 import functools
 import http.server
 import json
+import subprocess
 import threading
 from pathlib import Path
 
 import pytest
 
 from conftest import last_json, run_python
-from test_bundle_airgap import KERNEL, kl, make_project, resolve_and_bundle
+from test_bundle_airgap import FOLDER, KERNEL, kl, make_project, resolve_and_bundle
 
 
 @pytest.fixture
@@ -102,37 +103,70 @@ except Exception as e:
         httpd.shutdown()
 
 
-@pytest.mark.parametrize("source", ["bundle", "cache"])
-def test_tags_survive_serving_a_bundle_or_cache(source, kernel_lock_bin, hub_server, start_hub_server, hf_env, tmp_path):
-    """Issue 14 item 7: a kernel locked at the tag v1.1.0 is bundled (install writes
-    refs/v1.1.0); the mirror of that bundle or installed cache reports the ref as a
-    tag, so a `tags` range resolves against it to the same commit."""
+@pytest.mark.parametrize("source", ["bundle", "cache", "foreign-cache"])
+def test_tags_survive_serving_a_bundle_or_cache(source, kernel_lock_bin, kernel_lock_dev_bin, make_fixture_hub,
+                                                start_hub_server, hf_env, tmp_path):
+    """Issue 14 item 7: two kernels locked at tags, v1.1.0 (release-shaped) and
+    `stable` (no '.'), are bundled; the bundle records each ref's kind (the
+    manifest's `tags`, from the Hub's refs), install keeps it in the cache's
+    .kernel-lock-refs.json, and the mirror of that bundle or installed cache
+    reports both as tags (and not as branches), so a `tags` range resolves
+    against it to the same commit. A cache without the side file (one that came
+    from elsewhere) falls back to the name heuristic: a dotted ref is a branch and
+    a tag, `stable` a branch only (docs/hf-cache.md "Ref kinds")."""
 
     def project(where: Path, spec: str) -> Path:
         where.mkdir(parents=True)
         (where / "pyproject.toml").write_text(f'[tool.kernels.dependencies]\n"{KERNEL}" = {spec}\n')
         return where
 
+    hub_dir = make_fixture_hub()
+    subprocess.run([str(kernel_lock_dev_bin), "-q", "hub", "tag", "--hub", str(hub_dir), "--repo", KERNEL, "stable",
+                    "v1.1.0"], check=True, capture_output=True)
+    hub_server = start_hub_server(hub_dir)
     online = hf_env(hub_server, HF_HUB_CACHE=str(tmp_path / "online-cache"))
-    proj = project(tmp_path / "proj", '{ revision = "v1.1.0" }')
-    kl(kernel_lock_bin, "resolve", proj, env=online)
-    bundle = tmp_path / "tagged.tar.zst"
-    kl(kernel_lock_bin, "bundle", proj, "-o", bundle, env=online)
-    sha = json.loads((proj / "kernel.lock").read_text())[0]["sha"]
+    shas = {}
+    bundles = {}
+    for tag in ("v1.1.0", "stable"):
+        proj = project(tmp_path / f"proj-{tag}", f'{{ revision = "{tag}" }}')
+        kl(kernel_lock_bin, "resolve", proj, env=online)
+        bundles[tag] = tmp_path / f"{tag}.tar.zst"
+        kl(kernel_lock_bin, "bundle", proj, "-o", bundles[tag], env=online)
+        shas[tag] = json.loads((proj / "kernel.lock").read_text())[0]["sha"]
+    assert shas["v1.1.0"] == shas["stable"]
+    sha = shas["v1.1.0"]
     hub_server.stop()
 
-    target = bundle
-    if source == "cache":
-        target = tmp_path / "served-cache"
-        kl(kernel_lock_bin, "install", bundle, "--cache", target)
+    # Both bundles say their ref is a tag.
+    for tag, bundle in bundles.items():
+        raw = subprocess.run(["tar", "--zstd", "-xOf", str(bundle), "kernel-lock-bundle.json"], capture_output=True,
+                             check=True).stdout
+        kernel = json.loads(raw)["kernels"][0]
+        assert (kernel["refs"], kernel["tags"]) == ([tag], [tag])
+
+    cache = tmp_path / "served-cache"
+    for bundle in bundles.values():
+        kl(kernel_lock_bin, "install", bundle, "--cache", cache)
+    side = json.loads((cache / FOLDER / ".kernel-lock-refs.json").read_text())
+    assert side == {"format": "kernel-lock-refs", "format_version": 1, "branches": [], "tags": ["stable", "v1.1.0"]}
+    if source == "foreign-cache":
+        (cache / FOLDER / ".kernel-lock-refs.json").unlink()
+    target = bundles["v1.1.0"] if source == "bundle" else cache
     server = start_hub_server(target, product=True)
-    refs = run_python(
+    refs = last_json(run_python(
         "import json\nfrom huggingface_hub import HfApi\n"
         f"r = HfApi().list_repo_refs({KERNEL!r}, repo_type='kernel')\n"
-        "print(json.dumps({'tags': {t.name: t.target_commit for t in r.tags}}))",
+        "print(json.dumps({'tags': {t.name: t.target_commit for t in r.tags},"
+        " 'branches': {b.name: b.target_commit for b in r.branches}}))",
         hf_env(server, HF_HUB_CACHE=str(tmp_path / "py-cache")),
-    )
-    assert last_json(refs)["tags"] == {"v1.1.0": sha}
-    again = project(tmp_path / "again", '">=1.0.0,<2.0.0"')
+    ))
+    if source == "bundle":
+        assert refs == {"tags": {"v1.1.0": sha}, "branches": {}}
+    elif source == "cache":
+        assert refs == {"tags": {"stable": sha, "v1.1.0": sha}, "branches": {}}
+    else:  # the heuristic
+        assert refs == {"tags": {"v1.1.0": sha}, "branches": {"stable": sha, "v1.1.0": sha}}
+    # The tag range of the issue, through the mirror: the v1.1.0 tag.
+    again = project(tmp_path / "again", '">=1,<2"')
     kl(kernel_lock_bin, "resolve", again, env=hf_env(server, HF_HUB_CACHE=str(tmp_path / "rc")))
     assert json.loads((again / "kernel.lock").read_text())[0]["sha"] == sha

@@ -262,15 +262,27 @@ def test_kernel_depends_locked_like_python(kernel_lock_bin, hub_server, hf_env, 
     assert again["changed"] is False and again["requests"] == 0
     assert all(k["from_lock"] for k in again["kernels"]) and len(again["kernels"]) == 3
 
-    # A dependency that is also required directly: the requirement wins; a
-    # different version is reported.
-    both = tmp_path / "both"
-    both.mkdir()
-    (both / "pyproject.toml").write_text(
-        '[tool.kernels.dependencies]\n"kernels-test/dep-demo" = 1\n"kernels-test/noarch-demo" = 2\n')
-    r = resolve(kernel_lock_bin, both, our_env(hub_server, tmp_path))
-    summary = json.loads(r.stdout)
-    lock = {k["repo_id"]: k for k in json.loads((both / "kernel.lock").read_text())}
-    assert lock["kernels-test/noarch-demo"]["requirement"] == {"version": 2}
-    assert any("kernels-test/noarch-demo" in w and "depends" in w for w in summary["warnings"]), summary
-    assert set(lock) == {"kernels-test/dep-demo", "kernels-test/many-files", "kernels-test/noarch-demo"}
+    # A dependency that is also required directly, at another version: both
+    # versions are locked, one entry per (repo, version), as Python does (issue 14
+    # item 6; tests/e2e/test_lock_versions_python.py compares the bytes).
+    def lock_with_noarch(version: int) -> list[dict]:
+        where = write_project(tmp_path / f"noarch-{version}", ["kernels-test/dep-demo"])
+        with open(where / "pyproject.toml", "a") as f:
+            f.write(f'"kernels-test/noarch-demo" = {version}\n')
+        resolve(kernel_lock_bin, where, our_env(hub_server, tmp_path))
+        return json.loads((where / "kernel.lock").read_text())
+
+    entries = lock_with_noarch(2)
+    assert [(k["repo_id"], k["requirement"]) for k in entries] == [
+        ("kernels-test/dep-demo", {"version": 1}),
+        ("kernels-test/many-files", {"version": 1, "required-by": "kernels-test/dep-demo"}),
+        ("kernels-test/noarch-demo", {"version": 1, "required-by": "kernels-test/dep-demo"}),
+        ("kernels-test/noarch-demo", {"version": 2}),
+    ]
+    assert entries[2]["sha"] == by_id["kernels-test/noarch-demo"]["sha"] != entries[3]["sha"]
+    # The same (repo, version) required directly and as a dependency: one entry,
+    # the direct one (no required-by).
+    entries = lock_with_noarch(1)
+    assert [(k["repo_id"], k["requirement"].get("required-by")) for k in entries] == [
+        ("kernels-test/dep-demo", None), ("kernels-test/many-files", "kernels-test/dep-demo"),
+        ("kernels-test/noarch-demo", None)]

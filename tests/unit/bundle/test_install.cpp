@@ -475,3 +475,86 @@ TEST_CASE("install_plan: installs a plan's files like a bundle; a source changed
   CHECK(refused);
   for (const auto& [path, what] : tree_snapshot(t / "second")) CHECK_MESSAGE(path.find("snapshots") == std::string::npos, path);
 }
+
+TEST_CASE("bundle + install: a repo locked at two versions (issue 14 item 6) keeps both commits and refs") {
+  TempDir t;
+  TestKernel v1{"kernels-test/dep", std::string(40, 'a'), {}, 1};
+  v1.variants["torch-cpu"] = {{"__init__.py", "v1\n"}};
+  TestKernel v2{"kernels-test/dep", std::string(40, 'b'), {}, 2};
+  v2.variants["torch-cpu"] = {{"__init__.py", "v2\n"}};
+  TestKernel same{"kernels-test/dep", std::string(40, 'b'), {}, 3};  // a third version at v2's commit
+  same.variants["torch-cpu"] = {{"__init__.py", "v2\n"}};
+  auto lock = make_cache(t / "src", {v2, v1, same});
+  lock.kernels[1].requirement->required_by = "kernels-test/top";
+  lock.kernels[2].requirement->required_by = "kernels-test/other";
+  const auto bundle = t / "two.tar.zst";
+  bundle_from(lock, t / "src", bundle);
+
+  const auto manifest = parse_bundle_manifest(read_raw_archive(bundle)[0].second);
+  REQUIRE(manifest.kernels.size() == 2);  // one per (repo, commit)
+  CHECK(manifest.kernels[0].sha == std::string(40, 'a'));
+  CHECK(manifest.kernels[0].refs == std::vector<std::string>{"v1"});
+  CHECK(manifest.kernels[1].refs == std::vector<std::string>{"v2", "v3"});
+  CHECK(manifest.lock.kernels.size() == 3);
+  CHECK(manifest.kernels[1].ref_kinds_known);
+  CHECK(manifest.kernels[1].tags.empty());
+
+  InstallOptions options = into(t / "cache");
+  options.lock = lock;
+  install_bundle(bundle, options);
+  const auto repo = cache_repo_paths(t / "cache", "kernel", "kernels-test/dep");
+  CHECK(slurp(repo.refs() / "v1") == std::string(40, 'a'));
+  CHECK(slurp(repo.refs() / "v2") == std::string(40, 'b'));
+  CHECK(slurp(repo.refs() / "v3") == std::string(40, 'b'));
+  CHECK(slurp(repo.snapshot(std::string(40, 'a')) / "build/torch-cpu/__init__.py") == "v1\n");
+  CHECK(slurp(repo.snapshot(std::string(40, 'b')) / "build/torch-cpu/__init__.py") == "v2\n");
+  const auto report = verify_cache(lock, t / "cache");
+  CHECK(report.ok());
+  CHECK(report.kernels == 3);
+  CHECK(verify_bundle(lock, bundle).ok());
+  // The v<N> refs are branches, recorded next to the refs.
+  CHECK(read_ref_kinds(repo) == RefKinds{{"v1", "v2", "v3"}, {}});
+}
+
+TEST_CASE("install: a bundle's ref kinds are kept in the cache; a manifest without them (older bundles) still installs") {
+  TempDir t;
+  auto made = make_bundle(t, "b", sample_kernels());
+  const auto entries = read_raw_archive(made.bundle);
+  auto manifest = parse_bundle_manifest(entries[0].second);
+  REQUIRE(manifest.kernels.size() == 2);
+  CHECK(entries[0].second.find("\"tags\": []") != std::string::npos);
+
+  // A manifest whose tags name a ref the kernel does not have is refused.
+  auto bad = manifest;
+  bad.kernels[0].tags = {"v9"};
+  CHECK_THROWS_AS(parse_bundle_manifest(format_bundle_manifest(bad)), Error);
+  // Older manifests (no "tags"): read, refs of unknown kind, nothing recorded.
+  auto old = manifest;
+  for (auto& k : old.kernels) k.ref_kinds_known = false;
+  const auto old_text = format_bundle_manifest(old);
+  CHECK(old_text.find("\"tags\"") == std::string::npos);
+  const auto back = parse_bundle_manifest(old_text);
+  CHECK(!back.kernels[0].ref_kinds_known);
+  CHECK(format_bundle_manifest(back) == old_text);
+
+  // A tag recorded by the bundle: install records it, and the cache reports it as a tag only.
+  const auto lock = make_cache(t / "src-tagged", sample_kernels());
+  auto plan = plan_bundle(lock, t / "src-tagged", {});
+  REQUIRE(plan.manifest.kernels[1].repo_id == "kernels-test/relu");
+  plan.manifest.kernels[1].refs = {"release", "v1"};
+  plan.manifest.kernels[1].tags = {"release"};
+  write_bundle(plan, t / "tagged.tar.zst", {});
+  install_bundle(t / "tagged.tar.zst", into(t / "cache"));
+  const auto repo = cache_repo_paths(t / "cache", "kernel", "kernels-test/relu");
+  CHECK(read_ref_kinds(repo) == RefKinds{{"v1"}, {"release"}});
+  const auto refs = read_cache_refs(repo);
+  REQUIRE(refs.tags.size() == 1);
+  CHECK(refs.tags[0].name == "release");
+  REQUIRE(refs.branches.size() == 1);
+  CHECK(refs.branches[0].name == "v1");
+  // --no-refs: neither refs nor the side file.
+  InstallOptions no_refs = into(t / "cache-no-refs");
+  no_refs.write_refs = false;
+  install_bundle(t / "tagged.tar.zst", no_refs);
+  CHECK(!fs::exists(cache_repo_paths(t / "cache-no-refs", "kernel", "kernels-test/relu").root / std::string(kRefKindsFileName)));
+}

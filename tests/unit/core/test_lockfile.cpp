@@ -269,6 +269,81 @@ TEST_CASE("format_python_lockfile takes the dependency from the requirement, els
   CHECK(parse_lockfile(text).kernels.size() == 2);
 }
 
+TEST_CASE("one entry per (repo, version): order, lookups and the Python spelling of a lock with D v1 and D v2") {
+  // As Python `kernels lock` 0.17.2 locks A = 1, D = 2 where A v1 depends on D v1:
+  // its KernelLocks.to_json() sorts by repo id, then versions numerically, then revisions.
+  auto entry = [](std::string repo, char sha, std::optional<std::uint64_t> version, std::optional<std::string> revision,
+                  std::optional<std::string> required_by) {
+    LockedKernel k;
+    k.repo_id = std::move(repo);
+    k.sha = std::string(40, sha);
+    k.requirement = LockedRequirement{};
+    k.requirement->version = version;
+    k.requirement->revision = std::move(revision);
+    k.requirement->required_by = std::move(required_by);
+    return k;
+  };
+  Lockfile lock;
+  lock.kernels.push_back(entry("org/d", 'b', 10, {}, "org/b"));
+  lock.kernels.push_back(entry("org/d", 'c', {}, "main", "org/c"));
+  lock.kernels.push_back(entry("org/d", 'a', 1, {}, "org/a"));
+  lock.kernels.push_back(entry("org/d", 'd', 2, {}, {}));
+  lock.kernels.push_back(entry("org/a", 'e', 1, {}, {}));
+  const auto text = format_lockfile(lock);
+  const auto back = parse_lockfile(text);
+  REQUIRE(back.kernels.size() == 5);
+  std::vector<std::string> order;
+  for (const auto& k : back.kernels) order.push_back(k.repo_id + "@" + k.sha.substr(0, 1));
+  CHECK(order == std::vector<std::string>{"org/a@e", "org/d@a", "org/d@d", "org/d@b", "org/d@c"});
+  // find: the direct requirement (no required-by), whatever the order.
+  CHECK(back.find("org/d")->sha == std::string(40, 'd'));
+  CHECK(back.find_pinned("org/d", 1, std::nullopt)->sha == std::string(40, 'a'));
+  CHECK(back.find_pinned("org/d", std::nullopt, std::string("main"))->sha == std::string(40, 'c'));
+  CHECK(back.find_pinned("org/d", 3, std::nullopt) == nullptr);
+  CHECK(back.find_commit("org/d", std::string(40, 'b'))->requirement->version == 10u);
+  CHECK(back.find_commit("org/d", std::string(40, 'e')) == nullptr);
+  CHECK(back.find_all("org/d").size() == 4);
+  CHECK(back.find_like(entry("org/d", '0', {}, "main", {}))->sha == std::string(40, 'c'));
+  CHECK(back.find_like(entry("org/d", '0', 7, {}, {}))->sha == std::string(40, 'd'));
+  // Only dependencies of a repo: find gives the first in lock order.
+  Lockfile deps_only;
+  deps_only.kernels = {back.kernels[2], back.kernels[1]};
+  deps_only.kernels[0].requirement->required_by = "org/x";
+  CHECK(deps_only.find("org/d")->sha == std::string(40, 'd'));
+
+  const auto py = nlohmann::json::parse(format_python_lockfile(lock));
+  std::vector<std::string> py_order;
+  for (const auto& e : py) py_order.push_back(e["dependency"].dump());
+  CHECK(py_order == std::vector<std::string>{R"({"repo-id":"org/a","version":1})", R"({"repo-id":"org/d","version":1})",
+                                             R"({"repo-id":"org/d","version":2})", R"({"repo-id":"org/d","version":10})",
+                                             R"({"repo-id":"org/d","revision":"main"})"});
+  CHECK(parse_lockfile(format_python_lockfile(lock)).kernels.size() == 5);
+
+  // Two tag ranges of one repo at one commit (found by fuzz_lockfile): both
+  // spell {"revision": sha} in Python's shape, written once (the same commit).
+  Lockfile tags;
+  tags.kernels.push_back(entry("org/t", 'a', {}, {}, {}));
+  tags.kernels.push_back(entry("org/t", 'a', {}, {}, {}));
+  tags.kernels.push_back(entry("org/t", 'b', {}, {}, "org/a"));
+  tags.kernels[0].requirement->tags = ">=1,<2";
+  tags.kernels[1].requirement->tags = ">=1.5,<2";
+  tags.kernels[2].requirement->tags = ">=3";
+  CHECK(parse_lockfile(format_lockfile(tags)).kernels.size() == 3);
+  const auto py_tags = parse_lockfile(format_python_lockfile(tags));
+  REQUIRE(py_tags.kernels.size() == 2);
+  CHECK(py_tags.kernels[0].requirement->revision == std::string(40, 'a'));
+  CHECK(py_tags.kernels[1].requirement->revision == std::string(40, 'b'));
+
+  // The same (repo, version) twice is still a duplicate.
+  lock.kernels.push_back(entry("org/d", 'f', 1, {}, "org/z"));
+  try {
+    format_lockfile(lock);
+    FAIL("wrote org/d v1 twice");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("each (repo, version) once") != std::string::npos);
+  }
+}
+
 TEST_CASE("repo id and relative path validators") {
   for (const char* good : {"kernels-community/activation", "a/b", "Org_1/name.v2", "kernels-test/flash-attn3"}) {
     CAPTURE(good);

@@ -49,9 +49,13 @@ GitRef ref(const std::string& name, char c) { return GitRef{name, sha(c)}; }
 
 TEST_CASE("lock_graph: dependencies and dependents come from required-by") {
   const auto lock = graph_lock();
-  CHECK(lock_dependencies(lock, "org/top") == std::vector<std::string>{"org/mid"});
-  CHECK(lock_dependencies(lock, "org/leaf").empty());
-  CHECK(lock_dependents(*lock.find("org/leaf")) == std::vector<std::string>{"org/mid"});
+  const auto top_deps = lock_dependencies(lock, *lock.find("org/top"));
+  REQUIRE(top_deps.size() == 1);
+  CHECK(top_deps[0]->repo_id == "org/mid");
+  CHECK(lock_dependencies(lock, *lock.find("org/leaf")).empty());
+  const auto leaf_dependents = lock_dependents(lock, *lock.find("org/leaf"));
+  REQUIRE(leaf_dependents.size() == 1);
+  CHECK(leaf_dependents[0]->repo_id == "org/mid");
   CHECK(is_top_level(*lock.find("org/other")));
   CHECK_FALSE(is_top_level(*lock.find("org/mid")));
 }

@@ -279,11 +279,41 @@ TEST_CASE("kernel-depends in metadata.json are locked level by level, cycles and
   CHECK(kept.lock == result.lock);
   CHECK(kept.report.stats.requests == 0);
 
-  // A dependency also required directly at another version: the requirement wins, with a warning.
+  // A dependency also required directly at another version: both are locked,
+  // one entry per (repo, version) as Python `kernels lock` does (issue 14 item 6).
+  hub.store().edit("org/other", [](MemoryRepo& r) {
+    r.branches = {{"main", kShaV1}, {"v1", kShaV1}, {"v2", kShaV2}};
+    r.commits[kShaV2] = {{"build/torch-cpu/__init__.py", {"other v2\n", false}},
+                         {"build/torch-cpu/metadata.json", {R"({"name": "x", "kernel-depends": []})", false}}};
+  });
   auto both = resolver.resolve(reqs({req_version("org/top", 1), req_version("org/other", 2)}));
-  CHECK(both.lock.find("org/other")->requirement.value().to_json() == req_version("org/other", 2).to_json());
-  REQUIRE(both.report.warnings.size() == 1);
-  CHECK(both.report.warnings[0].find("org/top depends on org/other") != std::string::npos);
+  REQUIRE(both.lock.kernels.size() == 5);
+  std::vector<std::string> order;
+  for (const auto& k : both.lock.kernels) order.push_back(k.repo_id + " " + k.requirement.value().to_json().dump());
+  CHECK(order == std::vector<std::string>{
+                     R"(org/leaf {"revision":"release","required-by":"org/mid"})",
+                     R"(org/mid {"version":1,"required-by":"org/top"})",
+                     R"(org/other {"version":1,"required-by":"org/top"})",
+                     R"(org/other {"version":2})",
+                     R"(org/top {"version":1})"});
+  CHECK(both.lock.find("org/other")->sha == kShaV2);  // what the requirements name
+  CHECK(both.lock.find_pinned("org/other", 1, std::nullopt)->sha == kShaV1);  // what org/top declares
+  CHECK(both.report.warnings.empty());
+  CHECK(both.report.kernels.size() == 5);
+  // Kept from the lock: both versions, no request; the same lock in Python's shape holds both too.
+  HubClient both_client(fast_hub_config(hub.url()));
+  Resolver both_again(both_client, {});
+  auto both_kept = both_again.resolve(reqs({req_version("org/top", 1), req_version("org/other", 2)}), &both.lock);
+  CHECK(both_kept.lock == both.lock);
+  CHECK(both_kept.report.stats.requests == 0);
+  CHECK(describe_lock_changes(both.lock, both_kept.lock).empty());
+  CHECK(parse_lockfile(format_python_lockfile(both.lock)).kernels.size() == 5);
+  // The direct requirement moves to v1 too: one entry of org/other remains.
+  auto merged = resolver.resolve(reqs({req_version("org/top", 1), req_version("org/other", 1)}), &both.lock);
+  CHECK(merged.lock.find_all("org/other").size() == 1);
+  CHECK(!merged.lock.find("org/other")->requirement->required_by);
+  const auto diff = describe_lock_changes(both.lock, merged.lock);
+  CHECK(diff.find("- org/other (version 2)") != std::string::npos);
 
   // Malformed kernel-depends: an error naming the repo, the file and the entry.
   add("org/bad", R"([{"repo-id": "org/mid", "version": 1, "revision": "main"}])");

@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "kernel_lock/cache/hf_cache.hpp"
 #include "kernel_lock/core/hash.hpp"
 #include "kernel_lock/core/lockfile.hpp"
 #include "kernel_lock/core/repo.hpp"
@@ -50,6 +51,13 @@ struct BundleKernel {
   std::vector<std::string> refs;      // cache refs to point at sha on install (e.g. "v1")
   std::vector<std::string> variants;  // included variants, sorted
   std::vector<BundleFile> files;      // sorted by path
+  // The refs that are tags (a subset of `refs`, sorted); the others are
+  // branches. Manifest key "tags", written when `ref_kinds_known`; without it
+  // (older bundles, or a revision whose kind nobody could tell) the refs are of
+  // unknown kind. install records known kinds in the cache (docs/hf-cache.md
+  // "Ref kinds"), so `serve` reports tags as tags.
+  std::vector<std::string> tags;
+  bool ref_kinds_known = true;
 };
 
 struct BundleBlob {
@@ -92,6 +100,11 @@ void check_manifest_against_lock(const BundleManifest& manifest, const Lockfile&
 // The cache refs install writes for a locked kernel: "v<N>" for a `version`
 // requirement, the branch/tag for a non-sha `revision`.
 std::vector<std::string> refs_for_requirement(const LockedKernel& kernel);
+// Sets `bk.tags` and `bk.ref_kinds_known` for `bk.refs` of `kernel`: "v<N>" of a
+// `version` requirement is a branch; the ref of a `revision` has the kind the
+// cache's side file records (read_ref_kinds), else its kind is unknown (the
+// CLI then asks the Hub when online). No network.
+void classify_refs(const LockedKernel& kernel, const CacheRepoPaths& repo, BundleKernel& bk);
 
 // What a bundle will hold, planned from a lock and the cache alone (no network).
 struct BundlePlan {

@@ -36,8 +36,8 @@ struct VariantProvenance {
   std::string describe() const;
 };
 
-// The signature `lock` pins for `repo_id` `variant`, or null.
-const LockedSignature* find_pinned_signature(const Lockfile& lock, const std::string& repo_id,
+// The signature `lock` pins for `repo_id` at commit `sha`, `variant`, or null.
+const LockedSignature* find_pinned_signature(const Lockfile& lock, const std::string& repo_id, const std::string& sha,
                                              const std::string& variant) noexcept;
 
 // True when a variant the manifest includes pins a signature in its lock.

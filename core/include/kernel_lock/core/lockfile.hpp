@@ -9,6 +9,7 @@
 // Variant objects hold `hash` and `hash_type` only (Python passes them as kwargs).
 #pragma once
 
+#include <compare>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -74,10 +75,41 @@ struct LockedKernel {
   friend bool operator==(const LockedKernel&, const LockedKernel&) = default;
 };
 
+// A lock holds one entry per (repo, version), as Python `kernels lock` does
+// (its key is KernelDependency: repo id + version or revision): a kernel required
+// at v2 that a dependency also requires at v1 is locked twice, the v1 entry with
+// "required-by". What tells two entries of one repo apart is their requirement's
+// version, else revision, else tag range (PinnedAs); an entry without a
+// requirement pins its sha.
+struct PinnedAs {
+  int kind = 1;                   // 0 version, 1 revision (or sha), 2 tag range: Python's order, then ours
+  std::uint64_t version = 0;      // kind 0
+  std::string text;               // kind 1: the revision (or sha), kind 2: the range
+  friend auto operator<=>(const PinnedAs&, const PinnedAs&) = default;
+};
+PinnedAs pinned_as(const LockedKernel& kernel);
+// The order a lock is written in: repo_id, then PinnedAs (Python's order of the
+// dependency shape: versions numerically, then revisions).
+bool lock_order(const LockedKernel& a, const LockedKernel& b) noexcept;
+
 struct Lockfile {
-  std::vector<LockedKernel> kernels;  // sorted by repo_id when written
+  std::vector<LockedKernel> kernels;  // sorted by lock_order when written
+  // The entry of `repo_id` that the requirements name directly (no
+  // "required-by"), else the first entry of it; what `load_kernel(repo_id)` and
+  // every per-repo reader mean. For a lock with one entry per repo: that entry.
   const LockedKernel* find(std::string_view repo_id) const noexcept;
   LockedKernel* find(std::string_view repo_id) noexcept;
+  // Version-aware: the entry of `repo_id` locked for "version" N or "revision" R
+  // (kernel-depends spelling: exactly one is set); null when none.
+  const LockedKernel* find_pinned(std::string_view repo_id, std::optional<std::uint64_t> version,
+                                  const std::optional<std::string>& revision) const noexcept;
+  // The entry of `repo_id` at commit `sha` (bundle manifests name (repo, sha)).
+  const LockedKernel* find_commit(std::string_view repo_id, std::string_view sha) const noexcept;
+  // The entry matching `other` (an entry of another lock): same repo pinned the
+  // same way (PinnedAs), else find(other.repo_id). For comparing two locks.
+  const LockedKernel* find_like(const LockedKernel& other) const noexcept;
+  // Every entry of `repo_id`, in the order of `kernels`.
+  std::vector<const LockedKernel*> find_all(std::string_view repo_id) const;
   friend bool operator==(const Lockfile&, const Lockfile&) = default;
 };
 
@@ -108,10 +140,11 @@ enum class LockfileShape { variants, dependency };
 LockfileShape detect_lockfile_shape(std::string_view text, std::string_view source = "kernel.lock");
 
 // Exactly the bytes the Python kernels 0.17.2 `KernelLocks.to_json()` (and so
-// `kernels lock`) produces for these kernels: the dependency shape, sorted by
-// repo_id, 2-space indent, raw UTF-8, no trailing newline. The dependency is
+// `kernels lock`) produces for these kernels: the dependency shape, in lock_order
+// (Python sorts by repo id, then version or revision), 2-space indent, raw UTF-8, no trailing newline. The dependency is
 // taken from `requirement` ("version" N, else "revision"); without one it is
-// {"revision": sha}. Variants, files and our extra keys have no place in it.
+// {"revision": sha}; entries that spell the same are written once (same commit).
+// Variants, files and our extra keys have no place in it.
 std::string format_python_lockfile(const Lockfile& lock);
 
 }  // namespace kernel_lock

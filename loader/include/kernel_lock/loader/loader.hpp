@@ -51,6 +51,13 @@ struct LoadOptions {
   // `ignore_fit`); normally the best fitting one is chosen.
   std::optional<std::string> variant;
   bool ignore_fit = false;
+  // A repo the lock holds at several versions (a kernel-depends on another
+  // version than the requirements name; docs/formats.md "One entry per (repo,
+  // version)"): load the entry locked for "version" N or "revision" R, as the
+  // dependent's metadata.json declares it (at most one of the two). Default:
+  // the entry the requirements name directly (Lockfile::find).
+  std::optional<std::uint64_t> version;
+  std::optional<std::string> revision;
   // Cache root; default kernels_cache_dir() (KERNELS_CACHE, HF_HUB_CACHE, ...).
   std::optional<std::filesystem::path> cache_dir;
   // get_locked_kernel: lockfile path (file or directory), else the search of locate_lockfile.

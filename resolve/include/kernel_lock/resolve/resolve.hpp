@@ -87,16 +87,17 @@ class Resolver {
   // unmeetable requirements, naming what was asked, what exists and what to change.
   // Kernel dependencies (`kernel-depends` in the locked variants' metadata.json)
   // are locked too, level by level (one round of requests per level), each
-  // recording "required-by" in its requirement. A dependency on a kernel that
-  // is already required (or a cycle) adds nothing; a different version than
-  // the one required gives a warning and the requirement's choice wins.
+  // recording "required-by" in its requirement, one entry per (repo, version)
+  // as Python `kernels lock` does: a dependency on a kernel already locked at
+  // that version (or a cycle) adds nothing; at another version it is locked
+  // too, as its own entry (the dependent loads the version it declares).
   ResolveResult resolve(const Requirements& requirements, const Lockfile* previous = nullptr);
 
  private:
   ResolveResult resolve_round(const Requirements& requirements, const Lockfile* previous,
-                              const std::map<std::string, std::string>& required_by);
+                              const std::vector<std::string>& required_by);  // by requirement index
   std::vector<ResolvePending> keep_or_queue(const Requirements& requirements, const Lockfile* previous,
-                                            const std::map<std::string, std::string>& required_by,
+                                            const std::vector<std::string>& required_by,
                                             std::vector<std::optional<LockedKernel>>& locked, ResolveReport& report);
   void pin_commits(const Requirements& requirements, std::vector<ResolvePending>& pending);
   std::vector<DownloadRequest> lock_variants(const std::vector<ResolvePending>& pending,
