@@ -26,7 +26,7 @@ With --before-lib DIR (a directory holding another build's libkernel_lock_loader
 load_kernel is also timed through that library (LD_LIBRARY_PATH), in the same runs.
 
 Usage: loader_bench.py --build-dir BUILD [--variant-dir DIR] [--runs N] [--reloads N] [--large-mb MB]
-                       [--before-lib DIR]
+                       [--before-lib DIR] [--no-signed]
 DIR is a built CPU variant (build/<variant>/ with metadata.json and the .so);
 default: <BUILD or sibling build dirs>/hub-kernels/activation/build/torch*-cpu-*,
 else the loader's test kernel. Prints markdown tables (median and min, ms).
@@ -262,6 +262,8 @@ def main() -> int:
     ap.add_argument("--reloads", type=int, default=50)
     ap.add_argument("--large-mb", type=int, default=268, help="padded .so size of the large case; 0 skips it")
     ap.add_argument("--before-lib", type=Path, help="directory of a previous build's libkernel_lock_loader.so")
+    ap.add_argument("--no-signed", action="store_true",
+                    help="skip the signed-variant case (it needs the `cryptography` package for the test PKI)")
     args = ap.parse_args()
     build = args.build_dir.resolve()
     bench_bin = build / "bench" / "loader_bench"
@@ -300,15 +302,18 @@ def main() -> int:
                 results[name].append(run(cmd, before_env if name == BEFORE else env))
 
         so_size = so_path.stat().st_size
-        signed = signed_setup(build, variant_dir, work, args.python)
-        signed_results = measure_signed(bench_bin, *signed, args.runs, args.reloads)
+        signed_results = None
+        if not args.no_signed:
+            signed = signed_setup(build, variant_dir, work, args.python)
+            signed_results = measure_signed(bench_bin, *signed, args.runs, args.reloads)
         large = (measure_large(bench_bin, variant_dir, work, ns, args.large_mb, args.runs, args.before_lib)
                  if args.large_mb else None)
     print(f"Kernel: {kind}, variant `{variant}`, .so {so_size / 1e6:.2f} MB; "
           f"{args.runs} fresh processes per method, op `gelu_fast` on a 16x1024 fp32 CPU tensor; ms.")
     print()
     print_load_table(results)
-    print_signed(signed_results, args.runs, args.reloads)
+    if signed_results is not None:
+        print_signed(signed_results, args.runs, args.reloads)
     if large:
         size, large_results = large
         print()

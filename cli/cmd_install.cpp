@@ -10,6 +10,7 @@
 #include <string>
 
 #include "commands.hpp"
+#include "install_summary.hpp"
 #include "registry_flags.hpp"
 #include "trust_flags.hpp"
 #include "kernel_lock/core/error.hpp"
@@ -61,18 +62,7 @@ int run_install(const InstallArgs& args, const CliContext& ctx) {
   // An OCI layout, directory or tar (`bundle --format oci`, docs/oci-layout.md), installs with the same guarantees.
   const auto s = is_oci_layout_dir(args.bundle) || is_oci_layout_tar(args.bundle) ? install_oci_layout(args.bundle, args.tag, options)
                                                 : install_bundle(args.bundle, options);
-  if (!ctx.quiet) {
-    std::cout << "installed " << args.bundle << ": " << s.kernels << " kernel(s), " << s.variants << " variant(s) ("
-              << s.variants_changed << " new or replaced), " << s.blobs << " blob(s), " << s.bytes
-              << " bytes verified\n";
-    for (const auto& r : s.refs) std::cout << "  ref " << r << "\n";
-    for (const auto& p : s.provenance) std::cout << "  " << p.repo_id << " " << p.variant << ": " << p.describe() << "\n";
-    if (s.trust_store)
-      std::cout << "  trusted root "
-                << (*s.trust_store == trust::TrustStoreWrite::kept_newer ? "kept (the cache holds a newer one)"
-                                                                         : "stored in the cache's trust store")
-                << "\n";
-  }
+  if (!ctx.quiet) print_install_summary(args.bundle, s);
   return 0;
 }
 

@@ -12,6 +12,7 @@
 #include <utility>
 #include <iostream>
 
+#include "install_summary.hpp"
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/variant.hpp"
 
@@ -108,9 +109,7 @@ int pull_and_install(const std::string& ref, const RegistryFlags& flags, const V
   if (!quiet) {
     std::cout << "pulled " << source.to_string() << ": " << pulled.blobs << " blob(s), " << pulled.bytes << " bytes ("
               << pulled.layers_skipped << " layer(s) of other variants skipped)\n";
-    std::cout << "installed " << s.kernels << " kernel(s), " << s.variants << " variant(s) (" << s.variants_changed
-              << " new or replaced), " << s.blobs << " blob(s), " << s.bytes << " bytes verified\n";
-    for (const auto& r : s.refs) std::cout << "  ref " << r << "\n";
+    print_install_summary(source.to_string(), s);
   }
   return 0;
 }
