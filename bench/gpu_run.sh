@@ -37,6 +37,9 @@ if [ -d "$d/python/kernel_lock" ]; then
     "$d/project/kernel.lock" 2>&1 | tee "$results/gpu_python_kernel_lock.log" || status=1
 fi
 
+# GPU_RUN_ONLY_LOADS=1: steps 1-1c only (the loads), for a short device session.
+[ "${GPU_RUN_ONLY_LOADS:-0}" = 1 ] && exit $status
+
 echo "== 2. correctness against PyTorch"
 python3 "$root/tests/gpu/test_cuda_kernels.py" "$d/kb" 2>&1 | tee "$results/gpu_kernels_test.log" || status=1
 
