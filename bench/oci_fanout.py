@@ -159,7 +159,8 @@ def push(layout: Path, tag: str, host: str, cli: Path, ours: bool) -> None:
 def dedup_rows(layouts: list[Path], work: Path, cli: Path, ours: bool, problems: list[str]) -> list[str]:
     """Bytes uploaded for v1 into an empty repository, then for v2 next to it (v2 shares
     the torch-universal weights with v1: it must upload less than its whole layout)."""
-    reg = Registry(work, auth=False, name="registry-dedup").start()
+    # A registry of each pusher's own: the second pusher must not find the first one's blobs.
+    reg = Registry(work, auth=False, name=f"registry-dedup-{'ours' if ours else 'skopeo'}").start()
     proxy = FaultProxy(reg.port).start()
     try:
         rows = []

@@ -4,7 +4,7 @@ TLS with a test CA made here by openssl.
 
 Interop (needs only `kernel-lock bundle --format oci`): skopeo copies our layout
 into the registry and back byte for byte, the `oras` Python SDK pulls what skopeo
-pushed, and the fault proxy (tests/e2e/fault_proxy.py) really injects its faults.
+pushed, our pull installs what the SDK pushed, and the fault proxy (tests/e2e/fault_proxy.py) really injects its faults.
 
 `kernel-lock push` / `pull` (issue 12; skipped while the CLI has no `push`):
 push, pull on a fresh cache with the registry as the only source, verify, the
@@ -530,6 +530,34 @@ print(json.dumps({{"out": k.add_one(torch.tensor([1.0])).tolist()}}))
         proc.terminate()
         proc.wait(10)
 
+
+
+def test_we_pull_what_the_oras_sdk_pushed(oci_cli, artifact, plain_registry, cli_env, tmp_path):
+    """The other direction of interop: the `oras` Python SDK uploads the blobs and the kernel
+    manifests (re-serialised by its HTTP client: other bytes, other digests than ours), an index
+    naming those digests is put under the tag (the SDK cannot put an index), and our pull installs it."""
+    provider = pytest.importorskip("oras.provider", reason="the oras Python SDK (PyPI oras) is not installed")
+    reg = provider.Registry(hostname=plain_registry.host, insecure=True, auth_backend="basic")
+    reg.auth.set_basic_auth(plain_registry.username, plain_registry.password)
+    repo = "interop/from-oras"
+    blobs = layout_blobs(artifact.layout)
+    top_desc = json.loads((artifact.layout / "index.json").read_text())["manifests"][0]
+    index = json.loads(blobs[top_desc["digest"][7:]])
+    container = reg.get_container(f"{plain_registry.host}/{repo}:staging")
+    for name, data in blobs.items():
+        reg.upload_blob(str(artifact.layout / "blobs" / "sha256" / name), container,
+                        {"digest": f"sha256:{name}", "size": len(data), "mediaType": "application/octet-stream"})
+    for i, desc in enumerate(index["manifests"]):
+        manifest = json.loads(blobs[desc["digest"][7:]])
+        resp = reg.upload_manifest(manifest, reg.get_container(f"{plain_registry.host}/{repo}:m{i}"))
+        assert resp.status_code == 201, resp.text
+        status, _, body = plain_registry.http("GET", f"/v2/{repo}/manifests/m{i}", headers={"Accept": MANIFEST_TYPE})
+        assert status == 200 and body != blobs[desc["digest"][7:]], "the SDK sent our bytes unchanged: nothing tested"
+        desc["digest"], desc["size"] = "sha256:" + hashlib.sha256(body).hexdigest(), len(body)
+    status, _, _ = plain_registry.http("PUT", f"/v2/{repo}/manifests/v1", body=json.dumps(index).encode(),
+                                       headers={"Content-Type": INDEX_TYPE})
+    assert status == 201
+    pull_and_check(oci_cli, artifact, plain_registry, (repo, "v1"), tmp_path / "cache", cli_env)
 
 # ---- the fleet workflow end to end: a signed compiled kernel, the registry as the only source, the C++ loader ----
 EXAMPLE = Path(os.environ.get("KERNEL_LOCK_BUILD_DIR", "build")).resolve() / "examples" / "load_kernel" / "load_kernel_example"
