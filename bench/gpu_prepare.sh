@@ -30,6 +30,12 @@ strip --strip-debug "$out"/bin/* "$out"/lib/libkernel_lock_*.so*  # travels smal
 if ls "$build"/python/kernel_lock/_native*.so >/dev/null 2>&1; then
   mkdir -p "$out/python" && cp -r "$build/python/kernel_lock" "$out/python/"
   strip --strip-debug "$out"/python/kernel_lock/_native*.so
+  # The GPU host's python3 may be another minor version than the build's
+  # (the H200 host: 3.12): GPU_EXTRA_PYTHONS="/path/to/python3.12 ..." adds an
+  # extension for each (bench/gpu_python_build.sh; Python picks its own).
+  for py in ${GPU_EXTRA_PYTHONS:-}; do
+    bash "$root/bench/gpu_python_build.sh" "$build" "$py" "$out/python/kernel_lock"
+  done
 fi
 # Runtime libraries outside glibc and torch (libcurl, libarchive, yaml-cpp, ...).
 for f in "$out"/bin/* "$out"/lib/*.so* "$out"/python/kernel_lock/_native*.so; do

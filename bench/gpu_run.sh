@@ -33,7 +33,11 @@ HF_HUB_CACHE="$cache" HF_HUB_OFFLINE=1 python3 "$root/tests/gpu/python_loads_ins
 
 if [ -d "$d/python/kernel_lock" ]; then
   echo "== 1c. the same CUDA variants through the kernel_lock Python package (verified, sealed; patched kernels)"
-  PYTHONPATH="$d/python" HF_HUB_CACHE="$cache" HF_HUB_OFFLINE=1 python3 "$root/bench/gpu_python_check.py" "$cache" \
+  suffix="$(python3 -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')"
+  [ -e "$d/python/kernel_lock/_native$suffix" ] || { status=1
+    echo "no kernel_lock/_native$suffix for this host's python3 (prepare with GPU_EXTRA_PYTHONS, bench/gpu_python_build.sh)"; }
+  # PYTHONPATH keeps what the caller set (e.g. the `kernels` package from wheels).
+  PYTHONPATH="$d/python${PYTHONPATH:+:$PYTHONPATH}" HF_HUB_CACHE="$cache" HF_HUB_OFFLINE=1 python3 "$root/bench/gpu_python_check.py" "$cache" \
     "$d/project/kernel.lock" 2>&1 | tee "$results/gpu_python_kernel_lock.log" || status=1
 fi
 
