@@ -76,7 +76,7 @@ def test_push_pull_roundtrip(kernel_lock_bin, hub_server, hf_env, registry, tmp_
 
     fresh = tmp_path / "fresh"
     pulled = kl(kernel_lock_bin, "pull", ref, "--cache", fresh, "--all", env=env)
-    assert "installed 1 kernel(s)" in pulled.stdout
+    assert f"installed {ref}: 1 kernel(s)" in pulled.stdout
     snapshots = list((fresh / "kernels--kernels-test--noarch-demo" / "snapshots").iterdir())
     assert len(snapshots) == 1
     cached = tmp_path / "cache" / "kernels--kernels-test--noarch-demo" / "snapshots" / snapshots[0].name
