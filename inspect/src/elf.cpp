@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <utility>
 
@@ -171,23 +172,29 @@ void read_dynamic_entries(Elf* elf, const SectionRef& ref, const std::string& na
   }
 }
 
+// One version record at `offset` through libelf's typed getter (gelf_getverneed,
+// gelf_getvernaux, gelf_getverdef, gelf_getverdaux), which refuses a record that
+// does not fit in the section; throws Error(invalid_input) "<what>" then.
+template <typename Record, typename Getter>
+Record version_record(Elf_Data* data, std::size_t offset, Getter get, const std::string& name, const char* what) {
+  Record record;
+  if (offset > static_cast<std::size_t>(std::numeric_limits<int>::max()) ||
+      get(data, static_cast<int>(offset), &record) == nullptr)
+    malformed(name, what);
+  return record;
+}
+
 // .gnu.version_r: Elf_Verneed records, each with a chain of Elf_Vernaux. Every
-// offset is checked against the section size; the chains are capped.
+// record is bounds-checked by libelf; the chains are capped.
 void read_version_needs(Elf* elf, const SectionRef& ref, const std::string& name, DynamicTables& tables) {
   Elf_Data* data = section_data(ref.scn, name);
-  const auto* base = static_cast<const unsigned char*>(data->d_buf);
-  const std::size_t size = data->d_size;
   std::size_t offset = 0;
   for (std::size_t n = 0; n < kMaxVersionNeeds; ++n) {
-    if (offset > size || size - offset < sizeof(GElf_Verneed)) malformed(name, "truncated .gnu.version_r");
-    GElf_Verneed need;
-    std::memcpy(&need, base + offset, sizeof need);
+    const auto need = version_record<GElf_Verneed>(data, offset, gelf_getverneed, name, "truncated .gnu.version_r");
     const std::string file = str_at(elf, ref.shdr.sh_link, need.vn_file);
     std::size_t aux = offset + need.vn_aux;
     for (unsigned a = 0; a < need.vn_cnt && a < kMaxVersionNeeds; ++a) {
-      if (aux > size || size - aux < sizeof(GElf_Vernaux)) malformed(name, "truncated .gnu.version_r entry");
-      GElf_Vernaux vna;
-      std::memcpy(&vna, base + aux, sizeof vna);
+      const auto vna = version_record<GElf_Vernaux>(data, aux, gelf_getvernaux, name, "truncated .gnu.version_r entry");
       tables.needs_by_index[vna.vna_other & 0x7fff] = VersionNeed{file, str_at(elf, ref.shdr.sh_link, vna.vna_name)};
       if (vna.vna_next == 0) break;
       aux += vna.vna_next;
@@ -201,17 +208,11 @@ void read_version_needs(Elf* elf, const SectionRef& ref, const std::string& name
 // .gnu.version_d: Elf_Verdef records with their first Elf_Verdaux (the name).
 void read_version_defs(Elf* elf, const SectionRef& ref, const std::string& name, DynamicTables& tables) {
   Elf_Data* data = section_data(ref.scn, name);
-  const auto* base = static_cast<const unsigned char*>(data->d_buf);
-  const std::size_t size = data->d_size;
   std::size_t offset = 0;
   for (std::size_t n = 0; n < kMaxVersionNeeds; ++n) {
-    if (offset > size || size - offset < sizeof(GElf_Verdef)) malformed(name, "truncated .gnu.version_d");
-    GElf_Verdef def;
-    std::memcpy(&def, base + offset, sizeof def);
-    const std::size_t aux = offset + def.vd_aux;
-    if (aux > size || size - aux < sizeof(GElf_Verdaux)) malformed(name, "truncated .gnu.version_d entry");
-    GElf_Verdaux vda;
-    std::memcpy(&vda, base + aux, sizeof vda);
+    const auto def = version_record<GElf_Verdef>(data, offset, gelf_getverdef, name, "truncated .gnu.version_d");
+    const auto vda = version_record<GElf_Verdaux>(data, offset + def.vd_aux, gelf_getverdaux, name,
+                                                  "truncated .gnu.version_d entry");
     if ((def.vd_flags & VER_FLG_BASE) == 0) tables.defs_by_index[def.vd_ndx & 0x7fff] = str_at(elf, ref.shdr.sh_link, vda.vda_name);
     if (def.vd_next == 0) return;
     offset += def.vd_next;

@@ -20,10 +20,10 @@
 namespace kernel_lock {
 namespace fs = std::filesystem;
 using nlohmann::json;
+using registry_detail::kMaxJson;
 using registry_detail::Session;
 namespace {
 
-constexpr std::uint64_t kMaxJson = 16ull << 20;
 constexpr std::size_t kMaxTags = 1000;
 
 struct Fetched {

@@ -13,10 +13,10 @@
 namespace kernel_lock {
 namespace fs = std::filesystem;
 using nlohmann::json;
+using registry_detail::kMaxJson;
 using registry_detail::Session;
 namespace {
 
-constexpr std::uint64_t kMaxJson = 16ull << 20;
 
 struct LayoutBlob {
   std::string digest;  // sha256:<hex>

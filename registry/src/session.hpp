@@ -2,6 +2,7 @@
 // scope) and its request loop with retries and the auth challenge.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <optional>
@@ -12,6 +13,9 @@
 #include "kernel_lock/registry/registry.hpp"
 
 namespace kernel_lock::registry_detail {
+
+// The largest JSON document (index, manifest, config, tags list) read from a registry or a layout.
+inline constexpr std::uint64_t kMaxJson = 16ull << 20;
 
 class Session {
  public:
