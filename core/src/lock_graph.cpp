@@ -29,4 +29,11 @@ std::vector<const LockedKernel*> lock_dependents(const Lockfile& lock, const Loc
 
 bool is_top_level(const LockedKernel& kernel) { return !kernel.requirement || !kernel.requirement->required_by; }
 
+std::vector<const LockedKernel*> top_level_entries(const Lockfile& lock) {
+  std::vector<const LockedKernel*> out;
+  for (const auto& kernel : lock.kernels)
+    if (is_top_level(kernel)) out.push_back(&kernel);
+  return in_lock_order(std::move(out));
+}
+
 }  // namespace kernel_lock

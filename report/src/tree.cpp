@@ -90,13 +90,6 @@ std::vector<std::string> sorted_repo_ids(const Lockfile& lock) {
   return out;
 }
 
-std::vector<const LockedKernel*> top_level_entries(const Lockfile& lock) {
-  std::vector<const LockedKernel*> out;
-  for (const auto& kernel : lock.kernels)
-    if (is_top_level(kernel)) out.push_back(&kernel);
-  std::sort(out.begin(), out.end(), [](const LockedKernel* a, const LockedKernel* b) { return lock_order(*a, *b); });
-  return out;
-}
 
 }  // namespace
 

@@ -22,5 +22,8 @@ std::vector<const LockedKernel*> lock_dependencies(const Lockfile& lock, const L
 std::vector<const LockedKernel*> lock_dependents(const Lockfile& lock, const LockedKernel& kernel);
 // True when `kernel` was asked for by the requirements themselves (no dependent).
 bool is_top_level(const LockedKernel& kernel);
+// The entries asked for by the requirements themselves (the roots of the
+// kernel-depends graph), in lock_order. Never throws.
+std::vector<const LockedKernel*> top_level_entries(const Lockfile& lock);
 
 }  // namespace kernel_lock
