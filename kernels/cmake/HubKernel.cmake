@@ -31,6 +31,27 @@
 # enable_language(CUDA) and find_package(CUDAToolkit).
 
 set(KERNEL_LOCK_HUB_KERNEL_DIR ${CMAKE_CURRENT_LIST_DIR})
+
+# A kernel links the shared libstdc++ that torch uses. A GCC whose search path
+# holds only libstdc++.a (seen on a GPU image's /opt/gcc) links a private copy
+# into every kernel, with its own, never initialised C++ locale: the first
+# TORCH_CHECK message that formats a number (a shape, an eps) then segfaults
+# inside the op call. Refused here, before anything is built.
+function(_kernel_lock_require_shared_libstdcxx)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    return()
+  endif()
+  execute_process(COMMAND ${CMAKE_CXX_COMPILER} -print-file-name=libstdc++.so
+    OUTPUT_VARIABLE so OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET RESULT_VARIABLE rc)
+  if(rc EQUAL 0 AND NOT IS_ABSOLUTE "${so}")
+    message(FATAL_ERROR "HubKernel: ${CMAKE_CXX_COMPILER} finds no shared libstdc++ (libstdc++.so is not in "
+      "its search path; only the static libstdc++.a): every kernel would carry its own copy of libstdc++, "
+      "whose uninitialised C++ locale crashes the first error message that formats a number. "
+      "Build with a GCC that has the shared library, e.g. CXX=/usr/bin/g++ CUDAHOSTCXX=/usr/bin/g++ "
+      "(after removing the build directory's CMakeCache.txt).")
+  endif()
+endfunction()
+_kernel_lock_require_shared_libstdcxx()
 set(KERNEL_LOCK_CUDA_CAPABILITIES "" CACHE STRING
   "CUDA capabilities for our CUDA kernels (e.g. \"9.0a;8.0\"), overriding build.toml's cuda-capabilities")
 

@@ -12,23 +12,50 @@ using kernel_lock_cuda::from_float;
 using kernel_lock_cuda::Pack;
 using kernel_lock_cuda::round_pack;
 using kernel_lock_cuda::to_float;
+using kernel_lock_cuda::unpack;
 
 constexpr int kThreads = 256;
 
-// kVec: each thread loads kUnroll 16-byte packs (streaming loads and stores) (a block's packs are
-// consecutive, so every load is coalesced) before computing any, keeping
-// several loads in flight per thread; the grid covers the tensor once.
+// Vectorised kernels: each thread loads its 16-byte packs (a block's packs are
+// consecutive, so every load is coalesced) before computing any, keeping several
+// loads in flight per thread. Gated kernels: kUnroll packs of each half a thread.
 constexpr int kUnroll = 4;
 
-// Streaming (evict-first) 16-byte load and store: each byte is touched once.
+// Gated kernels keep 4 blocks of kThreads resident per SM (<= 64 registers a thread):
+// without the bound, nvcc gives the bf16 variants 96 registers (2 blocks per SM),
+// too few loads in flight for the erf/tanh gated ops to reach copy bandwidth on H200.
+constexpr int kGatedBlocksPerSm = 4;
+
+// Launch shape of the vectorised element-wise kernel, per element type, as
+// measured on an H200 (bench/results/gpu_elementwise_shapes_h200.md): fp32 runs
+// 2-5 % faster with 128-thread blocks of 2 packs a thread and default caching;
+// 16-bit types with 256 x 4 packs and streaming (evict-first) hints.
 template <typename T>
-__device__ __forceinline__ Pack<T> load_cs(const Pack<T>* p) {
-  const float4 v = __ldcs(reinterpret_cast<const float4*>(p));
+struct ElementwiseShape {
+  static constexpr int kBlock = 256;
+  static constexpr int kPacks = 4;
+  static constexpr bool kStreaming = true;
+};
+template <>
+struct ElementwiseShape<float> {
+  static constexpr int kBlock = 128;
+  static constexpr int kPacks = 2;
+  static constexpr bool kStreaming = false;
+};
+
+// 16-byte load and store; kStreaming marks each byte as touched once (evict-first).
+template <bool kStreaming, typename T>
+__device__ __forceinline__ Pack<T> load16(const Pack<T>* p) {
+  const float4 v = kStreaming ? __ldcs(reinterpret_cast<const float4*>(p)) : *reinterpret_cast<const float4*>(p);
   return *reinterpret_cast<const Pack<T>*>(&v);
 }
-template <typename T>
-__device__ __forceinline__ void store_cs(Pack<T>* p, const Pack<T>& v) {
-  __stcs(reinterpret_cast<float4*>(p), *reinterpret_cast<const float4*>(&v));
+template <bool kStreaming, typename T>
+__device__ __forceinline__ void store16(Pack<T>* p, const Pack<T>& v) {
+  if constexpr (kStreaming) {
+    __stcs(reinterpret_cast<float4*>(p), *reinterpret_cast<const float4*>(&v));
+  } else {
+    *reinterpret_cast<float4*>(p) = *reinterpret_cast<const float4*>(&v);
+  }
 }
 
 template <typename T, Act A, bool kVec>
@@ -38,15 +65,16 @@ __global__ void elementwise_kernel(T* __restrict__ out, const T* __restrict__ in
     const int64_t packs = n / V;
     const Pack<T>* pin = reinterpret_cast<const Pack<T>*>(in);
     Pack<T>* pout = reinterpret_cast<Pack<T>*>(out);
-    const int64_t first = static_cast<int64_t>(blockIdx.x) * blockDim.x * kUnroll + threadIdx.x;
-    Pack<T> x[kUnroll];
+    using Shape = ElementwiseShape<T>;
+    const int64_t first = static_cast<int64_t>(blockIdx.x) * blockDim.x * Shape::kPacks + threadIdx.x;
+    Pack<T> x[Shape::kPacks];
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
+    for (int u = 0; u < Shape::kPacks; ++u) {
       const int64_t i = first + static_cast<int64_t>(u) * blockDim.x;
-      if (i < packs) x[u] = load_cs(pin + i);
+      if (i < packs) x[u] = load16<Shape::kStreaming>(pin + i);
     }
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
+    for (int u = 0; u < Shape::kPacks; ++u) {
       const int64_t i = first + static_cast<int64_t>(u) * blockDim.x;
       if (i < packs) {
         float f[V];
@@ -54,7 +82,7 @@ __global__ void elementwise_kernel(T* __restrict__ out, const T* __restrict__ in
         for (int k = 0; k < V; ++k) f[k] = apply<A>(to_float(x[u].v[k]));
         Pack<T> y;
         round_pack(y, f);
-        store_cs(pout + i, y);
+        store16<Shape::kStreaming>(pout + i, y);
       }
     }
     // The tail (n % V elements) goes to the first threads of block 0.
@@ -73,7 +101,7 @@ __global__ void elementwise_kernel(T* __restrict__ out, const T* __restrict__ in
 // packs of both halves (2 * kUnroll streaming loads in flight) before computing.
 // No index division: the row comes from the grid, the column from the block.
 template <typename T, Act A>
-__global__ void gated_vec_kernel(T* __restrict__ out, const T* __restrict__ in, int64_t rows,
+__global__ void __launch_bounds__(kThreads, kGatedBlocksPerSm) gated_vec_kernel(T* __restrict__ out, const T* __restrict__ in, int64_t rows,
                                  int64_t dv) {
   constexpr int V = Pack<T>::kSize;
   const Pack<T>* pin = reinterpret_cast<const Pack<T>*>(in);
@@ -87,8 +115,8 @@ __global__ void gated_vec_kernel(T* __restrict__ out, const T* __restrict__ in, 
     for (int u = 0; u < kUnroll; ++u) {
       const int64_t c = first + static_cast<int64_t>(u) * blockDim.x;
       if (c < dv) {
-        x[u] = load_cs(xr + c);
-        g[u] = load_cs(xr + dv + c);
+        x[u] = load16<true>(xr + c);
+        g[u] = load16<true>(xr + dv + c);
       }
     }
 #pragma unroll
@@ -96,11 +124,14 @@ __global__ void gated_vec_kernel(T* __restrict__ out, const T* __restrict__ in, 
       const int64_t c = first + static_cast<int64_t>(u) * blockDim.x;
       if (c < dv) {
         float f[V];
+        float gf[V];
+        unpack(x[u], f);
+        unpack(g[u], gf);
 #pragma unroll
-        for (int k = 0; k < V; ++k) f[k] = apply<A>(to_float(x[u].v[k])) * to_float(g[u].v[k]);
+        for (int k = 0; k < V; ++k) f[k] = apply<A>(f[k]) * gf[k];
         Pack<T> y;
         round_pack(y, f);
-        store_cs(pout + r * dv + c, y);
+        store16<true>(pout + r * dv + c, y);
       }
     }
   }
@@ -124,10 +155,11 @@ void elementwise(void* out, const void* in, int64_t n, cudaStream_t stream) {
   T* o = static_cast<T*>(out);
   const T* x = static_cast<const T*>(in);
   if (kernel_lock_cuda::aligned16(o) && kernel_lock_cuda::aligned16(x)) {
-    const int64_t per_block = static_cast<int64_t>(kThreads) * kUnroll;
+    using Shape = ElementwiseShape<T>;
+    const int64_t per_block = static_cast<int64_t>(Shape::kBlock) * Shape::kPacks;
     const int64_t packs = n / Pack<T>::kSize;
     const auto grid = static_cast<unsigned>(std::max<int64_t>(1, (packs + per_block - 1) / per_block));
-    elementwise_kernel<T, A, true><<<grid, kThreads, 0, stream>>>(o, x, n);
+    elementwise_kernel<T, A, true><<<grid, Shape::kBlock, 0, stream>>>(o, x, n);
   } else {
     elementwise_kernel<T, A, false><<<kernel_lock_cuda::grid_for(n, kThreads), kThreads, 0, stream>>>(o, x, n);
   }

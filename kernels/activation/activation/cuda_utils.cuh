@@ -54,6 +54,30 @@ __device__ __forceinline__ void round_pack(Pack<__nv_bfloat16>& y, const float* 
   }
 }
 
+// f[k] = p.v[k] as float; bf16 lanes are widened from their 32-bit words (a
+// shift and a mask, no per-lane extraction).
+__device__ __forceinline__ void unpack(const Pack<float>& p, float* f) {
+#pragma unroll
+  for (int k = 0; k < Pack<float>::kSize; ++k) f[k] = p.v[k];
+}
+__device__ __forceinline__ void unpack(const Pack<__half>& p, float* f) {
+#pragma unroll
+  for (int k = 0; k < Pack<__half>::kSize; k += 2) {
+    const float2 t = __half22float2(*reinterpret_cast<const __half2*>(&p.v[k]));
+    f[k] = t.x;
+    f[k + 1] = t.y;
+  }
+}
+__device__ __forceinline__ void unpack(const Pack<__nv_bfloat16>& p, float* f) {
+  const uint4 w = *reinterpret_cast<const uint4*>(&p);
+  const unsigned words[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+  for (int k = 0; k < 4; ++k) {
+    f[2 * k] = __uint_as_float(words[k] << 16);
+    f[2 * k + 1] = __uint_as_float(words[k] & 0xffff0000u);
+  }
+}
+
 inline bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
 
 inline unsigned grid_for(int64_t work, int threads) {
