@@ -5,6 +5,8 @@
 #include "activation_kernels.h"
 #include "cuda_utils.cuh"
 
+#include <type_traits>
+
 namespace activation {
 namespace {
 
@@ -26,21 +28,17 @@ constexpr int kUnroll = 4;
 // too few loads in flight for the erf/tanh gated ops to reach copy bandwidth on H200.
 constexpr int kGatedBlocksPerSm = 4;
 
-// Launch shape of the vectorised element-wise kernel, per element type, as
-// measured on an H200 (bench/results/gpu_elementwise_shapes_h200.md): fp32 runs
-// 2-5 % faster with 128-thread blocks of 2 packs a thread and default caching;
-// 16-bit types with 256 x 4 packs and streaming (evict-first) hints.
-template <typename T>
+// Launch shape of the vectorised element-wise kernel, per element type and op,
+// as measured on an H200 (bench/results/gpu_elementwise_shapes_h200.md): fp32,
+// and 16-bit silu (little math per byte), run fastest with 128-thread blocks of
+// 2 packs a thread and default caching; the 16-bit GELUs (more math per byte)
+// with 256 x 4 packs and streaming (evict-first) hints.
+template <typename T, Act A>
 struct ElementwiseShape {
-  static constexpr int kBlock = 256;
-  static constexpr int kPacks = 4;
-  static constexpr bool kStreaming = true;
-};
-template <>
-struct ElementwiseShape<float> {
-  static constexpr int kBlock = 128;
-  static constexpr int kPacks = 2;
-  static constexpr bool kStreaming = false;
+  static constexpr bool kLight = std::is_same_v<T, float> || A == Act::silu;
+  static constexpr int kBlock = kLight ? 128 : 256;
+  static constexpr int kPacks = kLight ? 2 : 4;
+  static constexpr bool kStreaming = !kLight;
 };
 
 // 16-byte load and store; kStreaming marks each byte as touched once (evict-first).
@@ -65,7 +63,7 @@ __global__ void elementwise_kernel(T* __restrict__ out, const T* __restrict__ in
     const int64_t packs = n / V;
     const Pack<T>* pin = reinterpret_cast<const Pack<T>*>(in);
     Pack<T>* pout = reinterpret_cast<Pack<T>*>(out);
-    using Shape = ElementwiseShape<T>;
+    using Shape = ElementwiseShape<T, A>;
     const int64_t first = static_cast<int64_t>(blockIdx.x) * blockDim.x * Shape::kPacks + threadIdx.x;
     Pack<T> x[Shape::kPacks];
 #pragma unroll
@@ -155,7 +153,7 @@ void elementwise(void* out, const void* in, int64_t n, cudaStream_t stream) {
   T* o = static_cast<T*>(out);
   const T* x = static_cast<const T*>(in);
   if (kernel_lock_cuda::aligned16(o) && kernel_lock_cuda::aligned16(x)) {
-    using Shape = ElementwiseShape<T>;
+    using Shape = ElementwiseShape<T, A>;
     const int64_t per_block = static_cast<int64_t>(Shape::kBlock) * Shape::kPacks;
     const int64_t packs = n / Pack<T>::kSize;
     const auto grid = static_cast<unsigned>(std::max<int64_t>(1, (packs + per_block - 1) / per_block));
