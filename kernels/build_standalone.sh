@@ -7,7 +7,8 @@
 #
 # Environment: PYTHON (default python3; must import torch), CUDA_CAPS (CUDA
 # capabilities, default build.toml's list, e.g. CUDA_CAPS="9.0a" for H100 only),
-# CUDA=0 to skip the CUDA variants, JOBS (default: all cores).
+# CUDA=0 to skip the CUDA variants, JOBS (default: all cores), CXX / CUDAHOSTCXX (a
+# GCC that links the shared libstdc++: configure refuses one that finds only libstdc++.a).
 # Output: BUILD_DIR/hub-kernels/<name>/build/<variant>/ (API version 2) and
 # BUILD_DIR/hub-kernels-v1/<name>/build/<variant>/ (API version 1), for
 # <name> in activation, rmsnorm; variants torch<MM>-cxx11-cpu-<arch>-linux and
