@@ -10,6 +10,7 @@
 
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/fs.hpp"
+#include "kernel_lock/core/rfc3339.hpp"
 #include "kernel_lock/core/json.hpp"
 
 namespace kernel_lock {
@@ -135,17 +136,6 @@ LockedFile parse_file(const Checker& check, const ojson& value, const std::strin
   return file;
 }
 
-bool is_rfc3339_utc_seconds(std::string_view text) {
-  // "YYYY-MM-DDTHH:MM:SSZ"
-  if (text.size() != 20) return false;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    const char want = i == 4 || i == 7 ? '-' : i == 10 ? 'T' : i == 13 || i == 16 ? ':' : i == 19 ? 'Z' : '0';
-    if (want == '0' ? (c < '0' || c > '9') : c != want) return false;
-  }
-  return true;
-}
-
 LockedSignature parse_signature(const Checker& check, const ojson& value, const std::string& path) {
   check.object(value, path,
                "a signature record {\"issuer\", \"source_repository\", \"build_signer_uri\", \"log_index\", "
@@ -170,7 +160,7 @@ LockedSignature parse_signature(const Checker& check, const ojson& value, const 
     check.fail(key_path(path, "log_index"), "expected a non-negative integer, got " + type_name(index));
   signature.log_index = index.get<std::int64_t>();
   signature.signing_time = text("signing_time", "an RFC 3339 UTC time \"YYYY-MM-DDTHH:MM:SSZ\"");
-  if (!is_rfc3339_utc_seconds(signature.signing_time))
+  if (!is_canonical_rfc3339(signature.signing_time))
     check.fail(key_path(path, "signing_time"),
                "expected an RFC 3339 UTC time \"YYYY-MM-DDTHH:MM:SSZ\", got " + json_quote(signature.signing_time));
   return signature;

@@ -164,18 +164,5 @@ std::int64_t trust_max_age_days_from_env() {
   return days;
 }
 
-std::string format_rfc3339(UnixTime t) {
-  using namespace std::chrono;
-  const sys_seconds point{seconds{t}};
-  const auto day = floor<days>(point);
-  const year_month_day date{day};
-  const hh_mm_ss time{point - day};
-  char text[40];
-  std::snprintf(text, sizeof text, "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(date.year()),
-                static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
-                static_cast<int>(time.hours().count()), static_cast<int>(time.minutes().count()),
-                static_cast<int>(time.seconds().count()));
-  return text;
-}
 
 }  // namespace kernel_lock::trust

@@ -79,7 +79,6 @@ void check_trust_fresh(const CapturedTrustRoot& root, UnixTime now, std::int64_t
 // Throws Error(usage) when it is set to anything but a positive integer.
 std::int64_t trust_max_age_days_from_env();
 
-// "2026-06-01T12:00:00Z" (UTC, whole seconds); parse_rfc3339 reads it back.
-std::string format_rfc3339(UnixTime t);
+using kernel_lock::format_rfc3339;  // core/rfc3339.hpp
 
 }  // namespace kernel_lock::trust

@@ -13,12 +13,12 @@
 #include <vector>
 
 #include "kernel_lock/core/error.hpp"  // the Error every parser here throws
+#include "kernel_lock/core/rfc3339.hpp"
 
 namespace kernel_lock::trust {
 
 using Bytes = std::vector<std::uint8_t>;
-// Seconds since the Unix epoch, UTC.
-using UnixTime = std::int64_t;
+using kernel_lock::UnixTime;  // seconds since the Unix epoch, UTC (core/rfc3339.hpp)
 
 // A validity window from the trusted root (`validFor`); no `end` means open-ended.
 struct ValidityWindow {
@@ -67,8 +67,6 @@ TrustedRoot parse_trusted_root(std::string_view json);
 // plus everything parse_trusted_root throws, with the path as context.
 TrustedRoot load_trusted_root(const std::filesystem::path& path);
 
-// Parses an RFC 3339 UTC timestamp ("2022-04-13T20:06:15Z", fractional seconds
-// allowed and truncated, "Z" or "+00:00"). Throws Error(invalid_input).
-UnixTime parse_rfc3339(std::string_view text);
+using kernel_lock::parse_rfc3339;  // core/rfc3339.hpp
 
 }  // namespace kernel_lock::trust
