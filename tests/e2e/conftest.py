@@ -64,13 +64,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
 import pytest
+
+from processes import stop_process
 
 # Exit status of a run in which every test was skipped (none passed, failed or
 # errored): ctest maps it to "skipped" (SKIP_RETURN_CODE in tests/CMakeLists.txt),
@@ -174,13 +175,7 @@ class HubServer:
             return [json.loads(line) for line in f if line.strip()]
 
     def stop(self, timeout: float = 10.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, timeout)
         # The process has exited: let the drain thread take its last lines
         # (the "stopped after" line races with stderr() otherwise).
         self._stderr_thread.join(timeout)

@@ -28,7 +28,6 @@ import http.client
 import json
 import re
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -36,6 +35,8 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from processes import stop_process
 
 REGISTRY_BIN = "docker-registry"
 USERNAME = "fleet"
@@ -197,14 +198,8 @@ class Registry:
         if timer is not None and timer is not threading.current_thread():
             timer.cancel()
             timer.join()
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc, timeout)
 
     def restart(self) -> None:
         self.stop()

@@ -20,7 +20,8 @@ MODULES = {
 @pytest.mark.parametrize("module, want", [("all_skipped", 77), ("module_skipped", 77), ("one_passed", 0),
                                           ("one_failed", 1)])
 def test_exit_status(tmp_path: Path, module: str, want: int):
-    shutil.copy(Path(__file__).with_name("conftest.py"), tmp_path / "conftest.py")
+    for helper in ("conftest.py", "processes.py"):  # conftest.py imports processes.py
+        shutil.copy(Path(__file__).with_name(helper), tmp_path / helper)
     (tmp_path / f"test_{module}.py").write_text(MODULES[module])
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
