@@ -1,11 +1,17 @@
 // fleet.yaml parsing, the per-class verdict on generated cases, and the audit rules.
 #include <doctest/doctest.h>
 
+#include <cstdlib>
+#include <set>
 #include <string>
 
 #include "kernel_lock/core/error.hpp"
+#include "kernel_lock/core/fs.hpp"
 #include "kernel_lock/inspect/audit.hpp"
+#include "kernel_lock/inspect/elf.hpp"
 #include "kernel_lock/inspect/fleet.hpp"
+
+#include "../temp_dir.hpp"
 
 using namespace kernel_lock;
 using namespace kernel_lock::inspect;
@@ -121,4 +127,36 @@ TEST_CASE("audit rules on a synthetic dynamic section") {
   const auto sarif = to_sarif(f);
   CHECK(sarif.find("\"version\": \"2.1.0\"") != std::string::npos);
   CHECK(sarif == to_sarif(f));
+}
+
+TEST_CASE("audit: a kernel carrying its own libstdc++ (std::locale::classic defined) is an error") {
+  DynamicInfo dyn;
+  dyn.needed = {"libc.so.6"};
+  dyn.defined = {{"PyInit__k", "", "", false}, {"_ZNSt6locale7classicEv", "", "", false}};
+  const auto f = audit_object(dyn, "k.so", AuditOptions{});
+  REQUIRE(f.size() == 1);
+  CHECK(f[0].rule == "private-libstdcxx");
+  CHECK(f[0].level == Level::error);
+  dyn.defined = {{"PyInit__k", "", "", false}};
+  CHECK(audit_object(dyn, "k.so", AuditOptions{}).empty());
+}
+
+TEST_CASE("audit: real g++ output, -static-libstdc++ against the shared libstdc++") {
+  if (std::system("command -v g++ >/dev/null 2>&1") != 0) {
+    MESSAGE("g++ not installed: skipped");
+    return;
+  }
+  kltest::TempDir dir;
+  write_file_atomic(dir.path() / "k.cpp",
+                    "#include <sstream>\nextern \"C\" int f() { std::ostringstream s; s << 42L; return (int)s.str().size(); }\n");
+  const auto rules_of = [&](const std::string& flags, const std::string& name) {
+    const auto so = dir.path() / name;
+    const std::string cmd = "g++ -O2 -fPIC -shared " + flags + " -o " + so.string() + " " + (dir.path() / "k.cpp").string() + " 2>&1";
+    REQUIRE(std::system(cmd.c_str()) == 0);
+    std::set<std::string> rules;
+    for (const auto& finding : audit_object(ElfFile::open(so).dynamic(), name, AuditOptions{})) rules.insert(finding.rule);
+    return rules;
+  };
+  CHECK(rules_of("-static-libstdc++", "static.so").contains("private-libstdcxx"));
+  CHECK_FALSE(rules_of("", "shared.so").contains("private-libstdcxx"));
 }
