@@ -99,8 +99,8 @@ __global__ void elementwise_kernel(T* __restrict__ out, const T* __restrict__ in
 // packs of both halves (2 * kUnroll streaming loads in flight) before computing.
 // No index division: the row comes from the grid, the column from the block.
 template <typename T, Act A>
-__global__ void __launch_bounds__(kThreads, kGatedBlocksPerSm) gated_vec_kernel(T* __restrict__ out, const T* __restrict__ in, int64_t rows,
-                                 int64_t dv) {
+__global__ void __launch_bounds__(kThreads, kGatedBlocksPerSm)
+    gated_vec_kernel(T* __restrict__ out, const T* __restrict__ in, int64_t rows, int64_t dv) {
   constexpr int V = Pack<T>::kSize;
   const Pack<T>* pin = reinterpret_cast<const Pack<T>*>(in);
   Pack<T>* pout = reinterpret_cast<Pack<T>*>(out);
