@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <ctime>
 #include <map>
 #include <mutex>
 #include <regex>
@@ -21,6 +20,7 @@
 #include "kernel_lock/core/fs.hpp"
 #include "kernel_lock/core/hash.hpp"
 #include "kernel_lock/core/ids.hpp"
+#include "kernel_lock/core/rfc3339.hpp"
 #include "kernel_lock/core/unique_fd.hpp"
 
 namespace kernel_lock {
@@ -59,14 +59,8 @@ fs::path repo_dir(const fs::path& root, const RepoRef& repo) {
   return root / "repos" / std::string(to_string(repo.type)) / repo.repo_id.substr(0, slash) / repo.repo_id.substr(slash + 1);
 }
 
-std::string format_date(std::int64_t seconds) {
-  std::time_t t = static_cast<std::time_t>(seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
-  return buf;
-}
+// The Hub's form of a time: RFC 3339 with milliseconds ("2024-01-01T00:00:00.000Z").
+std::string format_date(std::int64_t seconds) { return format_rfc3339(seconds).insert(19, ".000"); }
 
 struct RefsFile {
   std::map<std::string, std::string> branches;
