@@ -143,6 +143,22 @@ def check_rms_norm(version):
                     close(out, ref, dtype, f"rms_norm {dtype} {shape} eps={eps} {variant}")
 
 
+def check_rms_norm_two_pass():
+    """rms_norm inputs of 256 MiB with rows of 1024 16-byte packs take the two-pass
+    kernel (rmsnorm_kernels.cu): out of place, then in place."""
+    mod = load("rmsnorm", 2)
+    for i, (dtype, shape) in enumerate(((torch.float32, (16384, 4096)), (torch.float16, (16384, 8192)),
+                                        (torch.bfloat16, (16384, 8192)))):
+        x = randn(shape, dtype, seed=400 + i)
+        w = randn(shape[-1:], dtype, seed=410 + i, scale=1.0)
+        ref = F.rms_norm(x.double(), shape[-1:], w.double(), 1e-6)
+        out = torch.full_like(x, float("nan"))
+        assert mod.rms_norm(out, x, w, 1e-6) is out
+        close(out, ref, dtype, f"rms_norm two-pass {dtype} {shape}")
+        assert mod.rms_norm(x, x, w, 1e-6) is x
+        close(x, ref, dtype, f"rms_norm two-pass in place {dtype} {shape}")
+
+
 def check_fused_add_rms_norm():
     mod = load("rmsnorm", 2)
     for dtype in DTYPES:
@@ -260,6 +276,7 @@ CHECKS = [
     ("gated ops, version 1", lambda: check_gated(1)),
     ("rms_norm, version 2", lambda: check_rms_norm(2)),
     ("rms_norm, version 1", lambda: check_rms_norm(1)),
+    ("rms_norm, two-pass path", check_rms_norm_two_pass),
     ("fused_add_rms_norm", check_fused_add_rms_norm),
     ("CUDA variant agrees with the CPU variant", check_same_as_cpu_variant),
     ("streams and devices", check_streams_and_devices),

@@ -20,13 +20,24 @@ constexpr int kThreads = 256;
 
 // Vectorised kernels: each thread loads its 16-byte packs (a block's packs are
 // consecutive, so every load is coalesced) before computing any, keeping several
-// loads in flight per thread. Gated kernels: kUnroll packs of each half a thread.
-constexpr int kUnroll = 4;
+// loads in flight per thread.
 
 // Gated kernels keep 4 blocks of kThreads resident per SM (<= 64 registers a thread):
 // without the bound, nvcc gives the bf16 variants 96 registers (2 blocks per SM),
 // too few loads in flight for the erf/tanh gated ops to reach copy bandwidth on H200.
 constexpr int kGatedBlocksPerSm = 4;
+
+// Packs of each half a thread of the vectorised gated kernel, and its cache policy,
+// as measured on an H200 through the torch ops (bench/results/gpu_gated_h200.md):
+// 16-bit silu, the least math per byte, 2 packs with default caching (0.1-1.5 µs
+// faster than 4 streaming packs at 64 MB and more, the shape that tied
+// torch.compile); the others 4 packs with streaming (evict-first) hints.
+template <typename T, Act A>
+struct GatedShape {
+  static constexpr bool kLight = sizeof(T) == 2 && A == Act::silu;
+  static constexpr int kPacks = kLight ? 2 : 4;
+  static constexpr bool kStreaming = !kLight;
+};
 
 // Launch shape of the vectorised element-wise kernel, per element type and op,
 // as measured on an H200 (bench/results/gpu_elementwise_shapes_h200.md): fp32,
@@ -94,9 +105,9 @@ __global__ void elementwise_kernel(T* __restrict__ out, const T* __restrict__ in
   }
 }
 
-// Vectorised gated op: block (bx, by) owns packs [bx * blockDim.x * kUnroll, +blockDim.x * kUnroll)
-// of the output rows by, by + gridDim.y, ...; each thread loads its kUnroll
-// packs of both halves (2 * kUnroll streaming loads in flight) before computing.
+// Vectorised gated op: block (bx, by) owns packs [bx * blockDim.x * P, +blockDim.x * P)
+// of the output rows by, by + gridDim.y, ... (P = GatedShape::kPacks); each thread
+// loads its P packs of both halves (2 * P loads in flight) before computing.
 // No index division: the row comes from the grid, the column from the block.
 template <typename T, Act A>
 __global__ void __launch_bounds__(kThreads, kGatedBlocksPerSm)
@@ -104,6 +115,8 @@ __global__ void __launch_bounds__(kThreads, kGatedBlocksPerSm)
   constexpr int V = Pack<T>::kSize;
   const Pack<T>* pin = reinterpret_cast<const Pack<T>*>(in);
   Pack<T>* pout = reinterpret_cast<Pack<T>*>(out);
+  using Shape = GatedShape<T, A>;
+  constexpr int kUnroll = Shape::kPacks;
   const int64_t first = static_cast<int64_t>(blockIdx.x) * blockDim.x * kUnroll + threadIdx.x;
   for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
     const Pack<T>* xr = pin + r * 2 * dv;
@@ -113,8 +126,8 @@ __global__ void __launch_bounds__(kThreads, kGatedBlocksPerSm)
     for (int u = 0; u < kUnroll; ++u) {
       const int64_t c = first + static_cast<int64_t>(u) * blockDim.x;
       if (c < dv) {
-        x[u] = load16<true>(xr + c);
-        g[u] = load16<true>(xr + dv + c);
+        x[u] = load16<Shape::kStreaming>(xr + c);
+        g[u] = load16<Shape::kStreaming>(xr + dv + c);
       }
     }
 #pragma unroll
@@ -129,7 +142,7 @@ __global__ void __launch_bounds__(kThreads, kGatedBlocksPerSm)
         for (int k = 0; k < V; ++k) f[k] = apply<A>(f[k]) * gf[k];
         Pack<T> y;
         round_pack(y, f);
-        store16<true>(pout + r * dv + c, y);
+        store16<Shape::kStreaming>(pout + r * dv + c, y);
       }
     }
   }
@@ -170,6 +183,7 @@ void gated(void* out, const void* in, int64_t rows, int64_t d, cudaStream_t stre
   if (d % Pack<T>::kSize == 0 && kernel_lock_cuda::aligned16(o) && kernel_lock_cuda::aligned16(x)) {
     // Threads per block: enough for one row's packs at kUnroll each (a multiple
     // of 32, at most kThreads); longer rows take several blocks (grid.x).
+    constexpr int kUnroll = GatedShape<T, A>::kPacks;
     const int64_t dv = d / Pack<T>::kSize;
     const int64_t threads = std::min<int64_t>(kThreads, ((dv + kUnroll - 1) / kUnroll + 31) / 32 * 32);
     const dim3 grid(static_cast<unsigned>((dv + threads * kUnroll - 1) / (threads * kUnroll)),

@@ -10,6 +10,9 @@
 //   `out` may alias `in`).
 //   Longer rows: two passes over the row (sum of squares, then scale; the
 //   second read mostly hits L2).
+//   rms_norm inputs of 256 MiB and more with rows of 1024 packs: two passes too,
+//   two packs a thread, L2 eviction priorities keeping the row for the second
+//   pass (faster than the register path there on an H200).
 #include "cuda_utils.cuh"
 #include "rmsnorm_kernels.h"
 
@@ -24,7 +27,7 @@ using kernel_lock_cuda::to_float;
 // flight per thread was 15-20 % slower on an H200 for 4096-wide fp16/bf16
 // rows), up to kMaxItems, with at most kThreads threads; rows that need more
 // get up to kMaxThreads (the register cap of its __launch_bounds__). Chosen
-// with bench/rmsnorm_tune.cu on an H200 (256 beat 512 threads for 8192-wide
+// with bench/rmsnorm_variants.cu on an H200 (256 beat 512 threads for 8192-wide
 // bf16 rows by 2-3 %).
 constexpr int kMinItems = 2;
 constexpr int kThreads = 256;
@@ -61,6 +64,19 @@ template <typename T>
 __device__ __forceinline__ T* lanes(Pack<T>& p) { return p.v; }
 template <typename T>
 __device__ __forceinline__ T* lanes(T& s) { return &s; }
+
+// a * inv * g lane by lane in float32, one rounding to T.
+template <typename T, typename Item>
+__device__ __forceinline__ Item normalized(Item a, Item g, float inv) {
+  constexpr int V = static_cast<int>(sizeof(Item) / sizeof(T));
+  const T* av = lanes<T>(a);
+  const T* gv = lanes<T>(g);
+  Item y;
+  T* yv = lanes<T>(y);
+#pragma unroll
+  for (int j = 0; j < V; ++j) yv[j] = from_float<T>(to_float(av[j]) * inv * to_float(gv[j]));
+  return y;
+}
 
 // kStream: loads and stores of the rows marked evict-first (ld/st.global.cs;
 // each byte is touched once), so that L2 keeps the weight.
@@ -115,7 +131,7 @@ __global__ void __launch_bounds__(kMaxThreads)
     // during the block reduction instead of after it; the residual's registers
     // are free again by then. Not for bf16: there the compiler widens the
     // preloaded weight to float early (96 instead of 58 registers for 4 items),
-    // which cost 20 % of bandwidth on an H200 (bench/rmsnorm_tune.cu).
+    // which cost 20 % of bandwidth on an H200 (bench/rmsnorm_variants.cu).
     constexpr bool kPreload = !std::is_same<T, __nv_bfloat16>::value;
     Item g[kPreload ? kItems : 1];
     float sum = 0.0f;
@@ -150,13 +166,7 @@ __global__ void __launch_bounds__(kMaxThreads)
         } else {
           wk = w[i];
         }
-        const T* av = lanes<T>(a[k]);
-        const T* gv = lanes<T>(wk);
-        Item y;
-        T* yv = lanes<T>(y);
-#pragma unroll
-        for (int j = 0; j < V; ++j) yv[j] = from_float<T>(to_float(av[j]) * inv * to_float(gv[j]));
-        store<kStream>(o + i, y);
+        store<kStream>(o + i, normalized<T>(a[k], wk, inv));
       }
     }
   }
@@ -197,15 +207,71 @@ __global__ void rms_norm_kernel(T* out, const T* in, T* residual, const T* __res
     const float inv = rsqrtf(block_sum(sum) * inv_hidden + eps);
     const Item* src = res != nullptr ? res : x;
     for (int64_t i = threadIdx.x; i < items; i += blockDim.x) {
-      Item a = src[i];
-      Item g = w[i];
-      const T* av = lanes<T>(a);
-      const T* gv = lanes<T>(g);
-      Item y;
-      T* yv = lanes<T>(y);
+      o[i] = normalized<T>(src[i], w[i], inv);
+    }
+  }
+}
+
+// 16-byte load with an L2 eviction priority (sm_80 and later; a plain load before).
+// Evict-last keeps a row in L2 between the two passes; evict-first lets the second
+// pass's read of it go, and evict-last keeps the weight, which every row reads.
+enum class L2Priority { evict_first, evict_last };
+
+template <L2Priority P, typename Item>
+__device__ __forceinline__ Item load_l2(const Item* p) {
+  static_assert(sizeof(Item) == 16, "16-byte packs only");
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  uint64_t policy;
+  uint4 v;
+  if constexpr (P == L2Priority::evict_last) {
+    asm volatile("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(policy));
+    asm volatile("ld.global.L1::evict_last.L2::cache_hint.v4.u32 {%0,%1,%2,%3}, [%4], %5;"
+                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                 : "l"(p), "l"(policy));
+  } else {
+    asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
+    asm volatile("ld.global.L1::evict_first.L2::cache_hint.v4.u32 {%0,%1,%2,%3}, [%4], %5;"
+                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                 : "l"(p), "l"(policy));
+  }
+  return *reinterpret_cast<const Item*>(&v);
+#else
+  return *p;
+#endif
+}
+
+// Two-pass path of large rms_norm inputs (the shape torch.compile's Triton
+// reduction takes, and the fastest of bench/rmsnorm_variants.cu there on an
+// H200): a row is kTwoPassPacks * blockDim.x packs; pass one sums the squares,
+// pass two reads the row again from L2 with the weight and writes the output.
+// Few registers a thread, so up to 2048 threads an SM. Each thread writes only
+// the packs it read, after the block reduction: `out` may alias `in`.
+constexpr int kTwoPassPacks = 2;
+
+template <typename T>
+__global__ void __launch_bounds__(1024)
+    rms_norm_two_pass_kernel(T* out, const T* in, const T* __restrict__ weight, int64_t rows, float eps) {
+  using Item = Pack<T>;
+  constexpr int V = Item::kSize;
+  const int items = kTwoPassPacks * static_cast<int>(blockDim.x);
+  const float inv_hidden = 1.0f / static_cast<float>(static_cast<int64_t>(items) * V);
+  const Item* w = reinterpret_cast<const Item*>(weight);
+  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
+    const Item* x = reinterpret_cast<const Item*>(in) + row * items;
+    float sum = 0.0f;
 #pragma unroll
-      for (int k = 0; k < V; ++k) yv[k] = from_float<T>(to_float(av[k]) * inv * to_float(gv[k]));
-      o[i] = y;
+    for (int k = 0; k < kTwoPassPacks; ++k) {
+      Item a = load_l2<L2Priority::evict_last>(x + threadIdx.x + k * blockDim.x);
+      const T* av = lanes<T>(a);
+#pragma unroll
+      for (int j = 0; j < V; ++j) sum += to_float(av[j]) * to_float(av[j]);
+    }
+    const float inv = rsqrtf(block_sum(sum) * inv_hidden + eps);
+    Item* o = reinterpret_cast<Item*>(out) + row * items;
+#pragma unroll
+    for (int k = 0; k < kTwoPassPacks; ++k) {
+      const int i = static_cast<int>(threadIdx.x) + k * static_cast<int>(blockDim.x);
+      o[i] = normalized<T>(load_l2<L2Priority::evict_first>(x + i), load_l2<L2Priority::evict_last>(w + i), inv);
     }
   }
 }
@@ -266,12 +332,21 @@ void launch_path(Shape s, T* o, const T* x, T* r, const T* w, int64_t rows, int6
   }
 }
 
-// max_threads, min_items, stream: the register path's shape and cache policy
-// (defaults: the tuned ones; bench/rmsnorm_tune.cu tries others).
+// The two-pass path is taken by rms_norm inputs of at least kTwoPassMinBytes whose
+// rows are kTwoPassRowPacks packs (512 threads): the only shapes where it beat the
+// register path on an H200 (fp32 x 4096 and 16-bit x 8192 at 16384 rows: 1-2 %, and
+// torch.compile); at 64-128 MB, at 512 or 2048 packs a row, it was 1-6 % slower
+// (bench/results/gpu_rms_norm_h200.md).
+constexpr int64_t kTwoPassMinBytes = int64_t{256} << 20;
+constexpr int64_t kTwoPassRowPacks = 1024;
+
+// max_threads, min_items, stream_hint: the register path's shape and cache policy;
+// two_pass: whether large rms_norm inputs may take the two-pass path (defaults: the
+// tuned ones; bench/rmsnorm_variants.cu tries others).
 template <typename T>
 cudaError_t launch(void* out, const void* in, void* residual, const void* weight, int64_t rows,
                    int64_t hidden, float eps, cudaStream_t stream, int max_threads = kThreads,
-                   int min_items = kMinItems, bool stream_hint = true) {
+                   int min_items = kMinItems, bool stream_hint = true, bool two_pass = true) {
   T* o = static_cast<T*>(out);
   const T* x = static_cast<const T*>(in);
   T* r = static_cast<T*>(residual);
@@ -279,6 +354,13 @@ cudaError_t launch(void* out, const void* in, void* residual, const void* weight
   const bool vec = hidden % Pack<T>::kSize == 0 && kernel_lock_cuda::aligned16(o) &&
                    kernel_lock_cuda::aligned16(x) && kernel_lock_cuda::aligned16(w) &&
                    (r == nullptr || kernel_lock_cuda::aligned16(r));
+  if (vec && two_pass && r == nullptr && rows * hidden * static_cast<int64_t>(sizeof(T)) >= kTwoPassMinBytes &&
+      hidden / Pack<T>::kSize == kTwoPassRowPacks) {
+    const auto threads = static_cast<unsigned>(kTwoPassRowPacks / kTwoPassPacks);
+    const auto grid = static_cast<unsigned>(std::min<int64_t>(rows, 0x7fffffff));
+    rms_norm_two_pass_kernel<T><<<grid, threads, 0, stream>>>(o, x, w, rows, eps);
+    return cudaGetLastError();
+  }
   const Shape s = shape_for(vec ? hidden / Pack<T>::kSize : hidden, max_threads, min_items);
   if (vec && stream_hint) {
     launch_path<T, true, true>(s, o, x, r, w, rows, hidden, eps, stream);
