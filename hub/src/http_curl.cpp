@@ -21,6 +21,22 @@
 namespace kernel_lock {
 namespace {
 
+// Certificate failures: the same server answers the same way on every attempt.
+bool is_certificate_error(CURLcode code) {
+  switch (code) {
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CRL_BADFILE:
+      return true;
+    default:
+      return false;
+  }
+}
+
 std::string lower(std::string_view s) {
   std::string out(s);
   for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -350,6 +366,7 @@ class CurlTransport final : public HttpTransport {
     if (code != CURLE_OK) {
       std::string detail = t.error_buffer[0] ? std::string(t.error_buffer.get()) : curl_easy_strerror(code);
       t.response.error = "curl error " + std::to_string(static_cast<int>(code)) + ": " + detail;
+      t.response.tls_rejected = is_certificate_error(code);
     }
     auto id = t.id;
     auto node = transfers_.extract(id);

@@ -169,6 +169,9 @@ std::string error_message_of(const HttpResponse& response) {
 }
 
 Error http_error(const HttpResponse& response, const std::string& what, const RepoRef* repo, std::string_view revision) {
+  if (response.tls_rejected)
+    return Error(ErrorCode::network, what + ": the server's TLS certificate was not accepted: " + response.error,
+                 "set SSL_CERT_FILE (or SSL_CERT_DIR) to the CA bundle that signs the certificate of HF_ENDPOINT");
   const auto code = response.header("x-error-code").value_or("");
   std::string detail = error_message_of(response);
   auto with_detail = [&](std::string msg) {
@@ -210,7 +213,8 @@ Error http_error(const HttpResponse& response, const std::string& what, const Re
 // retried, other non-2xx statuses throw the mapped Error.
 std::optional<Outcome> classify(const HttpResponse& response, const std::string& what, const RepoRef* repo,
                                 std::string_view revision) {
-  if (response.transport_failed()) return Outcome::retry(response.error);
+  if (response.transient_transport_failure()) return Outcome::retry(response.error);
+  if (response.tls_rejected) throw http_error(response, what, repo, revision);
   if (is_transient_status(response.status)) {
     auto o = Outcome::retry("HTTP " + std::to_string(response.status));
     o.server_delay = server_retry_delay(response);

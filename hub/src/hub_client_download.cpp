@@ -146,6 +146,7 @@ Outcome handle_download_response(FileDownload& f, HttpResponse& resp, const std:
     f.truncate();  // our offset is past the end: the partial bytes are suspect
     return Outcome::retry("HTTP 416 on resume");
   }
+  if (resp.tls_rejected) throw http_error(resp, what, &req.repo, req.sha);
   if (resp.transport_failed() || is_transient_status(resp.status)) {
     auto o = Outcome::retry(resp.transport_failed() ? resp.error : "HTTP " + std::to_string(resp.status));
     if (!resp.transport_failed()) o.server_delay = server_retry_delay(resp);

@@ -75,7 +75,8 @@ class Scheduler {
 
 std::string error_message_of(const HttpResponse& response);
 // Maps a non-2xx reply to an Error by X-Error-Code (RepoNotFound, GatedRepo,
-// RevisionNotFound, EntryNotFound), then by status.
+// RevisionNotFound, EntryNotFound), then by status; a refused TLS certificate to a
+// network error with the CA hint.
 Error http_error(const HttpResponse& response, const std::string& what, const RepoRef* repo, std::string_view revision);
 // nullopt for a 2xx; a retry Outcome for transient failures; throws otherwise.
 std::optional<Outcome> classify(const HttpResponse& response, const std::string& what, const RepoRef* repo,

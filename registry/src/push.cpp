@@ -122,7 +122,7 @@ class BlobPusher {
     for (;;) {
       HttpResponse r = send_from(b, offset, what);
       if (r.status == 201) return;
-      const bool transient = r.transport_failed() || is_transient_status(r.status) || r.status == 416;
+      const bool transient = r.transient_transport_failure() || is_transient_status(r.status) || r.status == 416;
       if (!transient) throw s_.status_error(r, what);
       if (++failures >= s_.options().max_attempts)
         throw Error(ErrorCode::network, what + ": giving up after " + std::to_string(failures) + " attempts: " +

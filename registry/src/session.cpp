@@ -129,7 +129,7 @@ HttpResponse Session::send(const std::function<HttpRequest()>& build, const std:
     if (response.status == 401 && ++auth_rounds <= 3) {
       if (on_unauthorized(response, what, scope, retried)) continue;
     }
-    const bool transient = response.transport_failed() || is_transient_status(response.status);
+    const bool transient = response.transient_transport_failure() || is_transient_status(response.status);
     if (!retry || !transient) return response;
     if (++failures >= options_.max_attempts)
       throw Error(ErrorCode::network,
@@ -194,7 +194,8 @@ void Session::fetch_token(const std::map<std::string, std::string>& challenge, c
       request.credential_origin = realm_origin;
     }
     reply = once(std::move(request));
-    if (!(reply.transport_failed() || is_transient_status(reply.status)) || attempt >= options_.max_attempts) break;
+    if (!(reply.transient_transport_failure() || is_transient_status(reply.status)) || attempt >= options_.max_attempts)
+      break;
     wait_before_retry(attempt, reply);
   }
   if (reply.status == 401 || reply.status == 403)
@@ -214,6 +215,9 @@ void Session::fetch_token(const std::map<std::string, std::string>& challenge, c
 
 Error Session::status_error(const HttpResponse& response, const std::string& what) const {
   const std::string where = " (registry " + ref_.host + ", repository " + ref_.repository + ")";
+  if (response.tls_rejected)
+    return Error(ErrorCode::network, what + where + ": its TLS certificate was not accepted: " + response.error,
+                 "pass the CA that signs the registry's certificate: --ca-file FILE (or SSL_CERT_FILE)");
   if (response.transport_failed())
     return Error(ErrorCode::network, what + where + ": " + response.error,
                  "check that the registry is reachable (and any proxy: HTTPS_PROXY/NO_PROXY)");
@@ -224,6 +228,11 @@ Error Session::status_error(const HttpResponse& response, const std::string& wha
                  "use an account with access to " + ref_.repository + " (`docker login " + ref_.host +
                      "` or --username/--password-stdin)");
   if (response.status == 404) return Error(ErrorCode::not_found, what + where + ": not found (HTTP 404)" + detail);
+  // Go's net/http (the reference registry) answers plain http on a TLS port this way.
+  if (response.status == 400 && response.body.find("HTTP request to an HTTPS server") != std::string::npos)
+    return Error(ErrorCode::network, what + where + ": HTTP 400" + detail,
+                 "the registry speaks https, and kernel-lock speaks plain http to loopback and --insecure hosts "
+                 "unless --ca-file FILE names the CA of the registry's certificate");
   return Error(ErrorCode::network, what + where + ": HTTP " + std::to_string(response.status) + detail);
 }
 

@@ -598,3 +598,31 @@ TEST_CASE("batches run concurrently: many repos cost about one round trip") {
   CHECK(results[7].repo.repo_id == "org/k7");
   CHECK(peak.load() > 1);  // requests overlapped on the server
 }
+
+TEST_CASE("a refused TLS certificate is not retried: one request, the CA hint") {
+  auto transport = std::make_shared<ScriptedTransport>();
+  transport->respond = [&](HttpRequest&, int) {
+    HttpResponse r;
+    r.error = "curl error 60: SSL certificate problem: self-signed certificate";
+    r.tls_rejected = true;
+    return r;
+  };
+  HubClient client(fast_hub_config("https://hub.test"), transport);
+  try {
+    client.resolve_revision(RepoRef{"org/k", RepoType::kernel}, "v1");
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::network);
+    CHECK(std::string(e.what()).find("TLS certificate was not accepted") != std::string::npos);
+    CHECK(e.hint().find("SSL_CERT_FILE") != std::string::npos);
+  }
+  CHECK(transport->requests.size() == 1);
+
+  auto dir = temp_dir("tls");
+  transport->requests.clear();
+  DownloadRequest d{RepoRef{"org/k", RepoType::kernel}, kSha2, "f.txt", git_blob_sha1_hex("x"), 1, dir / "f.txt"};
+  CHECK_THROWS_AS(client.download({d}), Error);
+  CHECK(transport->requests.size() == 1);
+  CHECK_FALSE(std::filesystem::exists(dir / "f.txt"));
+  std::filesystem::remove_all(dir);
+}

@@ -31,7 +31,7 @@ struct FakeRegistry final : HttpTransport {
   std::string auth, user = "u", pass = "p";
   bool offer_mount = true;
   std::string hidden_repo;       // HEAD of a blob there always misses
-  std::deque<long> fail_next;    // statuses to answer the next requests with
+  std::deque<long> fail_next;    // statuses to answer the next requests with (0: reset, -1: TLS refused)
   int fail_patch_after = -1;     // PATCHes accepted before one is "interrupted" (its bytes kept)
   bool drop_interrupted = false; // ...and the session is lost with it (GET status: 404)
   std::string retry_after;
@@ -73,6 +73,11 @@ struct FakeRegistry final : HttpTransport {
       fail_next.pop_front();
       if (!retry_after.empty()) out.headers.emplace_back("retry-after", retry_after);
       if (out.status == 0) out.error = "connection reset";
+      if (out.status == -1) {
+        out.status = 0;
+        out.error = "curl error 60: SSL certificate problem: unable to get local issuer certificate";
+        out.tls_rejected = true;
+      }
       return out;
     }
     HttpResponse out;
@@ -267,6 +272,17 @@ TEST_CASE("registry: 429 with Retry-After, then success; 5xx until the budget is
   CHECK(code_of([&] { g.push(); }, &msg) == ErrorCode::network);
   CHECK(msg.find("giving up after 3 attempts") != std::string::npos);
   CHECK(msg.find("127.0.0.1:5000") != std::string::npos);
+}
+
+TEST_CASE("registry: a refused TLS certificate ends at once with the --ca-file hint") {
+  Fixture f;
+  f.reg.fail_next = {-1, -1, -1, -1};
+  std::string msg;
+  CHECK(code_of([&] { f.push(); }, &msg) == ErrorCode::network);
+  CHECK(msg.find("TLS certificate was not accepted") != std::string::npos);
+  CHECK(msg.find("--ca-file") != std::string::npos);
+  CHECK(msg.find("giving up") == std::string::npos);
+  CHECK(f.reg.fail_next.size() == 3);  // one request, not the retry budget
 }
 
 TEST_CASE("registry: an interrupted chunked upload resumes from the server's Range") {

@@ -47,8 +47,11 @@ struct HttpResponse {
   std::string effective_url;  // URL of the final hop
   std::string error;          // transport failure (DNS, connect, reset, timeout, truncation); empty if none
   bool aborted = false;       // the body sink returned false
+  bool tls_rejected = false;  // the peer's TLS certificate was not accepted (with `error`): not transient
 
   bool transport_failed() const noexcept { return !error.empty() && !aborted; }
+  // A transport failure that another attempt may not repeat (every one but tls_rejected).
+  bool transient_transport_failure() const noexcept { return transport_failed() && !tls_rejected; }
   // First header with this (case-insensitive) name.
   std::optional<std::string> header(std::string_view name) const;
 };
