@@ -450,6 +450,34 @@ std::vector<RefsResult> HubClient::list_refs(const std::vector<RefsQuery>& queri
   return results;
 }
 
+namespace {
+
+// One entry of a /tree reply: a relative path, a file's size and 40-hex git oid, an
+// LFS file's 64-hex sha256. Throws Error(invalid_input) naming `what`.
+TreeEntry parse_tree_entry(const nlohmann::json& e, const std::string& what) {
+  if (!e.is_object() || !e.contains("path") || !e["path"].is_string() || !e.contains("type"))
+    throw Error(ErrorCode::invalid_input, what + ": malformed entry " + e.dump());
+  TreeEntry t;
+  t.path = e["path"].get<std::string>();
+  check_relative_path(t.path, what + ": tree entry");
+  t.is_directory = e["type"] != "file";
+  if (e.contains("oid") && e["oid"].is_string()) t.oid = e["oid"].get<std::string>();
+  if (t.is_directory) return t;
+  if (!e.contains("size") || !e["size"].is_number_unsigned() || t.oid.size() != 40 || !is_lower_hex(t.oid))
+    throw Error(ErrorCode::invalid_input, what + ": file entry without size or 40-hex oid: " + e.dump());
+  t.size = e["size"].get<std::uint64_t>();
+  if (e.contains("lfs") && e["lfs"].is_object()) {
+    const auto& lfs = e["lfs"];
+    if (!lfs.contains("oid") || !lfs["oid"].is_string() || lfs["oid"].get<std::string>().size() != 64 ||
+        !is_lower_hex(lfs["oid"].get<std::string>()))
+      throw Error(ErrorCode::invalid_input, what + ": LFS entry without a 64-hex oid: " + e.dump());
+    t.lfs_sha256 = lfs["oid"].get<std::string>();
+  }
+  return t;
+}
+
+}  // namespace
+
 std::vector<std::vector<TreeEntry>> HubClient::list_trees(const std::vector<TreeQuery>& queries) {
   std::vector<std::vector<TreeEntry>> results(queries.size());
   if (queries.empty()) return results;
@@ -484,28 +512,7 @@ std::vector<std::vector<TreeEntry>> HubClient::list_trees(const std::vector<Tree
         if (auto o = classify(resp, what, &query->repo, query->sha)) return *o;
         auto j = parse_json(resp, what);
         if (!j.is_array()) throw Error(ErrorCode::invalid_input, what + ": reply is not a JSON array");
-        for (const auto& e : j) {
-          if (!e.is_object() || !e.contains("path") || !e["path"].is_string() || !e.contains("type"))
-            throw Error(ErrorCode::invalid_input, what + ": malformed entry " + e.dump());
-          TreeEntry t;
-          t.path = e["path"].get<std::string>();
-          check_relative_path(t.path, what + ": tree entry");
-          t.is_directory = e["type"] != "file";
-          if (e.contains("oid") && e["oid"].is_string()) t.oid = e["oid"].get<std::string>();
-          if (!t.is_directory) {
-            if (!e.contains("size") || !e["size"].is_number_unsigned() || t.oid.size() != 40 || !is_lower_hex(t.oid))
-              throw Error(ErrorCode::invalid_input, what + ": file entry without size or 40-hex oid: " + e.dump());
-            t.size = e["size"].get<std::uint64_t>();
-            if (e.contains("lfs") && e["lfs"].is_object()) {
-              const auto& lfs = e["lfs"];
-              if (!lfs.contains("oid") || !lfs["oid"].is_string() || lfs["oid"].get<std::string>().size() != 64 ||
-                  !is_lower_hex(lfs["oid"].get<std::string>()))
-                throw Error(ErrorCode::invalid_input, what + ": LFS entry without a 64-hex oid: " + e.dump());
-              t.lfs_sha256 = lfs["oid"].get<std::string>();
-            }
-          }
-          out->push_back(std::move(t));
-        }
+        for (const auto& e : j) out->push_back(parse_tree_entry(e, what));
         if (auto next = next_link(resp)) {
           auto n = std::make_shared<Page>(*this);
           n->url = resolve_redirect(resp.effective_url.empty() ? url : resp.effective_url, *next);

@@ -349,6 +349,34 @@ std::shared_ptr<RepoStore> open_test_store(const fs::path& path) {
   return open_repo_store(path);
 }
 
+namespace {
+
+// The files under src_dir to publish, as (repo path = prefix + relative path, file),
+// sorted; excluded globs skipped. Throws Error(invalid_input) for a symlinked
+// directory or a file that is not regular.
+std::vector<std::pair<std::string, fs::path>> publish_sources(const fs::path& src_dir,
+                                                              const std::vector<std::string>& exclude_globs,
+                                                              const std::string& prefix) {
+  std::vector<std::pair<std::string, fs::path>> sources;
+  for (auto it = fs::recursive_directory_iterator(src_dir); it != fs::recursive_directory_iterator(); ++it) {
+    std::string rel = fs::relative(it->path(), src_dir).generic_string();
+    if (excluded(exclude_globs, rel)) {
+      if (it->is_directory() && !it->is_symlink()) it.disable_recursion_pending();
+      continue;
+    }
+    if (it->is_symlink() && fs::is_directory(it->path()))
+      throw Error(ErrorCode::invalid_input, "symlinked directory " + it->path().string() + " (copy it instead)");
+    if (it->is_directory()) continue;
+    if (!fs::is_regular_file(it->path()))
+      throw Error(ErrorCode::invalid_input, it->path().string() + " is not a regular file");
+    sources.emplace_back(prefix + rel, it->path());
+  }
+  std::sort(sources.begin(), sources.end());
+  return sources;
+}
+
+}  // namespace
+
 PublishResult FixtureHub::publish(const PublishOptions& opts, const fs::path& src_dir) {
   return with_context("publishing " + src_dir.string() + " to " + opts.repo.repo_id + "@" + opts.branch, [&] {
     validate_ref_name(opts.branch);
@@ -384,24 +412,8 @@ PublishResult FixtureHub::publish(const PublishOptions& opts, const fs::path& sr
         if (!e.is_directory && !under.empty() && !e.path.starts_with(prefix) && e.path != under) next.entries.push_back(e);
     }
 
-    // New files, in a deterministic order.
-    std::vector<std::pair<std::string, fs::path>> sources;
-    for (auto it = fs::recursive_directory_iterator(src_dir); it != fs::recursive_directory_iterator(); ++it) {
-      std::string rel = fs::relative(it->path(), src_dir).generic_string();
-      if (excluded(opts.exclude_globs, rel)) {
-        if (it->is_directory() && !it->is_symlink()) it.disable_recursion_pending();
-        continue;
-      }
-      if (it->is_symlink() && fs::is_directory(it->path()))
-        throw Error(ErrorCode::invalid_input, "symlinked directory " + it->path().string() + " (copy it instead)");
-      if (it->is_directory()) continue;
-      if (!fs::is_regular_file(it->path()))
-        throw Error(ErrorCode::invalid_input, it->path().string() + " is not a regular file");
-      sources.emplace_back(prefix + rel, it->path());
-    }
-    std::sort(sources.begin(), sources.end());
     PublishResult result;
-    for (const auto& [path, src] : sources) {
+    for (const auto& [path, src] : publish_sources(src_dir, opts.exclude_globs, prefix)) {
       if (!is_safe_relative_path(path)) throw Error(ErrorCode::invalid_input, "invalid repo path '" + path + "'");
       bool lfs = any_glob_matches(opts.lfs_globs, path);
       next.entries.push_back(store_object(root_ / "objects", src, path, lfs));
