@@ -13,6 +13,7 @@
 #include "kernel_lock/core/error.hpp"
 #include "kernel_lock/core/fs.hpp"
 #include "kernel_lock/core/lockfile.hpp"
+#include "kernel_lock/inspect/audit.hpp"
 #include "kernel_lock/inspect/fleet.hpp"
 
 namespace kernel_lock::cli {
@@ -34,7 +35,9 @@ inspect::VariantFacts read_variant(const VariantSource& source, const LockedKern
       facts.metadata = inspect::parse_kernel_metadata(read_file_at_most(e.file, inspect::kMaxMetadataBytes), where);
     else if (e.path.ends_with(".so")) {
       const auto elf = inspect::ElfFile::open(e.file);
-      facts.objects.push_back({e.path, inspect::read_fatbin(elf), elf.dynamic().version_needs});
+      auto dyn = elf.dynamic();
+      facts.objects.push_back({e.path, inspect::read_fatbin(elf), std::move(dyn.version_needs),
+                               inspect::carries_private_libstdcxx(dyn)});
     }
   }
   return facts;
@@ -108,7 +111,8 @@ void add_check_command(CLI::App& app, CliContext& ctx) {
       "For each class and locked kernel: the variant the loader would pick (the Python `kernels` rules), the CUDA\n"
       "fatbinary of its .so files against each GPU capability (SASS sm_XY runs on X.Z, Z >= Y; sm_XYa only on X.Y;\n"
       "PTX compute_XY is JIT-compiled on any capability >= X.Y), metadata.json backend.archs and kernels-minver,\n"
-      "and the GLIBC versions the .so files need against the class's glibc.\n\n"
+      "the GLIBC versions the .so files need against the class's glibc, and a .so that carries its own static\n"
+      "libstdc++ (a gap on every class: it crashes next to torch).\n\n"
       "Exit codes: 0 every class fits, 9 some gap, 2 usage, 3 invalid fleet/lock/ELF, 5 a variant missing in the cache.");
   cmd->callback([args, &ctx] { ctx.action = [args] { return run_check(*args); }; });
 }

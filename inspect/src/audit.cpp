@@ -85,15 +85,8 @@ void check_symbols(const DynamicInfo& dyn, const std::string& file, const AuditO
   }
 }
 
-// A kernel that defines std::locale::classic() carries its own copy of libstdc++
-// (linked statically). In a process that has torch's shared libstdc++, that
-// copy's C++ locale is never initialised: its first formatted number (a
-// TORCH_CHECK message with a shape or an eps) segfaults inside the op call.
 void check_private_libstdcxx(const DynamicInfo& dyn, const std::string& file, std::vector<Finding>& out) {
-  constexpr std::string_view kLocaleClassic = "_ZNSt6locale7classicEv";
-  const auto it = std::lower_bound(dyn.defined.begin(), dyn.defined.end(), kLocaleClassic,
-                                   [](const DynamicSymbol& s, std::string_view n) { return s.name < n; });
-  if (it == dyn.defined.end() || it->name != kLocaleClassic) return;
+  if (!carries_private_libstdcxx(dyn)) return;
   out.push_back({"private-libstdcxx", Level::error, file,
                  "defines std::locale::classic(): it carries its own, statically linked libstdc++, whose C++ locale "
                  "is never initialised next to torch's shared one (the first error message that formats a number "
@@ -137,6 +130,17 @@ std::string_view to_string(Level level) {
     case Level::note: return "note";
   }
   return "error";
+}
+
+// A kernel that defines std::locale::classic() carries its own copy of libstdc++
+// (linked statically). In a process that has torch's shared libstdc++, that
+// copy's C++ locale is never initialised: its first formatted number (a
+// TORCH_CHECK message with a shape or an eps) segfaults inside the op call.
+bool carries_private_libstdcxx(const DynamicInfo& dyn) {
+  constexpr std::string_view kLocaleClassic = "_ZNSt6locale7classicEv";
+  const auto it = std::lower_bound(dyn.defined.begin(), dyn.defined.end(), kLocaleClassic,
+                                   [](const DynamicSymbol& s, std::string_view n) { return s.name < n; });
+  return it != dyn.defined.end() && it->name == kLocaleClassic;
 }
 
 std::vector<Finding> audit_object(const DynamicInfo& dyn, const std::string& file, const AuditOptions& o) {

@@ -145,6 +145,15 @@ void check_gpus(const NodeClass& node, const VariantFacts& facts, KernelVerdict&
   }
 }
 
+// A private libstdc++ crashes next to torch on every class: a gap everywhere.
+void check_libstdcxx(const VariantFacts& facts, KernelVerdict& out) {
+  for (const auto& so : facts.objects)
+    if (so.private_libstdcxx)
+      out.gaps.push_back({"libstdcxx", so.path + " carries its own, statically linked libstdc++ (it defines "
+                                       "std::locale::classic()): its first error message that formats a number "
+                                       "crashes next to torch's libstdc++; rebuild it against libstdc++.so.6"});
+}
+
 void check_versions(const NodeClass& node, const VariantFacts& facts, KernelVerdict& out) {
   if (facts.metadata && facts.metadata->kernels_minver && node.kernels &&
       compare_versions(*node.kernels, *facts.metadata->kernels_minver) < 0)
@@ -173,6 +182,7 @@ KernelVerdict check_kernel(const NodeClass& node, const std::string& repo_id, co
   const auto f = facts(*out.variant);
   check_gpus(node, f, out);
   check_versions(node, f, out);
+  check_libstdcxx(f, out);
   return out;
 }
 

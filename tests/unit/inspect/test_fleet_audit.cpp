@@ -93,6 +93,21 @@ TEST_CASE("the verdict of a class: the pick, gaps per GPU, archs, kernels-minver
   CHECK(v.gaps[0].what == "variant");
 }
 
+TEST_CASE("the verdict of a class: a .so carrying its own libstdc++ is a gap on a class that fits otherwise") {
+  const auto facts = [](bool private_libstdcxx) {
+    return [private_libstdcxx](const std::string&) {
+      VariantFacts f;
+      f.objects.push_back({"_k.abi3.so", {sass(90, true)}, {}, private_libstdcxx});
+      return f;
+    };
+  };
+  CHECK(check_kernel(cuda_class({{9, 0}}), "org/k", kVariants, facts(false)).ok());
+  const auto v = check_kernel(cuda_class({{9, 0}}), "org/k", kVariants, facts(true));
+  REQUIRE(v.gaps.size() == 1);
+  CHECK(v.gaps[0].what == "libstdcxx");
+  CHECK(v.gaps[0].detail.find("_k.abi3.so") != std::string::npos);
+}
+
 TEST_CASE("audit rules on a synthetic dynamic section") {
   DynamicInfo dyn;
   dyn.needed = {"libc.so.6", "libc10.so", "libfoo.so.1"};
@@ -159,4 +174,6 @@ TEST_CASE("audit: real g++ output, -static-libstdc++ against the shared libstdc+
   };
   CHECK(rules_of("-static-libstdc++", "static.so").contains("private-libstdcxx"));
   CHECK_FALSE(rules_of("", "shared.so").contains("private-libstdcxx"));
+  CHECK(carries_private_libstdcxx(ElfFile::open(dir.path() / "static.so").dynamic()));
+  CHECK_FALSE(carries_private_libstdcxx(ElfFile::open(dir.path() / "shared.so").dynamic()));
 }

@@ -55,6 +55,12 @@ struct AuditOptions {
   int abi3_minor = 9;                             // the stable ABI version to check against (3.9)
 };
 
+// True when the object defines std::locale::classic(): it carries its own, statically
+// linked libstdc++, whose C++ locale is never initialised next to torch's shared one
+// (the first error message that formats a number crashes). Rule `private-libstdcxx`
+// of the audit, a gap of every class in `check --fleet`.
+bool carries_private_libstdcxx(const DynamicInfo& dyn);
+
 // Every finding for one object, sorted.
 std::vector<Finding> audit_object(const DynamicInfo& dyn, const std::string& file, const AuditOptions& options);
 

@@ -53,6 +53,7 @@ struct SharedObjectFacts {
   std::string path;                      // relative to build/<variant>/
   std::vector<FatbinEntry> fatbin;
   std::vector<VersionNeed> version_needs;
+  bool private_libstdcxx = false;        // carries_private_libstdcxx (audit.hpp)
 };
 struct VariantFacts {
   std::optional<KernelMetadata> metadata;
@@ -60,7 +61,7 @@ struct VariantFacts {
 };
 
 struct Gap {
-  std::string what;  // "variant", "gpu", "archs", "kernels", "glibc"
+  std::string what;  // "variant", "gpu", "archs", "kernels", "glibc", "libstdcxx"
   std::string detail;
 };
 struct KernelVerdict {
