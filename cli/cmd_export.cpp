@@ -6,7 +6,7 @@
 //   requirements  the kernels.yaml that reproduces the lock (core format_kernels_yaml);
 //   cyclonedx     CycloneDX 1.6 JSON, spdx: SPDX 2.3 JSON (sbom library), with the
 //                 content sha256 of git-sha1 files and each variant's metadata.json
-//                 (backend, archs, provenance) that the cache holds unless --no-cache.
+//                 (backend, archs, provenance) that the cache (or --bundle) holds unless --no-cache.
 // Exit 3 for a bad lock, 5 when no lock is found, 6 for a cached blob that does
 // not match the lock, 8 when FILE cannot be written.
 #include <filesystem>
@@ -15,7 +15,7 @@
 #include <string>
 
 #include "commands.hpp"
-#include "kernel_lock/cache/hf_cache.hpp"
+#include "variant_source.hpp"
 #include "kernel_lock/core/fs.hpp"
 #include "kernel_lock/core/lockfile.hpp"
 #include "kernel_lock/core/requirements_writer.hpp"
@@ -30,29 +30,27 @@ struct ExportArgs {
   std::string lockfile;
   std::string format_name;  // one of kFormats
   std::string output;
-  std::string cache;
+  VariantSourceFlags source;
   bool no_cache = false;
 };
 
-std::filesystem::path cache_dir(const ExportArgs& args) {
-  return args.cache.empty() ? kernels_cache_dir() : std::filesystem::path(args.cache);
-}
-
-sbom::ContentDigests cached_digests(const Lockfile& lock, const ExportArgs& args) {
-  return args.no_cache ? sbom::ContentDigests{} : sbom::content_digests_from_cache(lock, cache_dir(args));
-}
-
-// The variants' metadata.json from the cache (backend, archs, provenance).
-sbom::VariantMetadataMap cached_metadata(const Lockfile& lock, const ExportArgs& args) {
-  return args.no_cache ? sbom::VariantMetadataMap{} : sbom::variant_metadata_from_cache(lock, cache_dir(args));
+// The SBOM formats: the content sha256 of git-sha1 files and the variants'
+// metadata.json (backend, archs, provenance) from the cache or the bundle.
+std::string sbom_bytes(const Lockfile& lock, const ExportArgs& args) {
+  if (args.no_cache) {
+    return args.format_name == "cyclonedx" ? sbom::format_cyclonedx(lock, {}, {}) : sbom::format_spdx(lock, {}, {});
+  }
+  const VariantSource source(args.source, lock);
+  const auto digests = sbom::content_digests_from_cache(lock, source.cache());
+  const auto metadata = sbom::variant_metadata_from_cache(lock, source.cache());
+  return args.format_name == "cyclonedx" ? sbom::format_cyclonedx(lock, digests, metadata)
+                                          : sbom::format_spdx(lock, digests, metadata);  // --format is checked by CLI11
 }
 
 std::string export_bytes(const Lockfile& lock, const ExportArgs& args) {
   if (args.format_name == "kernels-lock") return format_python_lockfile(lock);
   if (args.format_name == "requirements") return format_kernels_yaml(lock);
-  if (args.format_name == "cyclonedx")
-    return sbom::format_cyclonedx(lock, cached_digests(lock, args), cached_metadata(lock, args));
-  return sbom::format_spdx(lock, cached_digests(lock, args), cached_metadata(lock, args));  // --format is checked by CLI11
+  return sbom_bytes(lock, args);
 }
 
 int run_export(const ExportArgs& args, const CliContext& ctx) {
@@ -81,10 +79,16 @@ void add_export_command(CLI::App& app, CliContext& ctx) {
       ->required()
       ->check(CLI::IsMember({"kernels-lock", "requirements", "cyclonedx", "spdx"}));
   cmd->add_option("-o,--output", args->output, "Write to FILE atomically, only when its bytes change (default: stdout)");
-  auto* cache = cmd->add_option("--cache", args->cache,
-                                "Cache to read the sha256 of git-sha1 files from (default: KERNELS_CACHE / HF_HUB_CACHE)");
-  cmd->add_flag("--no-cache", args->no_cache, "Do not read the cache: git-sha1 files keep their git blob id only")
-      ->excludes(cache);
+  auto* cache = cmd->add_option("--cache", args->source.cache,
+                                "Cache to read the sha256 of git-sha1 files and metadata.json from "
+                                "(default: KERNELS_CACHE / HF_HUB_CACHE)");
+  auto* bundle = cmd->add_option("--bundle", args->source.bundle,
+                                 "Read them from this bundle instead (verified against the lock, unpacked to a "
+                                 "temporary cache that is removed)");
+  cache->excludes(bundle);
+  cmd->add_flag("--no-cache", args->no_cache, "Read neither: git-sha1 files keep their git blob id only")
+      ->excludes(cache)
+      ->excludes(bundle);
   cmd->callback([args, &ctx] { ctx.action = [args, &ctx] { return run_export(*args, ctx); }; });
 }
 

@@ -1,4 +1,4 @@
-// Where `check --fleet` and `audit` read the locked variants from: an HF cache
+// Where `check --fleet`, `audit` and `export` read the locked variants from: an HF cache
 // (--cache, default KERNELS_CACHE / HF_HUB_CACHE) or a bundle (--bundle),
 // verified and unpacked into a private temp cache that is removed afterwards.
 #pragma once
@@ -31,6 +31,8 @@ class VariantSource {
   // The files of build/<variant>/ of a locked kernel (strict snapshot policy).
   // Throws Error(not_found) naming the kernel and variant when not present.
   std::vector<SnapshotEntry> files(const LockedKernel& kernel, const std::string& variant) const;
+  // The cache read: the one given, or the bundle's temp cache (removed with this object).
+  const std::filesystem::path& cache() const noexcept { return cache_; }
 
  private:
   std::filesystem::path cache_;

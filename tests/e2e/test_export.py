@@ -190,6 +190,14 @@ def test_sboms_take_sha256_from_the_cache(kernel_lock_bin, locked, tmp_path):
     doc = json.loads(export(kernel_lock_bin, proj, "spdx", env, "--cache", cache))
     assert errors(spdx_validator(), doc) == []
     assert all(f["checksums"][0]["algorithm"] == "SHA256" for f in doc["files"])
+    # The same documents from the bundle alone (an empty cache, e.g. on an air-gapped build host).
+    empty = dict(env, HF_HUB_CACHE=str(tmp_path / "empty-cache"), HF_HUB_OFFLINE="1")
+    for fmt in ("cyclonedx", "spdx"):
+        assert export(kernel_lock_bin, proj, fmt, empty, "--bundle", tmp_path / "b.tar.zst") == \
+            export(kernel_lock_bin, proj, fmt, env, "--cache", cache)
+    assert not (tmp_path / "empty-cache").exists()
+    kl(kernel_lock_bin, "export", proj, "--format", "spdx", "--bundle", tmp_path / "b.tar.zst", "--no-cache",
+       env=env, expect=2)
 
 
 def test_export_errors(kernel_lock_bin, tmp_path):
