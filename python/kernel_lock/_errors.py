@@ -7,7 +7,8 @@ keeps working after the import is swapped:
 
 | code (exit)         | class                     | also a           | kernels raises it for                    |
 |---------------------|---------------------------|------------------|------------------------------------------|
-| not_found (5)       | KernelNotFoundError       | FileNotFoundError| no snapshot / variant / lock entry       |
+| not_found (5)       | KernelNotFoundError       | FileNotFoundError| no snapshot / variant / lockfile         |
+| not_found (5), the repo is not in the lock | KernelNotLockedError | ValueError | "Kernel `X` is not locked"  |
 | unsupported (9)     | NoCompatibleVariantError  | FileNotFoundError| "Cannot find a build variant ..."        |
 | integrity (6)       | IntegrityError            | VerificationError| (kernels does not verify)                |
 | stale_trust (10)    | StaleTrustError           | VerificationError| (kernels does not verify)                |
@@ -58,6 +59,13 @@ class KernelNotFoundError(KernelLockError, FileNotFoundError):
     exit_code = 5
 
 
+class KernelNotLockedError(KernelLockError, ValueError):
+    """The repository is not in the lock (`kernels` raises ValueError for it)."""
+
+    code = "not_found"
+    exit_code = 5
+
+
 class NoCompatibleVariantError(KernelLockError, FileNotFoundError):
     """No variant fits this process (torch, backend, CUDA, arch)."""
 
@@ -98,9 +106,11 @@ _BY_EXIT_CODE = {
 
 
 def from_native(err: BaseException) -> KernelLockError:
-    """The kernel_lock exception for a `kernel_lock._native.Error` (args: message, code, exit code, hint)."""
-    message, code, exit_code, hint = (tuple(err.args) + ("", "generic", 1, ""))[:4]
-    cls = _BY_EXIT_CODE.get(int(exit_code), _GenericError)
+    """The kernel_lock exception for a `kernel_lock._native.Error` (args: message, code, exit code, hint,
+    reason)."""
+    args = tuple(err.args)
+    message, code, exit_code, hint, reason = args + ("", "generic", 1, "", "")[len(args):]
+    cls = KernelNotLockedError if reason == "not_locked" else _BY_EXIT_CODE.get(int(exit_code), _GenericError)
     text = f"{message} (kernel-lock error: {code}" + (f"; hint: {hint})" if hint else ")")
     out = cls(text)
     out.code, out.exit_code, out.hint = code, int(exit_code), hint
@@ -109,6 +119,6 @@ def from_native(err: BaseException) -> KernelLockError:
 
 # Shown as kernel_lock.<Name> in tracebacks (the public names).
 for _cls in (KernelLockError, VerificationError, IntegrityError, StaleTrustError, KernelNotFoundError,
-             NoCompatibleVariantError, KernelLockValueError, KernelLockNetworkError, KernelLockOSError):
+             KernelNotLockedError, NoCompatibleVariantError, KernelLockValueError, KernelLockNetworkError, KernelLockOSError):
     _cls.__module__ = "kernel_lock"
 del _cls

@@ -15,12 +15,14 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 
 #include "kernel_lock/core/error.hpp"
+#include "kernel_lock/core/lockfile.hpp"
 #include "kernel_lock/hub/hub_fetcher.hpp"
 #include "kernel_lock/loader/loader.hpp"
 
@@ -31,26 +33,48 @@ namespace {
 
 PyObject* g_error_type = nullptr;  // kernel_lock._native.Error (owned by the module)
 
+// A machine-readable refinement of an Error for the Python mapping (_errors.py):
+// "not_locked" when the repo is absent from the lock (kernels raises ValueError there).
+using ReasonOf = std::function<std::string(const kernel_lock::Error&)>;
+
 // Runs `fn` without the GIL; a kernel_lock::Error (or any std::exception, as
-// Error(generic)) is raised as kernel_lock._native.Error once the GIL is back.
+// Error(generic)) is raised as kernel_lock._native.Error(message, code, exit code,
+// hint, reason) once the GIL is back; `reason_of` runs only on that error path.
 template <class Fn>
-auto guarded(Fn&& fn) -> decltype(fn()) {
+auto guarded(Fn&& fn, const ReasonOf& reason_of = {}) -> decltype(fn()) {
   std::optional<kernel_lock::Error> failure;
+  std::string reason;
   {
     nb::gil_scoped_release release;
     try {
       return fn();
     } catch (const kernel_lock::Error& e) {
       failure = e;
+      if (reason_of) reason = reason_of(e);
     } catch (const std::exception& e) {
       failure = kernel_lock::error_from_exception(e);
     }
   }
   const kernel_lock::Error& e = *failure;
   nb::object args = nb::make_tuple(std::string(e.what()), std::string(kernel_lock::to_string(e.code())),
-                                   kernel_lock::exit_code_for(e.code()), e.hint());
+                                   kernel_lock::exit_code_for(e.code()), e.hint(), reason);
   PyErr_SetObject(g_error_type, args.ptr());
   throw nb::python_error();
+}
+
+// "not_locked" when a not_found failure of a locked load is the repo missing from
+// the lock that `lockfile` (or the search of locate_lockfile) names; "" otherwise,
+// also when the lock cannot be read again. Error path only: no cost on a load.
+ReasonOf not_locked_reason(const std::string& repo_id, const std::optional<fs::path>& lockfile) {
+  return [repo_id, lockfile](const kernel_lock::Error& e) -> std::string {
+    if (e.code() != kernel_lock::ErrorCode::not_found) return "";
+    try {
+      const auto lock = kernel_lock::read_lockfile(kernel_lock::locate_lockfile(lockfile));
+      return lock.find_all(repo_id).empty() ? "not_locked" : "";
+    } catch (const std::exception&) {
+      return "";
+    }
+  };
 }
 
 template <class T>
@@ -72,7 +96,7 @@ kernel_lock::LoadOptions options_from(const nb::dict& d) {
     for (const char* name : known) ok = ok || k == name;
     if (!ok) {
       kernel_lock::Error e(kernel_lock::ErrorCode::usage, "unknown option '" + k + "'");
-      PyErr_SetObject(g_error_type, nb::make_tuple(std::string(e.what()), "usage", 2, "").ptr());
+      PyErr_SetObject(g_error_type, nb::make_tuple(std::string(e.what()), "usage", 2, "", "").ptr());
       throw nb::python_error();
     }
   }
@@ -146,21 +170,25 @@ std::string trust_name(kernel_lock::Trust trust) {
 PyKernel load_kernel(const std::string& repo_id, const std::optional<std::string>& lockfile, const nb::dict& opts) {
   auto o = options_from(opts);
   fs::path lock = lockfile ? fs::path(*lockfile) : fs::path();
-  return guarded([&] {
-    // load_kernel(repo, "") would search nothing: an empty path means "search".
-    return PyKernel{lockfile ? kernel_lock::load_kernel(repo_id, lock, o)
-                             : kernel_lock::load_kernel(repo_id, kernel_lock::locate_lockfile(std::nullopt), o)};
-  });
+  return guarded(
+      [&] {
+        // load_kernel(repo, "") would search nothing: an empty path means "search".
+        return PyKernel{lockfile ? kernel_lock::load_kernel(repo_id, lock, o)
+                                 : kernel_lock::load_kernel(repo_id, kernel_lock::locate_lockfile(std::nullopt), o)};
+      },
+      not_locked_reason(repo_id, lockfile ? std::optional<fs::path>(lock) : std::nullopt));
 }
 
 // fetch=True: a locked variant missing from the cache is downloaded from
 // HF_ENDPOINT through HubFetcher (verified against the lock) unless offline.
 PyKernel get_locked_kernel(const std::string& repo_id, bool fetch, const nb::dict& opts) {
   auto o = options_from(opts);
-  return guarded([&] {
-    if (fetch) o.fetcher = std::make_shared<kernel_lock::HubFetcher>();
-    return PyKernel{kernel_lock::get_locked_kernel(repo_id, o)};
-  });
+  return guarded(
+      [&] {
+        if (fetch) o.fetcher = std::make_shared<kernel_lock::HubFetcher>();
+        return PyKernel{kernel_lock::get_locked_kernel(repo_id, o)};
+      },
+      not_locked_reason(repo_id, o.lockfile));
 }
 
 }  // namespace

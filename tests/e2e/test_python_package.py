@@ -224,6 +224,7 @@ def test_errors_match_kernels_types(setup: Setup):
             except Exception as e:
                 out[key] = [type(e).__name__, [c.__name__ for c in type(e).__mro__], str(e), getattr(e, "exit_code", 0)]
         attempt("not_locked", lambda: kernel_lock.load_kernel("kernels-test/nope", lockfile={str(setup.lock)!r}))
+        attempt("not_locked_get", lambda: kernel_lock.get_locked_kernel("kernels-test/nope", lockfile={str(setup.lock)!r}))
         attempt("both", lambda: kernel_lock.get_kernel({ACT!r}, revision="main", version=1))
         attempt("neither", lambda: kernel_lock.get_kernel({ACT!r}))
         attempt("not_cached", lambda: kernel_lock.get_kernel("kernels-test/nope", version=1))
@@ -233,8 +234,11 @@ def test_errors_match_kernels_types(setup: Setup):
         attempt("require_sig", lambda: kernel_lock.load_kernel({RMS!r}, lockfile={str(setup.lock)!r}, require_signature=True))
         print(json.dumps(out))
     """), setup.env))
-    assert "FileNotFoundError" in res["not_locked"][1] and res["not_locked"][3] == 5
+    # As kernels: a repo missing from the lock is a ValueError (still exit code 5, not found).
+    assert res["not_locked"][0] == "KernelNotLockedError" and "ValueError" in res["not_locked"][1]
+    assert "FileNotFoundError" not in res["not_locked"][1] and res["not_locked"][3] == 5
     assert "kernel-lock resolve" in res["not_locked"][2]  # the hint
+    assert res["not_locked_get"][0] == "KernelNotLockedError"
     assert res["both"][0] == "ValueError" and res["neither"][0] == "ValueError"
     assert "FileNotFoundError" in res["not_cached"][1] and "kernel-lock install" in res["not_cached"][2]
     assert "FileNotFoundError" in res["no_lock"][1]
