@@ -223,6 +223,15 @@ std::map<std::string, std::shared_ptr<LoadedLibrary>>& loaded_by_ns() {
   static auto* m = new std::map<std::string, std::shared_ptr<LoadedLibrary>>();  // never destroyed
   return *m;
 }
+// Libraries dlopened but refused afterwards (no TORCH_LIBRARY of their namespace:
+// a fragment-only or op-less library), with the refusal. Kept, like the loaded
+// ones: their static initialisers ran (a second dlopen would register the same
+// fragments again, and c10 aborts on that), and their sealed fd must stay open
+// (a reused /proc/self/fd/N path would make dlopen return the old handle).
+std::map<std::string, std::pair<std::shared_ptr<LoadedLibrary>, Error>>& refused_by_ns() {
+  static auto* m = new std::map<std::string, std::pair<std::shared_ptr<LoadedLibrary>, Error>>();  // never destroyed
+  return *m;
+}
 
 bool valid_ns(std::string_view ns) {
   if (ns.empty() || (std::isdigit(static_cast<unsigned char>(ns[0])) != 0)) return false;
@@ -383,6 +392,7 @@ std::shared_ptr<LoadedLibrary> load_library(const KernelFiles& k, const LoadOpti
                     it->second->so_sha256 + ", now " + so_sha256 + "); one process cannot hold both",
                 "two versions of a kernel load side by side only when their namespaces differ");
   }
+  if (auto it = refused_by_ns().find(k.ns); it != refused_by_ns().end()) throw it->second.second;
   if (ns_has_library(k.ns))
     throw Error(ErrorCode::unsupported, "op namespace " + k.ns + " already has a TORCH_LIBRARY in this process "
                                             "(another loader, or Python); refusing to load a second copy");
@@ -409,10 +419,14 @@ std::shared_ptr<LoadedLibrary> load_library(const KernelFiles& k, const LoadOpti
     throw Error(ErrorCode::unsupported, "dlopen of " + k.so->path + " (sealed copy of " + k.so->source.string() +
                                             ") failed: " + text, hint);
   }
-  if (!ns_has_library(k.ns))
-    throw Error(ErrorCode::not_found,
-                "loaded " + k.so->path + " but it registered no TORCH_LIBRARY (no ops) under namespace " + k.ns,
-                "stable-ABI, tvm-ffi and noarch kernels are not dispatcher op libraries");
+  if (!ns_has_library(k.ns)) {
+    Error refusal(ErrorCode::not_found,
+                  "loaded " + k.so->path + " but it registered no TORCH_LIBRARY (no ops, or TORCH_LIBRARY_FRAGMENT "
+                  "only) under namespace " + k.ns + "; it stays refused in this process",
+                  "stable-ABI, tvm-ffi and noarch kernels are not dispatcher op libraries");
+    refused_by_ns().emplace(k.ns, std::make_pair(lib, refusal));
+    throw refusal;
+  }
   registry.emplace(k.ns, lib);
   return lib;
 }

@@ -27,10 +27,13 @@ const std::string kSha1 = "1111111111111111111111111111111111111111";
 const std::string kSha2 = "2222222222222222222222222222222222222222";
 const std::string kNs1 = "_kl_test_cpu_a1b2c3d";
 const std::string kNs2 = "_kl_test_cpu_e4f5a6b";
+const std::string kNsFragment = "_kl_test_cpu_c9d0e1f";  // test kernel "3": TORCH_LIBRARY_FRAGMENT only
+
+const std::string& test_kernel_ns(int version) { return version == 1 ? kNs1 : version == 2 ? kNs2 : kNsFragment; }
 
 fs::path test_kernel_so(int version) {
   return fs::path(KERNEL_LOCK_BINARY_DIR) / "loader" / "testkernels" / ("v" + std::to_string(version)) /
-         ((version == 1 ? kNs1 : kNs2) + ".abi3.so");
+         (test_kernel_ns(version) + ".abi3.so");
 }
 
 // The CPU variant name that fits this process.
@@ -41,7 +44,7 @@ std::string cpu_variant() {
 }
 
 std::vector<FakeFile> test_kernel_files(int version) {
-  const std::string& ns = version == 1 ? kNs1 : kNs2;
+  const std::string& ns = test_kernel_ns(version);
   return {
       {"__init__.py", "from ._ops import ops\n\ndef version():\n    return ops.version()\n"},
       {"_ops.py", "import torch\nfrom . import " + ns + "\nops = torch.ops." + ns +
@@ -367,6 +370,30 @@ TEST_CASE("get_local_kernel: repo root with build/, or a variant directory") {
   auto direct = get_local_kernel(tmp.path() / "build" / cpu_variant(), cpu);
   CHECK(direct.ns() == kNs1);
   CHECK_THROWS_AS(get_local_kernel(tmp.path() / "nothing", cpu), Error);
+}
+
+TEST_CASE("a library with only a TORCH_LIBRARY_FRAGMENT is refused, and stays refused without a second dlopen") {
+  TempDir tmp;
+  for (const auto& f : test_kernel_files(3)) spit(tmp.path() / "build" / cpu_variant() / f.path, f.content);
+  LoadOptions cpu;
+  cpu.backend = "cpu";
+  std::string first;
+  try {
+    (void)get_local_kernel(tmp.path(), cpu);
+    FAIL("loaded");
+  } catch (const Error& e) {
+    first = e.what();
+    CHECK(e.code() == ErrorCode::not_found);
+  }
+  CHECK(contains(first, "TORCH_LIBRARY_FRAGMENT"));
+  CHECK(contains(first, kNsFragment));
+  // Its fragment registered the ops once; a second dlopen would register them again (c10 aborts on that).
+  CHECK(dispatcher_has_ns(kNsFragment));
+  CHECK_THROWS_WITH_AS((void)get_local_kernel(tmp.path(), cpu), doctest::Contains("stays refused"), Error);
+  // Another kernel loads afterwards (the refused library's sealed fd is kept: no stale /proc/self/fd path).
+  TempDir other;
+  for (const auto& f : test_kernel_files(1)) spit(other.path() / "build" / cpu_variant() / f.path, f.content);
+  CHECK(get_local_kernel(other.path(), cpu).call<int64_t()>("version") == 1);
 }
 
 namespace {

@@ -14,6 +14,9 @@
 // Kernels stay loaded for the life of the process (op registrations cannot be
 // undone safely); loading the same kernel again returns the same handle.
 // Two versions of one kernel load side by side: each has its own op namespace.
+// A library that registers no TORCH_LIBRARY of its namespace (no ops, or a
+// TORCH_LIBRARY_FRAGMENT only) is refused after its dlopen (Error(not_found)) and
+// stays refused for the life of the process, without a second dlopen.
 // Thread-safe: loads are serialised by one process-wide mutex.
 #pragma once
 

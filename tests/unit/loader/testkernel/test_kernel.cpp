@@ -31,7 +31,13 @@ int64_t version() { return KL_TEST_KERNEL_VERSION; }
 
 }  // namespace
 
+// KL_TEST_KERNEL_FRAGMENT: the ops come from a TORCH_LIBRARY_FRAGMENT only (no
+// TORCH_LIBRARY of the namespace), which the loader refuses after dlopen.
+#if defined(KL_TEST_KERNEL_FRAGMENT)
+TORCH_LIBRARY_FRAGMENT(TORCH_EXTENSION_NAME, ops) {
+#else
 TORCH_LIBRARY(TORCH_EXTENSION_NAME, ops) {
+#endif
   ops.def("gelu_fast(Tensor! out, Tensor input) -> ()");
   ops.impl("gelu_fast", c10::kCPU, &gelu_fast);
   ops.def("scale_add(Tensor a, Tensor b, float alpha) -> Tensor");
