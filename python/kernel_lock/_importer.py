@@ -31,6 +31,7 @@ import posixpath
 import sys
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 
 
@@ -178,7 +179,25 @@ def import_verified(native_kernel) -> ModuleType:
             trust=native_kernel.trust, provenance=native_kernel.provenance, signer=native_kernel.signer,
             directory=native_kernel.directory, ops=native_kernel.ops, files=tuple(sorted(files)))
         _loaded[name] = (module, native_kernel.variant_hash)
+        _list_in_kernels(native_kernel.directory, files.get("metadata.json"), module)
         return module
+
+
+def _list_in_kernels(directory: str, metadata_json, module: ModuleType) -> None:
+    """Lists the module in `kernels.get_loaded_kernels()` (kernels 0.17: a registry keyed by the variant
+    directory, which `kernels` itself also consults before importing that directory again) when `kernels`
+    is already imported; importing it here would cost every load. Best effort: another `kernels` layout,
+    or metadata it cannot parse, leaves its registry as it was."""
+    kernels_importer = sys.modules.get("kernels.importer")
+    rust = sys.modules.get("kernels._rust")
+    registry = getattr(kernels_importer, "_loaded_kernels", None)
+    if metadata_json is None or rust is None or not isinstance(registry, dict):
+        return
+    try:
+        metadata = rust.Metadata.from_bytes(bytes(metadata_json))
+        registry[Path(directory)] = kernels_importer.LoadedKernel(metadata=metadata, module=module, repo_info=None)
+    except (AttributeError, TypeError, ValueError):
+        return
 
 
 def _exec_package(name: str, finder: _KernelFinder) -> ModuleType:

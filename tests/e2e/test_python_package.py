@@ -400,11 +400,14 @@ def test_through_kernels_with_and_without_patch(setup: Setup, patched: bool):
         locked = kernels.load_kernel({ACT!r}, lockfile={str(setup.py_lock if not patched else setup.lock)!r})
         ok = kernelized_forward({ACT!r}, {setup.sha()!r})
         name = m.__name__
+        listed = [lk for lk in kernels.get_loaded_kernels() if lk.module is m]
         print(json.dumps({{"verified": hasattr(m, "__kernel_lock__"), "same": locked is m, "kernelize": ok,
+                          "listed": len(listed) == 1 and listed[0].metadata.id == m.__name__,
                           "layer_module_verified": hasattr(sys.modules[name], "__kernel_lock__"),
                           "kernels_layer_patched": kernels.layer.layer.get_kernel is kernel_lock.get_kernel}}))
     """), setup.env))
     assert res["kernelize"] is True
+    assert res["listed"] is True  # in kernels.get_loaded_kernels(), also when kernel_lock loaded it
     assert res["verified"] is patched and res["layer_module_verified"] is patched
     assert res["kernels_layer_patched"] is patched
     if patched:
