@@ -9,44 +9,25 @@
 namespace rmsnorm {
 namespace {
 
-// Cache policies of 16-byte loads and stores (PTX): default; .cs (evict-first in L1
-// and L2); an L2 evict-first or evict-last access policy (createpolicy), as
-// Triton's eviction_policy= emits.
+// Cache policies of 16-byte loads and stores: default; .cs (evict-first in L1 and
+// L2: rmsnorm_kernels.cu's load/store<true>); an L2 evict-first or evict-last access
+// policy (its load_l2), as Triton's eviction_policy= emits.
 enum Policy { kDefault = 0, kCs = 1, kL2First = 2, kL2Last = 3 };
 
 template <int P>
-__device__ __forceinline__ uint4 ld16(const void* p) {
-  uint4 v;
-  if constexpr (P == kDefault) {
-    v = *static_cast<const uint4*>(p);
-  } else if constexpr (P == kCs) {
-    asm volatile("ld.global.cs.v4.u32 {%0,%1,%2,%3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
-  } else {
-    uint64_t pol;
-    if constexpr (P == kL2First) {
-      asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(pol));
-      asm volatile("ld.global.L1::evict_first.L2::cache_hint.v4.u32 {%0,%1,%2,%3}, [%4], %5;"
-                   : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p), "l"(pol));
-    } else {
-      asm volatile("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(pol));
-      asm volatile("ld.global.L1::evict_last.L2::cache_hint.v4.u32 {%0,%1,%2,%3}, [%4], %5;"
-                   : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p), "l"(pol));
-    }
-  }
-  return v;
+constexpr L2Priority kPriority = P == kL2First ? L2Priority::evict_first
+                                 : P == kL2Last ? L2Priority::evict_last
+                                                : L2Priority::normal;
+
+template <int P, typename Item>
+__device__ __forceinline__ Item ld(const Item* p) {
+  if constexpr (P == kCs) return load<true>(p);
+  else return load_l2<kPriority<P>>(p);
 }
-template <int P>
-__device__ __forceinline__ void st16(void* p, uint4 v) {
-  if constexpr (P == kCs) {
-    asm volatile("st.global.cs.v4.u32 [%0], {%1,%2,%3,%4};" ::"l"(p), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w) : "memory");
-  } else {
-    *static_cast<uint4*>(p) = v;
-  }
+template <int P, typename Item>
+__device__ __forceinline__ void st(Item* p, const Item& v) {
+  store<P == kCs>(p, v);
 }
-template <typename T>
-__device__ __forceinline__ Pack<T> as_pack(uint4 v) { return *reinterpret_cast<Pack<T>*>(&v); }
-template <typename T>
-__device__ __forceinline__ uint4 as_u4(const Pack<T>& p) { return *reinterpret_cast<const uint4*>(&p); }
 
 // The register path of rmsnorm_kernels.cu (rms_norm, weight read after the
 // reduction) with the cache policies as parameters: LX loads of the row, LW of
@@ -64,7 +45,7 @@ __global__ void __launch_bounds__(kMaxThreads)
 #pragma unroll
     for (int k = 0; k < kItems; ++k) {
       const int i = static_cast<int>(threadIdx.x) + k * static_cast<int>(blockDim.x);
-      if (i < items) a[k] = as_pack<T>(ld16<LX>(x + i));
+      if (i < items) a[k] = ld<LX>(x + i);
     }
 #pragma unroll
     for (int k = 0; k < kItems; ++k) {
@@ -80,8 +61,7 @@ __global__ void __launch_bounds__(kMaxThreads)
     for (int k = 0; k < kItems; ++k) {
       const int i = static_cast<int>(threadIdx.x) + k * static_cast<int>(blockDim.x);
       if (i < items) {
-        const Item g = as_pack<T>(ld16<LW>(reinterpret_cast<const Item*>(weight) + i));
-        st16<SO>(o + i, as_u4(normalized<T>(a[k], g, inv)));
+        st<SO>(o + i, normalized<T>(a[k], ld<LW>(reinterpret_cast<const Item*>(weight) + i), inv));
       }
     }
   }
@@ -109,7 +89,7 @@ __global__ void __launch_bounds__(1024)
       for (int u = 0; u < U; ++u) {
         const int i = i0 + u * static_cast<int>(blockDim.x);
         if (i < items) {
-          a[u] = as_pack<T>(ld16<L1st>(x + i));
+          a[u] = ld<L1st>(x + i);
           if constexpr (kResidual) r[u] = res[i];
         }
       }
@@ -137,7 +117,7 @@ __global__ void __launch_bounds__(1024)
       for (int u = 0; u < U; ++u) {
         const int i = i0 + u * static_cast<int>(blockDim.x);
         if (i < items) {
-          a[u] = kResidual ? src[i] : as_pack<T>(ld16<L2nd>(src + i));
+          a[u] = kResidual ? src[i] : ld<L2nd>(src + i);
           g[u] = reinterpret_cast<const Item*>(weight)[i];
         }
       }
@@ -146,36 +126,6 @@ __global__ void __launch_bounds__(1024)
         const int i = i0 + u * static_cast<int>(blockDim.x);
         if (i < items) o[i] = normalized<T>(a[u], g[u], inv);
       }
-    }
-  }
-}
-
-// Two passes with the row length fixed at compile time (kIters packs a thread,
-// fully unrolled, as Triton specialises its loops to the shape): rms_norm only.
-template <typename T, int kIters, int L1st, int L2nd>
-__global__ void __launch_bounds__(1024)
-    static_two_pass_kernel(T* out, const T* in, const T* __restrict__ weight, int64_t rows, float eps) {
-  using Item = Pack<T>;
-  constexpr int V = Item::kSize;
-  const int items = kIters * static_cast<int>(blockDim.x);
-  const float inv_hidden = 1.0f / static_cast<float>(static_cast<int64_t>(items) * V);
-  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
-    const Item* x = reinterpret_cast<const Item*>(in) + row * items;
-    float sum = 0.0f;
-#pragma unroll
-    for (int it = 0; it < kIters; ++it) {
-      const Item a = as_pack<T>(ld16<L1st>(x + threadIdx.x + it * blockDim.x));
-#pragma unroll
-      for (int j = 0; j < V; ++j) sum += to_float(a.v[j]) * to_float(a.v[j]);
-    }
-    const float inv = rsqrtf(block_sum(sum) * inv_hidden + eps);
-    Item* o = reinterpret_cast<Item*>(out) + row * items;
-#pragma unroll
-    for (int it = 0; it < kIters; ++it) {
-      const int i = static_cast<int>(threadIdx.x) + it * static_cast<int>(blockDim.x);
-      const Item a = as_pack<T>(ld16<L2nd>(x + i));
-      const Item g = as_pack<T>(ld16<kL2Last>(reinterpret_cast<const Item*>(weight) + i));
-      st16<kDefault>(o + i, as_u4(normalized<T>(a, g, inv)));
     }
   }
 }
@@ -236,8 +186,10 @@ int run_two_pass(void* out, const void* in, void* residual, const void* weight, 
   return static_cast<int>(cudaGetLastError());
 }
 
-// Threads = packs a row / kIters for kIters in {1, 2, 4, 8} (the first that gives at most
-// kThreadsA threads, a multiple of 32).
+// rmsnorm_kernels.cu's two-pass kernel with the row length fixed at compile time
+// (kPacks packs a thread, as Triton specialises its loops to the shape) and the
+// row loads' priorities given: threads = packs a row / kPacks for kPacks in
+// {1, 2, 4, 8}, the first that gives at most kThreadsA threads, a multiple of 32.
 template <typename T, int kThreadsA, int L1st, int L2nd>
 int run_static_two_pass(void* out, const void* in, void* residual, const void* weight, int64_t rows,
                         int64_t hidden, float eps) {
@@ -247,13 +199,14 @@ int run_static_two_pass(void* out, const void* in, void* residual, const void* w
   T* o = static_cast<T*>(out);
   const T* x = static_cast<const T*>(in);
   const T* w = static_cast<const T*>(weight);
+  constexpr L2Priority P1 = kPriority<L1st>, P2 = kPriority<L2nd>;
   for (int k = 1; k <= 8; k *= 2) {
     if (items % k != 0 || items / k > kThreadsA || (items / k) % 32 != 0) continue;
     const auto threads = static_cast<unsigned>(items / k);
-    if (k == 1) static_two_pass_kernel<T, 1, L1st, L2nd><<<grid, threads>>>(o, x, w, rows, eps);
-    if (k == 2) static_two_pass_kernel<T, 2, L1st, L2nd><<<grid, threads>>>(o, x, w, rows, eps);
-    if (k == 4) static_two_pass_kernel<T, 4, L1st, L2nd><<<grid, threads>>>(o, x, w, rows, eps);
-    if (k == 8) static_two_pass_kernel<T, 8, L1st, L2nd><<<grid, threads>>>(o, x, w, rows, eps);
+    if (k == 1) rms_norm_two_pass_kernel<T, 1, P1, P2><<<grid, threads>>>(o, x, w, rows, eps);
+    if (k == 2) rms_norm_two_pass_kernel<T, 2, P1, P2><<<grid, threads>>>(o, x, w, rows, eps);
+    if (k == 4) rms_norm_two_pass_kernel<T, 4, P1, P2><<<grid, threads>>>(o, x, w, rows, eps);
+    if (k == 8) rms_norm_two_pass_kernel<T, 8, P1, P2><<<grid, threads>>>(o, x, w, rows, eps);
     return static_cast<int>(cudaGetLastError());
   }
   return static_cast<int>(cudaErrorInvalidValue);

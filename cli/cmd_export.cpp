@@ -35,14 +35,16 @@ struct ExportArgs {
 };
 
 // The SBOM formats: the content sha256 of git-sha1 files and the variants'
-// metadata.json (backend, archs, provenance) from the cache or the bundle.
+// metadata.json (backend, archs, provenance) from the cache or the bundle, none
+// with --no-cache.
 std::string sbom_bytes(const Lockfile& lock, const ExportArgs& args) {
-  if (args.no_cache) {
-    return args.format_name == "cyclonedx" ? sbom::format_cyclonedx(lock, {}, {}) : sbom::format_spdx(lock, {}, {});
+  sbom::ContentDigests digests;
+  sbom::VariantMetadataMap metadata;
+  if (!args.no_cache) {
+    const VariantSource source(args.source, lock);
+    digests = sbom::content_digests_from_cache(lock, source.cache());
+    metadata = sbom::variant_metadata_from_cache(lock, source.cache());
   }
-  const VariantSource source(args.source, lock);
-  const auto digests = sbom::content_digests_from_cache(lock, source.cache());
-  const auto metadata = sbom::variant_metadata_from_cache(lock, source.cache());
   return args.format_name == "cyclonedx" ? sbom::format_cyclonedx(lock, digests, metadata)
                                           : sbom::format_spdx(lock, digests, metadata);  // --format is checked by CLI11
 }

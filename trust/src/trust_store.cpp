@@ -4,7 +4,6 @@
 
 #include <charconv>
 #include <chrono>
-#include <cstdio>
 #include <cstdlib>
 #include <system_error>
 
@@ -163,6 +162,5 @@ std::int64_t trust_max_age_days_from_env() {
                 "unset it for the default of " + std::to_string(kDefaultTrustMaxAgeDays) + " days");
   return days;
 }
-
 
 }  // namespace kernel_lock::trust

@@ -212,56 +212,61 @@ __global__ void rms_norm_kernel(T* out, const T* in, T* residual, const T* __res
   }
 }
 
-// 16-byte load with an L2 eviction priority (sm_80 and later; a plain load before).
-// Evict-last keeps a row in L2 between the two passes; evict-first lets the second
-// pass's read of it go, and evict-last keeps the weight, which every row reads.
-enum class L2Priority { evict_first, evict_last };
+// 16-byte load with an L2 eviction priority (sm_80 and later; a plain load before,
+// and for `normal`). Evict-last keeps a row in L2 between the two passes;
+// evict-first lets the second pass's read of it go, and evict-last keeps the
+// weight, which every row reads.
+enum class L2Priority { normal, evict_first, evict_last };
 
 template <L2Priority P, typename Item>
 __device__ __forceinline__ Item load_l2(const Item* p) {
   static_assert(sizeof(Item) == 16, "16-byte packs only");
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  uint64_t policy;
-  uint4 v;
-  if constexpr (P == L2Priority::evict_last) {
-    asm volatile("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(policy));
-    asm volatile("ld.global.L1::evict_last.L2::cache_hint.v4.u32 {%0,%1,%2,%3}, [%4], %5;"
-                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-                 : "l"(p), "l"(policy));
-  } else {
-    asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
-    asm volatile("ld.global.L1::evict_first.L2::cache_hint.v4.u32 {%0,%1,%2,%3}, [%4], %5;"
-                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-                 : "l"(p), "l"(policy));
+  if constexpr (P != L2Priority::normal) {
+    uint64_t policy;
+    uint4 v;
+    if constexpr (P == L2Priority::evict_last) {
+      asm volatile("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(policy));
+      asm volatile("ld.global.L1::evict_last.L2::cache_hint.v4.u32 {%0,%1,%2,%3}, [%4], %5;"
+                   : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                   : "l"(p), "l"(policy));
+    } else {
+      asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
+      asm volatile("ld.global.L1::evict_first.L2::cache_hint.v4.u32 {%0,%1,%2,%3}, [%4], %5;"
+                   : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                   : "l"(p), "l"(policy));
+    }
+    return *reinterpret_cast<const Item*>(&v);
   }
-  return *reinterpret_cast<const Item*>(&v);
-#else
-  return *p;
 #endif
+  return *p;
 }
 
 // Two-pass path of large rms_norm inputs (the shape torch.compile's Triton
 // reduction takes, and the fastest of bench/rmsnorm_variants.cu there on an
-// H200): a row is kTwoPassPacks * blockDim.x packs; pass one sums the squares,
-// pass two reads the row again from L2 with the weight and writes the output.
-// Few registers a thread, so up to 2048 threads an SM. Each thread writes only
-// the packs it read, after the block reduction: `out` may alias `in`.
+// H200): a row is kPacks * blockDim.x packs; pass one sums the squares (row
+// loads with kFirst), pass two reads the row again from L2 (kSecond) with the
+// weight and writes the output. Few registers a thread, so up to 2048 threads an
+// SM. Each thread writes only the packs it read, after the block reduction:
+// `out` may alias `in`. The template defaults are the shipped choice; the
+// sweep tool instantiates others.
 constexpr int kTwoPassPacks = 2;
 
-template <typename T>
+template <typename T, int kPacks = kTwoPassPacks, L2Priority kFirst = L2Priority::evict_last,
+          L2Priority kSecond = L2Priority::evict_first>
 __global__ void __launch_bounds__(1024)
     rms_norm_two_pass_kernel(T* out, const T* in, const T* __restrict__ weight, int64_t rows, float eps) {
   using Item = Pack<T>;
   constexpr int V = Item::kSize;
-  const int items = kTwoPassPacks * static_cast<int>(blockDim.x);
+  const int items = kPacks * static_cast<int>(blockDim.x);
   const float inv_hidden = 1.0f / static_cast<float>(static_cast<int64_t>(items) * V);
   const Item* w = reinterpret_cast<const Item*>(weight);
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
     const Item* x = reinterpret_cast<const Item*>(in) + row * items;
     float sum = 0.0f;
 #pragma unroll
-    for (int k = 0; k < kTwoPassPacks; ++k) {
-      Item a = load_l2<L2Priority::evict_last>(x + threadIdx.x + k * blockDim.x);
+    for (int k = 0; k < kPacks; ++k) {
+      Item a = load_l2<kFirst>(x + threadIdx.x + k * blockDim.x);
       const T* av = lanes<T>(a);
 #pragma unroll
       for (int j = 0; j < V; ++j) sum += to_float(av[j]) * to_float(av[j]);
@@ -269,9 +274,9 @@ __global__ void __launch_bounds__(1024)
     const float inv = rsqrtf(block_sum(sum) * inv_hidden + eps);
     Item* o = reinterpret_cast<Item*>(out) + row * items;
 #pragma unroll
-    for (int k = 0; k < kTwoPassPacks; ++k) {
+    for (int k = 0; k < kPacks; ++k) {
       const int i = static_cast<int>(threadIdx.x) + k * static_cast<int>(blockDim.x);
-      o[i] = normalized<T>(load_l2<L2Priority::evict_first>(x + i), load_l2<L2Priority::evict_last>(w + i), inv);
+      o[i] = normalized<T>(load_l2<kSecond>(x + i), load_l2<L2Priority::evict_last>(w + i), inv);
     }
   }
 }
