@@ -3,7 +3,8 @@
 and the device's copy bandwidth. Prints a markdown table.
 
     python3 bench/gpu_kernels.py BUILD_DIR [--quick] [--no-compile] [--dtypes fp16,bf16,fp32]
-        [--ops rms_norm,...] [--min-mb MB] [--before OLD_BUILD_DIR]
+        [--ops rms_norm,...] [--min-mb MB] [--shapes 16384x8192,...] [--before OLD_BUILD_DIR]
+        [--also LABEL=BUILD_DIR ...]
 
 BUILD_DIR holds hub-kernels/<name>/build/<variant>/ with a CUDA variant (see
 kernels/build_standalone.sh). Loading goes through the real Python `kernels`
@@ -19,8 +20,9 @@ same number of bytes (half read, half written), measured the same way;
 (allocating its result, as models do); compile is torch.compile of that
 expression (mode="max-autotune-no-cudagraphs" is not used: default mode).
 --before adds the time of another build of the kernels (e.g. the previous
-commit's) measured in the same run; --min-mb keeps the shapes whose input is at
-least that many MB.
+commit's) measured in the same run; --also adds one more column per build, named
+LABEL (candidate launches; a build may hold only some of the kernels: "-" for
+the others); --min-mb keeps the shapes whose input is at least that many MB.
 """
 
 import argparse
@@ -87,10 +89,11 @@ def gelu_new_ref(x):
     return 0.5 * x * (1.0 + torch.tanh(0.7978845608 * (x + 0.044715 * torch.pow(x, 3.0))))
 
 
-def cases(quick):
+def cases(quick, shapes=None):
     tokens = [8, 4096] if quick else [1, 8, 256, 4096, 16384]
     hidden = 4096 if quick else None
-    shapes = [(t, hidden or h) for t in tokens for h in ([4096, 8192] if hidden is None else [hidden])]
+    if shapes is None:
+        shapes = [(t, hidden or h) for t in tokens for h in ([4096, 8192] if hidden is None else [hidden])]
     for t, h in shapes:
         for op, ref in (
             ("gelu_tanh", lambda x: F.gelu(x, approximate="tanh")),
@@ -117,7 +120,11 @@ def main(argv):
     p.add_argument("--dtypes", default="bf16,fp16,fp32")
     p.add_argument("--ops", default="", help="comma-separated ops to run (default: all)")
     p.add_argument("--min-mb", type=float, default=0.0, help="only inputs of at least this many MB")
+    p.add_argument("--shapes", default="", metavar="TOKENSxHIDDEN,...",
+                   help="these shapes instead of the default list (gated ops take 2 x HIDDEN)")
     p.add_argument("--before", type=Path, help="another build of the kernels, timed alongside")
+    p.add_argument("--also", action="append", default=[], metavar="LABEL=BUILD_DIR",
+                   help="more builds timed alongside, one column each (repeatable)")
     a = p.parse_args(argv[1:])
     if not torch.cuda.is_available():
         print("no CUDA device", file=sys.stderr)
@@ -125,18 +132,20 @@ def main(argv):
 
     from kernels import get_local_kernel
 
-    def load(build):
-        return {k: get_local_kernel(build.resolve() / "hub-kernels" / k) for k in ("activation", "rmsnorm")}
+    def load(build, partial=False):
+        kernels = [k for k in ("activation", "rmsnorm") if not partial or (build / "hub-kernels" / k).is_dir()]
+        return {k: get_local_kernel(build.resolve() / "hub-kernels" / k) for k in kernels}
 
     mods = load(a.build_dir)
     before = load(a.before) if a.before else None
+    also = [(label, load(Path(d), partial=True)) for label, d in (s.split("=", 1) for s in a.also)]
     print(f"GPU: {torch.cuda.get_device_name()}; torch {torch.__version__}, CUDA {torch.version.cuda}; "
           f"kernels {mods['activation'].ops.name}, {mods['rmsnorm'].ops.name}"
           + (f"; before: {before['activation'].ops.name}, {before['rmsnorm'].ops.name}" if before else "") + "\n")
-    extra = " before µs |" if before else ""
+    extra = (" before µs |" if before else "") + "".join(f" {label} µs |" for label, _ in also)
     print("| op | dtype | input shape | ours µs | ours GB/s | copy GB/s | % copy | eager µs | compile µs |"
           f"{extra} vs eager | vs compile |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|" + ("---:|" if before else "") + "---:|---:|")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|" + "---:|" * (bool(before) + len(also)) + "---:|---:|")
     # Dynamo caches compiled code per code object: past its recompile limit (8)
     # a reference shared by many shapes would silently run eager.
     for name in ("recompile_limit", "cache_size_limit"):
@@ -146,7 +155,8 @@ def main(argv):
     only = set(filter(None, a.ops.split(",")))
     for dname in a.dtypes.split(","):
         dtype = DTYPES[dname]
-        for kernel, op, ref, shape, kind in cases(a.quick):
+        shapes = [tuple(map(int, s.split("x"))) for s in a.shapes.split(",")] if a.shapes else None
+        for kernel, op, ref, shape, kind in cases(a.quick, shapes):
             if (only and op not in only) or shape[0] * shape[1] * torch.finfo(dtype).bits / 8 < a.min_mb * 2**20:
                 continue
             torch.manual_seed(0)
@@ -178,6 +188,7 @@ def main(argv):
             iters = iters_for(nbytes)
             t_ours = time_us(lambda: call(mods), iters)
             t_before = time_us(lambda: call(before), iters) if before else None
+            t_also = [time_us(lambda m=m: call(m), iters) if kernel in m else None for _, m in also]
             t_eager = time_us(eager, iters)
             t_comp = float("nan")
             if not a.no_compile:
@@ -194,7 +205,8 @@ def main(argv):
             cgbps = copy_gbps(nbytes, iters)
             comp = f"{t_comp:.1f}" if t_comp == t_comp else "n/a"
             vs_comp = f"{t_comp / t_ours:.2f}x" if t_comp == t_comp else "n/a"
-            bef = f" {t_before:.1f} |" if before else ""
+            bef = (f" {t_before:.1f} |" if before else "") + "".join(
+                " - |" if t is None else f" {t:.1f} |" for t in t_also)
             print(f"| {op} | {dname} | {'x'.join(map(str, shape))} | {t_ours:.1f} | {gbps:.0f} | {cgbps:.0f} | "
                   f"{100 * gbps / cgbps:.0f}% | {t_eager:.1f} | {comp} |{bef} {t_eager / t_ours:.2f}x | {vs_comp} |")
             sys.stdout.flush()

@@ -186,30 +186,32 @@ int run_two_pass(void* out, const void* in, void* residual, const void* weight, 
   return static_cast<int>(cudaGetLastError());
 }
 
-// rmsnorm_kernels.cu's two-pass kernel with the row length fixed at compile time
-// (kPacks packs a thread, as Triton specialises its loops to the shape) and the
-// row loads' priorities given: threads = packs a row / kPacks for kPacks in
-// {1, 2, 4, 8}, the first that gives at most kThreadsA threads, a multiple of 32.
+// rmsnorm_kernels.cu's two-pass kernel (all loads of a pass issued before their use, as
+// Triton's loops specialised to the shape) with the row loads' priorities given: kPacks
+// packs a thread for the first kPacks in {1, 2, 4, 8} that gives at most kThreadsA
+// threads, a multiple of 32.
 template <typename T, int kThreadsA, int L1st, int L2nd>
 int run_static_two_pass(void* out, const void* in, void* residual, const void* weight, int64_t rows,
                         int64_t hidden, float eps) {
   if (residual != nullptr || hidden % Pack<T>::kSize != 0) return static_cast<int>(cudaErrorInvalidValue);
-  const int64_t items = hidden / Pack<T>::kSize;
-  const auto grid = static_cast<unsigned>(std::min<int64_t>(rows, 0x7fffffff));
+  const auto items = static_cast<int>(hidden / Pack<T>::kSize);
   T* o = static_cast<T*>(out);
   const T* x = static_cast<const T*>(in);
   const T* w = static_cast<const T*>(weight);
   constexpr L2Priority P1 = kPriority<L1st>, P2 = kPriority<L2nd>;
-  for (int k = 1; k <= 8; k *= 2) {
-    if (items % k != 0 || items / k > kThreadsA || (items / k) % 32 != 0) continue;
-    const auto threads = static_cast<unsigned>(items / k);
-    if (k == 1) rms_norm_two_pass_kernel<T, 1, P1, P2><<<grid, threads>>>(o, x, w, rows, eps);
-    if (k == 2) rms_norm_two_pass_kernel<T, 2, P1, P2><<<grid, threads>>>(o, x, w, rows, eps);
-    if (k == 4) rms_norm_two_pass_kernel<T, 4, P1, P2><<<grid, threads>>>(o, x, w, rows, eps);
-    if (k == 8) rms_norm_two_pass_kernel<T, 8, P1, P2><<<grid, threads>>>(o, x, w, rows, eps);
-    return static_cast<int>(cudaGetLastError());
+  const auto fits = [items](int k) { return items % k == 0 && items / k <= kThreadsA && (items / k) % 32 == 0; };
+  if (fits(1)) {
+    launch_two_pass<T, 1, P1, P2>(o, x, w, rows, items, eps, nullptr);
+  } else if (fits(2)) {
+    launch_two_pass<T, 2, P1, P2>(o, x, w, rows, items, eps, nullptr);
+  } else if (fits(4)) {
+    launch_two_pass<T, 4, P1, P2>(o, x, w, rows, items, eps, nullptr);
+  } else if (fits(8)) {
+    launch_two_pass<T, 8, P1, P2>(o, x, w, rows, items, eps, nullptr);
+  } else {
+    return static_cast<int>(cudaErrorInvalidValue);
   }
-  return static_cast<int>(cudaErrorInvalidValue);
+  return static_cast<int>(cudaGetLastError());
 }
 
 struct Variant {

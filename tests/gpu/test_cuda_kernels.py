@@ -54,7 +54,7 @@ SHAPES = [(1,), (3,), (7,), (8,), (33,), (2, 5), (3, 16), (2, 3, 34), (5, 1000),
 GATED_SHAPES = [(2,), (6,), (16,), (3, 18), (2, 3, 34), (5, 1000), (4, 4098), (0, 8), (130, 18), (4096, 2 * 4096),
                 (17, 2 * 14336), (1, 2 * 7)]
 NORM_SHAPES = [(1,), (5,), (4, 8), (3, 5, 64), (7, 1000), (2, 4097), (0, 16), (257, 3), (33, 4096), (8, 8192),
-               (2, 16384), (1, 65536), (4096, 4096), (100000, 16), (3, 7168)]
+               (2, 16384), (1, 65536), (4096, 4096), (100000, 16), (3, 7168), (5, 12288), (3, 12296)]
 
 _modules = {}
 
@@ -144,11 +144,16 @@ def check_rms_norm(version):
 
 
 def check_rms_norm_two_pass():
-    """rms_norm inputs of 256 MiB with rows of 1024 16-byte packs take the two-pass
-    kernel (rmsnorm_kernels.cu): out of place, then in place."""
+    """Large rms_norm inputs with rows of 1024 to 4096 16-byte packs (a multiple of
+    512) take the two-pass kernel (rmsnorm_kernels.cu, takes_two_pass) at 2, 4 and 8
+    packs a thread; rows of other lengths there keep the register path (fp32 x 7168
+    and x 12300); out of place, then in place."""
     mod = load("rmsnorm", 2)
     for i, (dtype, shape) in enumerate(((torch.float32, (16384, 4096)), (torch.float16, (16384, 8192)),
-                                        (torch.bfloat16, (16384, 8192)))):
+                                        (torch.bfloat16, (16384, 8192)), (torch.float32, (16384, 8192)),
+                                        (torch.bfloat16, (8192, 16384)), (torch.float16, (16384, 12288)),
+                                        (torch.float32, (4096, 12288)), (torch.float32, (3000, 12300)),
+                                        (torch.float32, (16384, 7168)))):
         x = randn(shape, dtype, seed=400 + i)
         w = randn(shape[-1:], dtype, seed=410 + i, scale=1.0)
         ref = F.rms_norm(x.double(), shape[-1:], w.double(), 1e-6)

@@ -10,9 +10,9 @@
 //   `out` may alias `in`).
 //   Longer rows: two passes over the row (sum of squares, then scale; the
 //   second read mostly hits L2).
-//   rms_norm inputs of 256 MiB and more with rows of 1024 packs: two passes too,
-//   two packs a thread, L2 eviction priorities keeping the row for the second
-//   pass (faster than the register path there on an H200).
+//   Large rms_norm inputs with rows of 1024 to 4096 packs (see takes_two_pass): two
+//   passes too, 2 to 8 packs a thread, L2 eviction priorities keeping the row for
+//   the second pass (faster than the register path there on an H200).
 #include "cuda_utils.cuh"
 #include "rmsnorm_kernels.h"
 
@@ -25,10 +25,11 @@ using kernel_lock_cuda::to_float;
 
 // Register path: kMinItems items per thread or more (one 16-byte load in
 // flight per thread was 15-20 % slower on an H200 for 4096-wide fp16/bf16
-// rows), up to kMaxItems, with at most kThreads threads; rows that need more
-// get up to kMaxThreads (the register cap of its __launch_bounds__). Chosen
-// with bench/rmsnorm_variants.cu on an H200 (256 beat 512 threads for 8192-wide
-// bf16 rows by 2-3 %).
+// rows), up to kMaxItems, with at most kThreads threads (rms_norm: for rows of up
+// to kLongRowPacks packs); rows that need more get up to kMaxThreads (the register
+// cap of its __launch_bounds__). Chosen on an H200 (256 beat 512 threads for
+// 8192-wide bf16 rows by 2-3 %; for rms_norm rows of 1536-2048 packs, 512 threads x
+// 4 items ran 2-25 % faster than 256 x 8; fused_add_rms_norm: within 1.5 % either way).
 constexpr int kMinItems = 2;
 constexpr int kThreads = 256;
 constexpr int kMaxItems = 8;
@@ -242,43 +243,57 @@ __device__ __forceinline__ Item load_l2(const Item* p) {
   return *p;
 }
 
-// Two-pass path of large rms_norm inputs (the shape torch.compile's Triton
-// reduction takes, and the fastest of bench/rmsnorm_variants.cu there on an
-// H200): a row is kPacks * blockDim.x packs; pass one sums the squares (row
-// loads with kFirst), pass two reads the row again from L2 (kSecond) with the
-// weight and writes the output. Few registers a thread, so up to 2048 threads an
-// SM. Each thread writes only the packs it read, after the block reduction:
-// `out` may alias `in`. The template defaults are the shipped choice; the
-// sweep tool instantiates others.
-constexpr int kTwoPassPacks = 2;
-
-template <typename T, int kPacks = kTwoPassPacks, L2Priority kFirst = L2Priority::evict_last,
+// Two-pass path of large rms_norm inputs with long rows (the shape torch.compile's
+// Triton reduction takes, and the fastest of bench/rmsnorm_variants.cu there on an
+// H200): thread t owns packs t, t + blockDim.x, ... (kPacks of them) of a row of
+// `items` = kPacks * blockDim.x packs; each pass issues all its loads before their
+// first use (one load in flight a thread, as in a runtime loop, was 5-20 % slower).
+// Pass one sums the squares (row loads with kFirst), pass two reads the row again
+// from L2 (kSecond) with the weight and writes the output. Few registers a thread,
+// so several blocks an SM. Each thread writes only the packs it read, after the
+// block reduction: `out` may alias `in`. The template defaults are the shipped
+// choice; the sweep tool instantiates others.
+template <typename T, int kPacks, L2Priority kFirst = L2Priority::evict_last,
           L2Priority kSecond = L2Priority::evict_first>
 __global__ void __launch_bounds__(1024)
-    rms_norm_two_pass_kernel(T* out, const T* in, const T* __restrict__ weight, int64_t rows, float eps) {
+    rms_norm_two_pass_kernel(T* out, const T* in, const T* __restrict__ weight, int64_t rows, int items,
+                             float eps) {
   using Item = Pack<T>;
   constexpr int V = Item::kSize;
-  const int items = kPacks * static_cast<int>(blockDim.x);
   const float inv_hidden = 1.0f / static_cast<float>(static_cast<int64_t>(items) * V);
   const Item* w = reinterpret_cast<const Item*>(weight);
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
     const Item* x = reinterpret_cast<const Item*>(in) + row * items;
+    Item a[kPacks];
+#pragma unroll
+    for (int k = 0; k < kPacks; ++k) a[k] = load_l2<kFirst>(x + threadIdx.x + k * blockDim.x);
     float sum = 0.0f;
 #pragma unroll
     for (int k = 0; k < kPacks; ++k) {
-      Item a = load_l2<kFirst>(x + threadIdx.x + k * blockDim.x);
-      const T* av = lanes<T>(a);
+      const T* av = lanes<T>(a[k]);
 #pragma unroll
       for (int j = 0; j < V; ++j) sum += to_float(av[j]) * to_float(av[j]);
     }
     const float inv = rsqrtf(block_sum(sum) * inv_hidden + eps);
     Item* o = reinterpret_cast<Item*>(out) + row * items;
+    Item g[kPacks];
 #pragma unroll
     for (int k = 0; k < kPacks; ++k) {
       const int i = static_cast<int>(threadIdx.x) + k * static_cast<int>(blockDim.x);
-      o[i] = normalized<T>(load_l2<kSecond>(x + i), load_l2<L2Priority::evict_last>(w + i), inv);
+      a[k] = load_l2<kSecond>(x + i);
+      g[k] = load_l2<L2Priority::evict_last>(w + i);
     }
+#pragma unroll
+    for (int k = 0; k < kPacks; ++k) o[threadIdx.x + k * blockDim.x] = normalized<T>(a[k], g[k], inv);
   }
+}
+
+// Launches the two-pass kernel on rows of `items` packs, a multiple of kPacks * 32.
+template <typename T, int kPacks, L2Priority kFirst = L2Priority::evict_last,
+          L2Priority kSecond = L2Priority::evict_first>
+void launch_two_pass(T* o, const T* x, const T* w, int64_t rows, int items, float eps, cudaStream_t stream) {
+  const auto grid = static_cast<unsigned>(std::min<int64_t>(rows, 0x7fffffff));
+  rms_norm_two_pass_kernel<T, kPacks, kFirst, kSecond><<<grid, items / kPacks, 0, stream>>>(o, x, w, rows, items, eps);
 }
 
 // Launch shape of the register path: `per_thread` items per thread (1, 2, 4
@@ -337,13 +352,27 @@ void launch_path(Shape s, T* o, const T* x, T* r, const T* w, int64_t rows, int6
   }
 }
 
-// The two-pass path is taken by rms_norm inputs of at least kTwoPassMinBytes whose
-// rows are kTwoPassRowPacks packs (512 threads): the only shapes where it beat the
-// register path on an H200 (fp32 x 4096 and 16-bit x 8192 at 16384 rows: 1-2 %, and
-// torch.compile); at 64-128 MB, at 512 or 2048 packs a row, it was 1-6 % slower
-// (bench/results/gpu_rms_norm_h200.md).
+// Which rms_norm inputs take the two-pass path, and the register path's block cap for
+// long rows; measured on H200s through the torch ops against the register path and
+// torch.compile (bench/results/gpu_rms_norm_h200.md):
+// - rows of 1024 packs at 256 MiB and more: 512 threads x 2 packs, 1-2 % faster than
+//   the register path (fp32 x 4096, 16-bit x 8192); at 64-128 MB it was 1-6 % slower;
+// - rows of 1536 to 4096 packs, a multiple of 512, at 256 MiB and more (128 MiB past
+//   2048 packs): 512 threads or fewer, 4 or 8 packs a thread; up to 21 % faster than
+//   the register path (16-bit x 12288 and x 16384, fp32 x 12288 and x 16384), even with
+//   it at fp32 x 8192. Not at fp32 x 7168 (1792 packs: 2-3 % slower in two runs).
+//   Below that, the register path with up to 512 threads (4 or 8 items a thread) beat
+//   both the two-pass kernel and 256-thread blocks (8 items a thread, 25 % occupancy:
+//   bf16 x 16384 ran at 75-80 % of copy bandwidth).
 constexpr int64_t kTwoPassMinBytes = int64_t{256} << 20;
-constexpr int64_t kTwoPassRowPacks = 1024;
+constexpr int64_t kTwoPassMinBytesWide = int64_t{128} << 20;
+constexpr int kLongRowPacks = 1024;
+constexpr int kLongRowThreads = 512;
+
+bool takes_two_pass(int64_t packs, int64_t bytes) {
+  if (packs < kLongRowPacks || packs > 8 * kLongRowThreads || packs % kLongRowThreads != 0) return false;
+  return bytes >= (packs > 2 * kLongRowPacks ? kTwoPassMinBytesWide : kTwoPassMinBytes);
+}
 
 // max_threads, min_items, stream_hint: the register path's shape and cache policy;
 // two_pass: whether large rms_norm inputs may take the two-pass path (defaults: the
@@ -359,14 +388,22 @@ cudaError_t launch(void* out, const void* in, void* residual, const void* weight
   const bool vec = hidden % Pack<T>::kSize == 0 && kernel_lock_cuda::aligned16(o) &&
                    kernel_lock_cuda::aligned16(x) && kernel_lock_cuda::aligned16(w) &&
                    (r == nullptr || kernel_lock_cuda::aligned16(r));
-  if (vec && two_pass && r == nullptr && rows * hidden * static_cast<int64_t>(sizeof(T)) >= kTwoPassMinBytes &&
-      hidden / Pack<T>::kSize == kTwoPassRowPacks) {
-    const auto threads = static_cast<unsigned>(kTwoPassRowPacks / kTwoPassPacks);
-    const auto grid = static_cast<unsigned>(std::min<int64_t>(rows, 0x7fffffff));
-    rms_norm_two_pass_kernel<T><<<grid, threads, 0, stream>>>(o, x, w, rows, eps);
+  const int64_t packs = hidden / Pack<T>::kSize;
+  if (vec && two_pass && r == nullptr && takes_two_pass(packs, rows * hidden * static_cast<int64_t>(sizeof(T)))) {
+    // 2 packs a thread for rows of 1024 packs, 4 up to 2048, 8 beyond: at most 512 threads.
+    const auto items = static_cast<int>(packs);
+    if (items <= 2 * kLongRowThreads) {
+      launch_two_pass<T, 2>(o, x, w, rows, items, eps, stream);
+    } else if (items <= 4 * kLongRowThreads) {
+      launch_two_pass<T, 4>(o, x, w, rows, items, eps, stream);
+    } else {
+      launch_two_pass<T, 8>(o, x, w, rows, items, eps, stream);
+    }
     return cudaGetLastError();
   }
-  const Shape s = shape_for(vec ? hidden / Pack<T>::kSize : hidden, max_threads, min_items);
+  const bool long_row = vec && r == nullptr && packs > kLongRowPacks;  // fused_add_rms_norm keeps 256
+  const Shape s = shape_for(vec ? packs : hidden, long_row ? std::max(max_threads, kLongRowThreads) : max_threads,
+                            min_items);
   if (vec && stream_hint) {
     launch_path<T, true, true>(s, o, x, r, w, rows, hidden, eps, stream);
   } else if (vec) {
