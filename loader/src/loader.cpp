@@ -260,7 +260,8 @@ struct KernelFiles {
 
 // Finds the namespace (metadata.json id, else `torch.ops.<ns>` in _ops.py, else
 // the .so stem) and the .so to load, in the flat or the older nested layout.
-KernelFiles identify(const SealedVariant& v) {
+// python_package: a variant without a .so is returned with `so` null (see LoadOptions).
+KernelFiles identify(const SealedVariant& v, bool python_package) {
   KernelFiles out;
   std::vector<const SealedVariantFile*> sos;
   const SealedVariantFile* ops_py = nullptr;
@@ -288,10 +289,17 @@ KernelFiles identify(const SealedVariant& v) {
     std::smatch m;
     if (std::regex_search(text, m, ops_re)) out.ns = m[1].str();
   }
-  if (sos.empty())
+  if (sos.empty() && !python_package)
     throw Error(ErrorCode::unsupported,
                 "variant " + v.variant + " has no shared object (.so): noarch/Python-only kernels cannot be "
-                "loaded without Python");
+                "loaded without Python",
+                "load it from Python with the kernel_lock package (docs/python.md)");
+  if (sos.empty()) {
+    if (!valid_ns(out.ns))
+      throw Error(ErrorCode::invalid_input, "variant " + v.variant + ": Python-only, and neither metadata.json's id "
+                                            "nor _ops.py names its module ('" + out.ns + "')");
+    return out;
+  }
   if (!out.ns.empty()) {
     for (const auto* f : sos)
       if (so_stem(f->path) == out.ns) out.so = f;
@@ -469,7 +477,7 @@ const fs::path& Kernel::directory() const noexcept { return state_->directory; }
 const std::vector<OpInfo>& Kernel::ops() const noexcept { return ops_of(*state_->lib); }
 const SealedVariant& Kernel::sealed() const noexcept { return *state_->sealed; }
 const std::string& Kernel::library_file() const noexcept { return state_->lib->so_path; }
-std::string Kernel::library_path() const { return state_->lib->so.proc_path(); }
+std::string Kernel::library_path() const { return state_->lib->so.valid() ? state_->lib->so.proc_path() : ""; }
 
 bool Kernel::has_op(std::string_view name, std::string_view overload) const {
   return std::any_of(ops().begin(), ops().end(),
@@ -510,8 +518,14 @@ std::vector<c10::IValue> Kernel::call_boxed(std::string_view name, std::vector<c
 namespace {
 
 Kernel load_sealed(SealedVariant sealed, std::string repo_id, std::string sha, const LoadOptions& options) {
-  auto files = identify(sealed);
-  auto lib = load_library(files, options);
+  auto files = identify(sealed, options.python_package);
+  std::shared_ptr<LoadedLibrary> lib;
+  if (files.so != nullptr) {
+    lib = load_library(files, options);
+  } else {  // Python only: nothing to dlopen; the namespace names the module
+    lib = std::make_shared<LoadedLibrary>();
+    lib->ns = files.ns;
+  }
   auto state = std::make_shared<Kernel::State>();
   state->repo_id = std::move(repo_id);
   state->sha = std::move(sha);

@@ -100,6 +100,27 @@ def _path(p) -> str | None:
     return None if p is None else os.fspath(p)
 
 
+def _from_lock(load, opts: dict):
+    """Loads a kernel-depends entry from the same lock: the entry locked for the version or revision
+    the dependent's metadata.json names (the lock holds one entry per (repo, version)). `variant` was
+    for the requested kernel only."""
+    base = {k: v for k, v in opts.items() if k != "variant"}
+
+    def load_dependency(repo_id: str, version: int | None, revision: str | None) -> ModuleType:
+        ref = {"version": version} if version is not None else {"revision": revision}
+        return import_verified(_call(load, repo_id, {**base, **ref}), load_dependency)
+    return load_dependency
+
+
+def _from_cache(opts: dict):
+    """Loads a kernel-depends entry as get_kernel does (the cache's refs, unpinned)."""
+    base = {k: v for k, v in opts.items() if k != "variant"}
+
+    def load_dependency(repo_id: str, version: int | None, revision: str | None) -> ModuleType:
+        return import_verified(_call(_native.get_kernel, repo_id, revision, version, base), load_dependency)
+    return load_dependency
+
+
 def _check_ref(revision: str | None, version: int | None) -> None:
     # Same rules and messages as kernels' revision_or_version.
     if revision is not None and version is not None:
@@ -118,8 +139,9 @@ def get_kernel(repo_id: str, *, revision: str | None = None, version: int | None
     `kernel-lock install` / `pull` first (a missing kernel is a FileNotFoundError saying so).
     `user_agent`, `trust_remote_code`, `check_arch` are accepted for compatibility and not used."""
     _check_ref(revision, version)
-    native = _call(_native.get_kernel, repo_id, revision, version, _options(backend, options))
-    return import_verified(native)
+    opts = _options(backend, options)
+    native = _call(_native.get_kernel, repo_id, revision, version, opts)
+    return import_verified(native, _from_cache(opts))
 
 
 def has_kernel(repo_id: str, *, revision: str | None = None, version: int | None = None,
@@ -135,8 +157,10 @@ def load_kernel(repo_id: str, *, lockfile: str | Path | None = None, backend: st
     """The locked variant, verified, from the cache only (never downloads). `lockfile`: a file or a
     directory with kernel.lock / kernels.lock; None: $KERNEL_LOCK_FILE, the executable's directory,
     the current directory."""
-    native = _call(_native.load_kernel, repo_id, _path(lockfile), _options(backend, options))
-    return import_verified(native)
+    opts = _options(backend, options)
+    lock = _path(lockfile)
+    native = _call(_native.load_kernel, repo_id, lock, opts)
+    return import_verified(native, _from_lock(lambda repo, o: _native.load_kernel(repo, lock, o), opts))
 
 
 def get_locked_kernel(repo_id: str, *, lockfile: str | Path | None = None,
@@ -148,7 +172,7 @@ def get_locked_kernel(repo_id: str, *, lockfile: str | Path | None = None,
     if lockfile is not None:
         opts["lockfile"] = _path(lockfile)
     native = _call(_native.get_locked_kernel, repo_id, not local_files, opts)
-    return import_verified(native)
+    return import_verified(native, _from_lock(lambda repo, o: _native.get_locked_kernel(repo, not local_files, o), opts))
 
 
 def get_local_kernel(repo_path: str | Path, package_name: str | None = None, *, backend: str | None = None,
@@ -157,8 +181,9 @@ def get_local_kernel(repo_path: str | Path, package_name: str | None = None, *, 
     """A kernel from a local directory (repo root with build/, a build/ dir, or a variant dir).
     NOT verified (there is nothing to verify against), but still read once and executed from those
     bytes. `package_name` (older kernels API) is accepted and not needed."""
-    native = _call(_native.get_local_kernel, os.fspath(repo_path), _options(backend, options))
-    return import_verified(native)
+    opts = _options(backend, options)
+    native = _call(_native.get_local_kernel, os.fspath(repo_path), opts)
+    return import_verified(native, _from_cache(opts))
 
 
 def locate_lockfile(path: str | Path | None = None) -> Path:

@@ -13,8 +13,11 @@ that name and its submodules only:
   have is a ModuleNotFoundError;
 * `<name>.<so stem>` (what `_ops.py` imports) is the shared object the C++
   loader mapped, imported through its sealed copy (/proc/self/fd/N: dlopen
-  returns the same mapping, and Python calls its PyInit_);
-* tracebacks show the verified source (linecache is filled from the bytes).
+  returns the same mapping, and Python calls its PyInit_); a Python-only
+  (noarch / universal) variant has none;
+* tracebacks show the verified source (linecache is filled from the bytes);
+* the package runs with its `kernel-depends` (modules loaded and verified the
+  same way before it) visible to `kernels.get_kernel_dep`, as `kernels` runs it.
 
 `__file__` is the file's path in the cache snapshot, as with `kernels`, for
 code that only looks at it; it is never read by this importer.
@@ -22,6 +25,7 @@ code that only looks at it; it is never read by this importer.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
@@ -33,6 +37,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
+from typing import Callable
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,7 @@ class KernelInfo:
     directory: str
     ops: list = field(default_factory=list)
     files: tuple = ()  # relative paths of the verified files executed/available
+    dependencies: tuple = ()  # (repo_id, sha) of its kernel-depends, as loaded for it
 
 
 class _VerifiedSourceLoader(importlib.abc.InspectLoader):
@@ -109,7 +115,7 @@ class _KernelFinder(importlib.abc.MetaPathFinder):
                                                        is_package=package)
                 spec.has_location = True  # __file__ = origin, as kernels' spec_from_file_location sets it
                 return spec
-        if rel and posixpath.dirname(self._library_file) == base.rpartition("/")[0] \
+        if rel and self._library_file and posixpath.dirname(self._library_file) == base.rpartition("/")[0] \
                 and _so_stem(self._library_file) == rel.rpartition("/")[2]:
             loader = importlib.machinery.ExtensionFileLoader(fullname, self._library_path)
             return importlib.util.spec_from_file_location(fullname, self._library_path, loader=loader)
@@ -139,48 +145,106 @@ def _package_root(files: dict[str, bytes], metadata: dict) -> str:
     raise ImportError(f"no kernel package (__init__.py) found in the verified files: {sorted(files)}")
 
 
+DependencyLoader = Callable[[str, "int | None", "str | None"], ModuleType]
+
+
+def _kernel_depends(metadata: dict, variant: str) -> list[tuple[str, int | None, str | None]]:
+    """(repo_id, version, revision) of each `kernel-depends` entry of the verified metadata.json."""
+    deps = metadata.get("kernel-depends") or []
+    out = []
+    for i, dep in enumerate(deps if isinstance(deps, list) else [None]):
+        ok = isinstance(dep, dict) and isinstance(dep.get("repo-id"), str)
+        version, revision = (dep.get("version"), dep.get("revision")) if ok else (None, None)
+        ok = ok and ((isinstance(version, int) and revision is None) or (version is None and isinstance(revision, str)))
+        if not ok:
+            raise ImportError(f"metadata.json of {variant}: kernel-depends[{i}] is not {{repo-id, version | revision}}")
+        out.append((dep["repo-id"], version, revision))
+    return out
+
+
+def _dependency_context(deps: dict[str, ModuleType]):
+    """`kernels`' context in which `get_kernel_dep` sees `deps`; none without deps or without `kernels`
+    (a kernel that calls get_kernel_dep imports `kernels` itself and fails there)."""
+    if deps:
+        try:
+            from kernels.deps import use_kernel_deps
+        except ImportError:
+            return contextlib.nullcontext()
+        return use_kernel_deps(deps)
+    return contextlib.nullcontext()
+
+
 _lock = threading.RLock()
 _loaded: dict[str, tuple[ModuleType, str]] = {}  # module name -> (module, variant hash)
+_importing: list[tuple[str, str]] = []  # (module name, repo id) being imported, outermost first
 
 
-def import_verified(native_kernel) -> ModuleType:
+def import_verified(native_kernel, load_dependency: DependencyLoader | None = None) -> ModuleType:
     """The kernel's module, executed from `native_kernel.files()` (see the module docstring).
 
-    The same variant (name and variant hash) loaded again returns the same module.
+    `load_dependency(repo_id, version, revision)` returns the verified module of one
+    `kernel-depends` entry (itself loaded through import_verified); None: the entries
+    are not loaded. A cycle of dependencies is an ImportError. The same variant (name
+    and variant hash) loaded again returns the same module.
     """
     with _lock:
         files = native_kernel.files()
-        metadata = {}
-        if "metadata.json" in files:
-            try:
-                metadata = json.loads(files["metadata.json"])
-            except ValueError as e:
-                raise ImportError(f"metadata.json of {native_kernel.variant} is not valid JSON: {e}") from None
+        metadata = _metadata(files, native_kernel.variant)
         name = metadata.get("id") if isinstance(metadata.get("id"), str) else native_kernel.namespace
-        if name in _loaded:
-            module, variant_hash = _loaded[name]
-            if variant_hash == native_kernel.variant_hash:
-                return module
-        root = _package_root(files, metadata)
-        finder = _KernelFinder(name, files, root, native_kernel.directory, native_kernel.library_file,
-                               native_kernel.library_path)
-        for i, other in enumerate(sys.meta_path):
-            if isinstance(other, _KernelFinder) and other.name == name:
-                sys.meta_path[i] = finder
-                break
-        else:
-            sys.meta_path.insert(0, finder)
-        for key in [k for k in sys.modules if k == name or k.startswith(name + ".")]:
-            del sys.modules[key]
-        module = _exec_package(name, finder)
-        module.__kernel_lock__ = KernelInfo(
-            repo_id=native_kernel.repo_id, sha=native_kernel.sha, variant=native_kernel.variant,
-            namespace=native_kernel.namespace, variant_hash=native_kernel.variant_hash,
-            trust=native_kernel.trust, provenance=native_kernel.provenance, signer=native_kernel.signer,
-            directory=native_kernel.directory, ops=native_kernel.ops, files=tuple(sorted(files)))
+        if name in _loaded and _loaded[name][1] == native_kernel.variant_hash:
+            return _loaded[name][0]
+        label = native_kernel.repo_id or name
+        names = [n for n, _ in _importing]
+        if name in names:
+            cycle = [repo for _, repo in _importing[names.index(name):]] + [label]
+            raise ImportError("cyclic kernel dependency: " + " -> ".join(cycle))
+        deps: dict[str, ModuleType] = {}
+        _importing.append((name, label))
+        try:
+            if load_dependency is not None:
+                for repo_id, version, revision in _kernel_depends(metadata, native_kernel.variant):
+                    deps[repo_id] = load_dependency(repo_id, version, revision)
+            module = _exec_verified(native_kernel, name, files, _package_root(files, metadata), deps)
+        finally:
+            _importing.pop()
         _loaded[name] = (module, native_kernel.variant_hash)
         _list_in_kernels(native_kernel.directory, files.get("metadata.json"), module)
         return module
+
+
+def _metadata(files: dict[str, bytes], variant: str) -> dict:
+    if "metadata.json" not in files:
+        return {}
+    try:
+        metadata = json.loads(files["metadata.json"])
+    except ValueError as e:
+        raise ImportError(f"metadata.json of {variant} is not valid JSON: {e}") from None
+    if not isinstance(metadata, dict):
+        raise ImportError(f"metadata.json of {variant} is not a JSON object")
+    return metadata
+
+
+def _exec_verified(native_kernel, name: str, files: dict[str, bytes], root: str,
+                   deps: dict[str, ModuleType]) -> ModuleType:
+    finder = _KernelFinder(name, files, root, native_kernel.directory, native_kernel.library_file,
+                           native_kernel.library_path)
+    for i, other in enumerate(sys.meta_path):
+        if isinstance(other, _KernelFinder) and other.name == name:
+            sys.meta_path[i] = finder
+            break
+    else:
+        sys.meta_path.insert(0, finder)
+    for key in [k for k in sys.modules if k == name or k.startswith(name + ".")]:
+        del sys.modules[key]
+    with _dependency_context(deps):
+        module = _exec_package(name, finder)
+    module.__kernel_lock__ = KernelInfo(
+        repo_id=native_kernel.repo_id, sha=native_kernel.sha, variant=native_kernel.variant,
+        namespace=native_kernel.namespace, variant_hash=native_kernel.variant_hash,
+        trust=native_kernel.trust, provenance=native_kernel.provenance, signer=native_kernel.signer,
+        directory=native_kernel.directory, ops=native_kernel.ops, files=tuple(sorted(files)),
+        dependencies=tuple(sorted((m.__kernel_lock__.repo_id, m.__kernel_lock__.sha) for m in deps.values())))
+    return module
 
 
 def _list_in_kernels(directory: str, metadata_json, module: ModuleType) -> None:

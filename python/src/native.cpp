@@ -4,7 +4,8 @@
 // sealed .so (its TORCH_LIBRARY ops are registered when it returns), exactly as
 // in C++; it returns a Kernel whose `files()` are the verified bytes of every
 // other file of the variant (the .py files the Python package executes, never
-// re-read from disk). The GIL is released while hashing and loading.
+// re-read from disk). A Python-only variant (noarch / universal) has no .so:
+// `library_file` is "". The GIL is released while hashing and loading.
 //
 // Errors: every kernel_lock::Error becomes `kernel_lock._native.Error` with
 // args (message, code name, exit code, hint); kernel_lock/_errors.py maps it to
@@ -88,8 +89,9 @@ std::optional<T> opt(const nb::dict& d, const char* key) {
 // LoadOptions from the keyword options of the Python functions (None = default).
 // Unknown keys: Error(usage), raised as ValueError.
 kernel_lock::LoadOptions options_from(const nb::dict& d) {
-  static const char* const known[] = {"backend", "cache_dir", "variant", "lockfile", "offline", "trusted_root",
-                                      "trust_max_age_days", "require_signature"};
+  static const char* const known[] = {"backend",      "cache_dir",          "variant",           "lockfile",
+                                      "offline",      "trusted_root",       "trust_max_age_days", "require_signature",
+                                      "version",      "revision"};
   for (auto [key, _] : d) {
     const std::string k = nb::cast<std::string>(key);
     bool ok = false;
@@ -109,6 +111,11 @@ kernel_lock::LoadOptions options_from(const nb::dict& d) {
   if (auto v = opt<std::string>(d, "trusted_root")) o.trusted_root = fs::path(*v);
   o.trust_max_age_days = opt<std::int64_t>(d, "trust_max_age_days");
   o.require_signature = opt<bool>(d, "require_signature");
+  // A kernel-depends entry of a dependent (load_kernel / get_locked_kernel): the
+  // lock entry of that version or revision.
+  o.version = opt<std::uint64_t>(d, "version");
+  o.revision = opt<std::string>(d, "revision");
+  o.python_package = true;  // this package executes the Python files: Python-only variants load
   return o;
 }
 

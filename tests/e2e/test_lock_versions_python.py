@@ -9,16 +9,21 @@ for byte (both are the canonical KernelLocks.to_json() text: sorted by repo id,
 then version, fixed indent, so the bytes are the one comparison that needs no
 interpretation), the bundle and install carry both versions of D, and Python's
 own resolver, reading that lock offline, gives A the D v1 it declares and L the
-commit locked for D v1.
+commit locked for D v1. Our `kernel_lock` Python package loads the same tree
+from our lock, verified: A's `get_kernel_dep(D)` is D v1 while D itself loads
+as v2 (each kernel's `__init__.py` records what `get_kernel_dep` returned).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
-from conftest import last_json, run_python
+import pytest
+
+from conftest import BUILD_DIR, last_json, run_python
 from test_bundle_airgap import kl, offline_env
 from test_resolve_python import PYTHON_LOCK
 
@@ -31,7 +36,10 @@ def variant_dir(root: Path, name: str, deps: list[dict]) -> Path:
     d = root / name / "build" / "torch-universal"
     d.mkdir(parents=True)
     (d / "_ops.py").write_text(f"import torch\n\nops = torch.ops.{ns}\n")
-    (d / "__init__.py").write_text(f'"""{name}"""\nfrom ._ops import ops\n')
+    # What kernels.get_kernel_dep returns for each declared dependency, at import time (as a kernel uses it).
+    fetch = "".join(f"DEPS[{dep['repo-id']!r}] = get_kernel_dep({dep['repo-id']!r})\n" for dep in deps)
+    (d / "__init__.py").write_text(f'"""{name}"""\nfrom ._ops import ops\n'
+                                   + (f"from kernels import get_kernel_dep\nDEPS = {{}}\n{fetch}" if deps else ""))
     meta = {"name": name.split("-v")[0], "id": ns, "version": 1, "license": "Apache-2.0", "python-depends": [],
             "kernel-depends": deps, "backend": {"type": "cpu"}}
     (d / "metadata.json").write_text(json.dumps(meta, indent=2))
@@ -73,6 +81,18 @@ tree = resolve_kernel_tree(api=HfApi(), kernel=dep, backend="cpu", resolver=reso
 def walk(node):
     return {{"path": str(node.location.variant_path), "deps": {{k: walk(v) for k, v in node.deps.items()}}}}
 print(json.dumps(walk(tree)))
+"""
+
+
+OUR_TREE = """
+import json, torch, kernel_lock
+a = kernel_lock.load_kernel({a!r}, lockfile={lock!r})
+d = kernel_lock.load_kernel({d!r}, lockfile={lock!r})
+d1 = a.DEPS[{d!r}]
+print(json.dumps({{"a": a.__kernel_lock__.sha, "a_gets_d": d1.__kernel_lock__.sha,
+                  "d1_gets_l": d1.DEPS[{l!r}].__kernel_lock__.sha, "d": d.__kernel_lock__.sha,
+                  "a_dependencies": a.__kernel_lock__.dependencies, "d_dependencies": d.__kernel_lock__.dependencies,
+                  "trust": d1.__kernel_lock__.trust}}))
 """
 
 
@@ -135,3 +155,59 @@ def test_two_versions_of_a_dependency_locked_like_python(kernel_lock_bin, kernel
     # D as the requirements name it (D = 2): v2, without dependencies.
     direct = last_json(run_python(PYTHON_TREE.format(repo=D, version=2, lock=str(py_lock)), env))
     assert direct["path"].startswith(snap(D, shas["D2"])) and direct["deps"] == {}
+
+    # Our Python package on our lock (Python-only variants, verified): A's get_kernel_dep(D) is the D v1
+    # locked for it, D v1's get_kernel_dep(L) is L v1, and D as required directly is v2.
+    if list((BUILD_DIR / "python" / "kernel_lock").glob("_native*.so")):
+        pkg_env = dict(env, PYTHONPATH=str(BUILD_DIR / "python") + os.pathsep + env.get("PYTHONPATH", ""))
+        loaded = last_json(run_python(OUR_TREE.format(a=A, d=D, l=L, lock=str(ours / "kernel.lock")), pkg_env))
+        assert loaded == {"a": shas["A1"], "a_gets_d": shas["D1"], "d1_gets_l": shas["L1"], "d": shas["D2"],
+                          "a_dependencies": [[D, shas["D1"]]], "d_dependencies": [], "trust": "locked"}
+
+
+CACHE_TREE = """
+import json, torch, kernel_lock
+a = kernel_lock.get_kernel({a!r}, version=1)
+d1 = a.DEPS[{d!r}]
+print(json.dumps({{"a_gets_d": d1.__kernel_lock__.sha, "d1_gets_l": d1.DEPS[{l!r}].__kernel_lock__.sha,
+                  "trust": [a.__kernel_lock__.trust, d1.__kernel_lock__.trust]}}))
+"""
+
+CYCLE = """
+import torch, kernel_lock
+try:
+    kernel_lock.load_kernel({c!r}, lockfile={lock!r})
+except ImportError as e:
+    print(e)
+"""
+
+
+def test_python_package_dependencies_from_cache_and_cycles(kernel_lock_bin, kernel_lock_dev_bin, make_fixture_hub,
+                                                           start_hub_server, hf_env, tmp_path):
+    """get_kernel (unpinned) takes each kernel-depends entry from the cache's refs; a cycle
+    of kernel-depends (C v1 -> E v1 -> C v1, which resolve locks once each) is an ImportError
+    naming it, not a recursion."""
+    if not list((BUILD_DIR / "python" / "kernel_lock").glob("_native*.so")):
+        pytest.skip("kernel_lock._native is not built (loader off?)")
+    hub = make_fixture_hub()
+    shas = build_hub(kernel_lock_dev_bin, hub, tmp_path / "stage")
+    c, e = "kernels-test/lv-c", "kernels-test/lv-e"
+    publish(kernel_lock_dev_bin, hub, c, "v1", variant_dir(tmp_path / "stage", "lv-c-v1", [{"repo-id": e, "version": 1}]))
+    publish(kernel_lock_dev_bin, hub, e, "v1", variant_dir(tmp_path / "stage", "lv-e-v1", [{"repo-id": c, "version": 1}]))
+    server = start_hub_server(hub)
+    online = hf_env(server, HF_HUB_CACHE=str(tmp_path / "online-cache"))
+    proj = project(tmp_path / "proj")
+    (proj / "pyproject.toml").write_text(f'[tool.kernels.dependencies]\n"{A}" = 1\n"{c}" = 1\n')
+    kl(kernel_lock_bin, "resolve", proj, env=online)
+    bundle = tmp_path / "b.tar.zst"
+    kl(kernel_lock_bin, "bundle", proj, "-o", bundle, env=online)
+    server.stop()
+    env = offline_env(tmp_path / "cache", online)
+    kl(kernel_lock_bin, "install", bundle, "--lockfile", proj / "kernel.lock", env=env)
+    env["PYTHONPATH"] = str(BUILD_DIR / "python") + os.pathsep + env.get("PYTHONPATH", "")
+
+    loaded = last_json(run_python(CACHE_TREE.format(a=A, d=D, l=L), env))
+    assert loaded == {"a_gets_d": shas["D1"], "d1_gets_l": shas["L1"], "trust": ["cache_blobs", "cache_blobs"]}
+
+    out = run_python(CYCLE.format(c=c, lock=str(proj / "kernel.lock")), env).stdout
+    assert f"cyclic kernel dependency: {c} -> {e} -> {c}" in out, out

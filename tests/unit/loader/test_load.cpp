@@ -372,6 +372,38 @@ TEST_CASE("get_local_kernel: repo root with build/, or a variant directory") {
   CHECK_THROWS_AS(get_local_kernel(tmp.path() / "nothing", cpu), Error);
 }
 
+TEST_CASE("a Python-only variant: refused from C++ with the way out, loaded as files for the Python package") {
+  TempDir tmp;
+  const fs::path dir = tmp.path() / "build" / "torch-universal";
+  spit(dir / "__init__.py", "from ._ops import ops\n");
+  spit(dir / "_ops.py", "import torch\nops = torch.ops._noarch_demo_0a1b2c3\n");
+  spit(dir / "metadata.json", "{\"name\": \"noarch-demo\", \"id\": \"_noarch_demo_0a1b2c3\", \"kernel-depends\": []}");
+  LoadOptions cpu;
+  cpu.backend = "cpu";
+  try {
+    (void)get_local_kernel(dir, cpu);
+    FAIL("loaded");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::unsupported);
+    CHECK(contains(e.what(), "no shared object"));
+    CHECK(contains(e.hint(), "kernel_lock package"));
+  }
+  cpu.python_package = true;
+  auto k = get_local_kernel(dir, cpu);
+  CHECK(k.ns() == "_noarch_demo_0a1b2c3");
+  CHECK(k.library_file().empty());
+  CHECK(k.library_path().empty());
+  CHECK(k.ops().empty());
+  CHECK(k.sealed().files.size() == 3);
+  CHECK_THROWS_WITH_AS((void)k.op("anything"), doctest::Contains("has no op anything"), Error);
+  // Without a module name (no metadata.json id, no torch.ops.<ns> in _ops.py) there is nothing to import.
+  TempDir bare;
+  spit(bare.path() / "build" / "torch-universal" / "__init__.py", "X = 1\n");
+  spit(bare.path() / "build" / "torch-universal" / "metadata.json", "{\"name\": \"bare\", \"kernel-depends\": []}");
+  CHECK_THROWS_WITH_AS((void)get_local_kernel(bare.path() / "build" / "torch-universal", cpu),
+                       doctest::Contains("names its module"), Error);
+}
+
 TEST_CASE("a library with only a TORCH_LIBRARY_FRAGMENT is refused, and stays refused without a second dlopen") {
   TempDir tmp;
   for (const auto& f : test_kernel_files(3)) spit(tmp.path() / "build" / cpu_variant() / f.path, f.content);

@@ -69,6 +69,12 @@ struct LoadOptions {
   std::shared_ptr<Fetcher> fetcher;
   // Offline: never fetch. Default: HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE.
   std::optional<bool> offline;
+  // The caller executes the variant's Python package itself (the kernel_lock Python
+  // package does): a variant without a shared object (noarch / universal, Python
+  // only) then loads as its verified files, with no library (library_file() and
+  // library_path() empty) and the namespace of its metadata.json id or _ops.py.
+  // Default: such a variant is Error(unsupported), nothing in it can run from C++.
+  bool python_package = false;
   // Path of the PyModule_Create2 shim library; default: next to the loader library.
   std::optional<std::filesystem::path> pyshim;
 
@@ -130,7 +136,8 @@ class Kernel {
   const SealedVariant& sealed() const noexcept;
   // The shared object the process mapped: its path in the variant ("_x.abi3.so")
   // and "/proc/self/fd/N" of the sealed copy, open for the life of the process
-  // (a second dlopen of that path returns the same mapping).
+  // (a second dlopen of that path returns the same mapping). Both empty for a
+  // Python-only variant (LoadOptions::python_package).
   const std::string& library_file() const noexcept;
   std::string library_path() const;
   bool has_op(std::string_view name, std::string_view overload = "") const;
