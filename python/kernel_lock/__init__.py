@@ -23,7 +23,9 @@ HF_ENDPOINT, verified against the lock) and only when not offline.
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -121,6 +123,36 @@ def _from_cache(opts: dict):
     return load_dependency
 
 
+def _caller_package() -> str | None:
+    """Top-level package of the first frame outside kernel_lock and kernels (whose names
+    patch_kernels() routes here): the code that asked for the kernel."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        name = frame.f_globals.get("__name__") or ""
+        if name.partition(".")[0] not in ("kernel_lock", "kernels"):
+            return name.split(".")[0] or None
+        frame = frame.f_back
+    return None
+
+
+def _caller_lockfile() -> str | None:
+    """As `kernels` does when no lockfile is given: the lock in the package metadata
+    (.dist-info) of the calling code's distribution, `kernel.lock` (hash-pinned) before
+    `kernels.lock` (Python's shape). None when $KERNEL_LOCK_FILE is set (it wins), the
+    caller is no installed package, or its metadata holds no lock: then the search of
+    locate_lockfile applies."""
+    package = None if os.environ.get("KERNEL_LOCK_FILE") else _caller_package()
+    if package is None or package == "__main__":
+        return None
+    for dist_name in importlib.metadata.packages_distributions().get(package, []):
+        files = importlib.metadata.distribution(dist_name).files or []
+        for lock_name in ("kernel.lock", "kernels.lock"):
+            for f in files:
+                if f.name == lock_name and len(f.parts) == 2 and f.parts[0].endswith((".dist-info", ".egg-info")):
+                    return str(f.locate())
+    return None
+
+
 def _check_ref(revision: str | None, version: int | None) -> None:
     # Same rules and messages as kernels' revision_or_version.
     if revision is not None and version is not None:
@@ -155,10 +187,10 @@ def has_kernel(repo_id: str, *, revision: str | None = None, version: int | None
 def load_kernel(repo_id: str, *, lockfile: str | Path | None = None, backend: str | None = None,
                 **options) -> ModuleType:
     """The locked variant, verified, from the cache only (never downloads). `lockfile`: a file or a
-    directory with kernel.lock / kernels.lock; None: $KERNEL_LOCK_FILE, the executable's directory,
-    the current directory."""
+    directory with kernel.lock / kernels.lock; None: $KERNEL_LOCK_FILE, then the calling package's
+    metadata (as `kernels`), the executable's directory, the current directory."""
     opts = _options(backend, options)
-    lock = _path(lockfile)
+    lock = _path(lockfile) if lockfile is not None else _caller_lockfile()
     native = _call(_native.load_kernel, repo_id, lock, opts)
     return import_verified(native, _from_lock(lambda repo, o: _native.load_kernel(repo, lock, o), opts))
 
@@ -169,8 +201,9 @@ def get_locked_kernel(repo_id: str, *, lockfile: str | Path | None = None,
     """Like load_kernel, but a locked variant missing from the cache is downloaded from HF_ENDPOINT
     (every byte checked against the lock) unless offline or `local_files=True`."""
     opts = _options(backend, options)
-    if lockfile is not None:
-        opts["lockfile"] = _path(lockfile)
+    lock = _path(lockfile) if lockfile is not None else _caller_lockfile()
+    if lock is not None:
+        opts["lockfile"] = lock
     native = _call(_native.get_locked_kernel, repo_id, not local_files, opts)
     return import_verified(native, _from_lock(lambda repo, o: _native.get_locked_kernel(repo, not local_files, o), opts))
 
@@ -188,7 +221,7 @@ def get_local_kernel(repo_path: str | Path, package_name: str | None = None, *, 
 
 def locate_lockfile(path: str | Path | None = None) -> Path:
     """The lockfile load_kernel would use (see load_kernel)."""
-    return Path(_call(_native.locate_lockfile, _path(path)))
+    return Path(_call(_native.locate_lockfile, _path(path) if path is not None else _caller_lockfile()))
 
 
 def describe_environment() -> str:

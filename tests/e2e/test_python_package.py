@@ -174,6 +174,53 @@ def test_get_locked_kernel_and_python_lock(setup: Setup):
     assert res == {"act": "locked", "rms": "cache_blobs", "where": str(setup.lock)}
 
 
+def _installed_package(site: Path, name: str, lock: Path, lock_name: str, body: str) -> None:
+    """An installed distribution `name` (package + .dist-info) whose metadata carries `lock` as `lock_name`."""
+    (site / name).mkdir(parents=True)
+    (site / name / "__init__.py").write_text(dd(body))
+    info = site / f"{name}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+    (info / "top_level.txt").write_text(name + "\n")
+    shutil.copy(lock, info / lock_name)
+    (info / "RECORD").write_text("".join(f"{f},,\n" for f in (f"{name}/__init__.py", f"{info.name}/METADATA",
+                                                                f"{info.name}/top_level.txt",
+                                                                f"{info.name}/{lock_name}", f"{info.name}/RECORD")))
+
+
+def test_lockfile_none_reads_the_calling_packages_metadata(setup: Setup):
+    """As `kernels`: load_kernel(lockfile=None) called from an installed package uses the lock in that
+    package's .dist-info (kernel.lock, else kernels.lock), also through patched `kernels`; code that
+    is no installed package falls back to the search (nothing found here: KernelNotFoundError)."""
+    site = setup.tmp / "site-caller"
+    _installed_package(site, "klpinned", setup.lock, "kernel.lock", f"""
+        import kernel_lock
+        def load():
+            return kernel_lock.load_kernel({ACT!r}), str(kernel_lock.locate_lockfile())
+    """)
+    _installed_package(site, "klpython", setup.py_lock, "kernels.lock", f"""
+        import kernels
+        def load():
+            return kernels.load_kernel({RMS!r})
+    """)
+    env = dict(setup.env, PYTHONPATH=str(site) + os.pathsep + setup.env["PYTHONPATH"])
+    res = last_json(py(dd(f"""
+        import klpinned, klpython
+        kernel_lock.patch_kernels()
+        act, where = klpinned.load()
+        rms = klpython.load()
+        try:
+            kernel_lock.load_kernel({ACT!r})
+            outside = "loaded"
+        except kernel_lock.KernelNotFoundError as e:
+            outside = type(e).__name__
+        print(json.dumps({{"act": act.__kernel_lock__.trust, "where": where, "rms": rms.__kernel_lock__.trust,
+                          "outside": outside}}))
+    """), env))
+    assert res == {"act": "locked", "where": str(site / "klpinned-0.1.dist-info" / "kernel.lock"),
+                   "rms": "cache_blobs", "outside": "KernelNotFoundError"}
+
+
 def test_get_locked_kernel_downloads_verified(setup: Setup, start_hub_server, fixture_hub):
     server = start_hub_server(fixture_hub)
     cache = setup.tmp / "download-cache"
