@@ -144,6 +144,15 @@ def _caller_lockfile() -> str | None:
     package = None if os.environ.get("KERNEL_LOCK_FILE") else _caller_package()
     if package is None or package == "__main__":
         return None
+    if package not in _package_locks:  # once per package: scanning the installed distributions takes ~0.1 s
+        _package_locks[package] = _metadata_lockfile(package)
+    return _package_locks[package]
+
+
+_package_locks: dict[str, str | None] = {}
+
+
+def _metadata_lockfile(package: str) -> str | None:
     for dist_name in importlib.metadata.packages_distributions().get(package, []):
         files = importlib.metadata.distribution(dist_name).files or []
         for lock_name in ("kernel.lock", "kernels.lock"):

@@ -203,13 +203,24 @@ def import_verified(native_kernel, load_dependency: DependencyLoader | None = No
         try:
             if load_dependency is not None:
                 for repo_id, version, revision in _kernel_depends(metadata, native_kernel.variant):
-                    deps[repo_id] = load_dependency(repo_id, version, revision)
+                    deps[repo_id] = _load_dependency(load_dependency, label, repo_id, version, revision)
             module = _exec_verified(native_kernel, name, files, _package_root(files, metadata), deps)
         finally:
             _importing.pop()
         _loaded[name] = (module, native_kernel.variant_hash)
         _list_in_kernels(native_kernel.directory, files.get("metadata.json"), module)
         return module
+
+
+def _load_dependency(load_dependency: DependencyLoader, dependent: str, repo_id: str, version: int | None,
+                     revision: str | None) -> ModuleType:
+    try:
+        return load_dependency(repo_id, version, revision)
+    except Exception as e:
+        if hasattr(e, "add_note"):
+            at = f"version {version}" if version is not None else f"revision {revision}"
+            e.add_note(f"while loading {repo_id} ({at}), a kernel-depends of {dependent} (kernel_lock)")
+        raise
 
 
 def _metadata(files: dict[str, bytes], variant: str) -> dict:

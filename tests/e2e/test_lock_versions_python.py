@@ -173,6 +173,14 @@ print(json.dumps({{"a_gets_d": d1.__kernel_lock__.sha, "d1_gets_l": d1.DEPS[{l!r
                   "trust": [a.__kernel_lock__.trust, d1.__kernel_lock__.trust]}}))
 """
 
+MISSING = """
+import json, torch, kernel_lock
+try:
+    kernel_lock.get_local_kernel({path!r})
+except Exception as e:
+    print(json.dumps({{"type": type(e).__name__, "notes": getattr(e, "__notes__", [])}}))
+"""
+
 CYCLE = """
 import torch, kernel_lock
 try:
@@ -211,3 +219,10 @@ def test_python_package_dependencies_from_cache_and_cycles(kernel_lock_bin, kern
 
     out = run_python(CYCLE.format(c=c, lock=str(proj / "kernel.lock")), env).stdout
     assert f"cyclic kernel dependency: {c} -> {e} -> {c}" in out, out
+
+    # A dependency that is not there: the error says which dependent needed it, at which version.
+    local = variant_dir(tmp_path / "local", "lv-x-v1", [{"repo-id": "kernels-test/lv-nowhere", "version": 3}])
+    missing = last_json(run_python(MISSING.format(path=str(local / "build" / "torch-universal")), env))
+    assert missing["type"] == "KernelNotFoundError", missing
+    assert missing["notes"] == ["while loading kernels-test/lv-nowhere (version 3), a kernel-depends of _lv_x_v1 "
+                                "(kernel_lock)"], missing
