@@ -260,19 +260,57 @@ def _exec_verified(native_kernel, name: str, files: dict[str, bytes], root: str,
 
 def _list_in_kernels(directory: str, metadata_json, module: ModuleType) -> None:
     """Lists the module in `kernels.get_loaded_kernels()` (kernels 0.17: a registry keyed by the variant
-    directory, which `kernels` itself also consults before importing that directory again) when `kernels`
-    is already imported; importing it here would cost every load. Best effort: another `kernels` layout,
-    or metadata it cannot parse, leaves its registry as it was."""
+    directory, which `kernels` itself also consults before importing that directory again). When
+    `kernels` is not imported yet (importing it here would cost every load), the entry waits for
+    `kernels.importer` to be imported (_ListWhenKernelsLoads). Best effort: another `kernels`
+    layout, or metadata it cannot parse, leaves its registry as it was."""
+    _unlisted.append((directory, metadata_json, module))
+    if "kernels.importer" in sys.modules:
+        _flush_unlisted()
+    elif not any(isinstance(f, _ListWhenKernelsLoads) for f in sys.meta_path):
+        sys.meta_path.insert(0, _ListWhenKernelsLoads())
+
+
+_unlisted: list[tuple[str, bytes | None, ModuleType]] = []  # loads not yet in kernels' registry
+
+
+def _flush_unlisted() -> None:
     kernels_importer = sys.modules.get("kernels.importer")
     rust = sys.modules.get("kernels._rust")
     registry = getattr(kernels_importer, "_loaded_kernels", None)
-    if metadata_json is None or rust is None or not isinstance(registry, dict):
+    pending, _unlisted[:] = list(_unlisted), []
+    if rust is None or not isinstance(registry, dict):
         return
-    try:
-        metadata = rust.Metadata.from_bytes(bytes(metadata_json))
-        registry[Path(directory)] = kernels_importer.LoadedKernel(metadata=metadata, module=module, repo_info=None)
-    except (AttributeError, TypeError, ValueError):
-        return
+    for directory, metadata_json, module in pending:
+        if metadata_json is None:
+            continue
+        try:
+            metadata = rust.Metadata.from_bytes(bytes(metadata_json))
+            registry[Path(directory)] = kernels_importer.LoadedKernel(metadata=metadata, module=module, repo_info=None)
+        except (AttributeError, TypeError, ValueError):
+            continue
+
+
+class _ListWhenKernelsLoads(importlib.abc.MetaPathFinder):
+    """Lists the loads made before `kernels` was imported once `kernels.importer` has run, then
+    leaves sys.meta_path. Finds nothing itself: it wraps the spec the path finder gives."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "kernels.importer":
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        run = spec.loader.exec_module
+
+        def exec_module(module, run=run):
+            run(module)
+            with _lock:
+                if self in sys.meta_path:
+                    sys.meta_path.remove(self)
+                _flush_unlisted()
+        spec.loader.exec_module = exec_module
+        return spec
 
 
 def _exec_package(name: str, finder: _KernelFinder) -> ModuleType:

@@ -221,6 +221,22 @@ def test_lockfile_none_reads_the_calling_packages_metadata(setup: Setup):
                    "rms": "cache_blobs", "outside": "KernelNotFoundError"}
 
 
+def test_loads_before_kernels_is_imported_are_listed_when_it_is(setup: Setup):
+    res = last_json(py(dd(f"""
+        act = kernel_lock.load_kernel({ACT!r}, lockfile={str(setup.lock)!r})
+        before = "kernels" in sys.modules
+        import kernels
+        listed = [lk for lk in kernels.get_loaded_kernels() if lk.module is act]
+        hooks = [f for f in sys.meta_path if type(f).__name__ == "_ListWhenKernelsLoads"]
+        rms = kernel_lock.load_kernel({RMS!r}, lockfile={str(setup.lock)!r})  # kernels imported: listed at once
+        print(json.dumps({{"kernels_imported_before": before, "listed": [lk.metadata.id for lk in listed],
+                          "hooks_left": len(hooks),
+                          "rms_listed": any(lk.module is rms for lk in kernels.get_loaded_kernels())}}))
+    """), setup.env))
+    assert res == {"kernels_imported_before": False, "listed": [res["listed"][0]], "hooks_left": 0, "rms_listed": True}
+    assert res["listed"][0].startswith("_activation_")
+
+
 def test_get_locked_kernel_downloads_verified(setup: Setup, start_hub_server, fixture_hub):
     server = start_hub_server(fixture_hub)
     cache = setup.tmp / "download-cache"
