@@ -102,25 +102,26 @@ def _path(p) -> str | None:
     return None if p is None else os.fspath(p)
 
 
-def _from_lock(load, opts: dict):
-    """Loads a kernel-depends entry from the same lock: the entry locked for the version or revision
-    the dependent's metadata.json names (the lock holds one entry per (repo, version)). `variant` was
-    for the requested kernel only."""
+def _dependencies(load, opts: dict):
+    """The loader of a kernel's kernel-depends entries for import_verified: `load(repo_id, version,
+    revision, opts)` gives the native kernel of one entry, which is then imported with its own
+    entries. `variant` was for the requested kernel only."""
     base = {k: v for k, v in opts.items() if k != "variant"}
 
     def load_dependency(repo_id: str, version: int | None, revision: str | None) -> ModuleType:
-        ref = {"version": version} if version is not None else {"revision": revision}
-        return import_verified(_call(load, repo_id, {**base, **ref}), load_dependency)
+        return import_verified(_call(load, repo_id, version, revision, base), load_dependency)
     return load_dependency
 
 
-def _from_cache(opts: dict):
-    """Loads a kernel-depends entry as get_kernel does (the cache's refs, unpinned)."""
-    base = {k: v for k, v in opts.items() if k != "variant"}
+def _locked_ref(version: int | None, revision: str | None) -> dict:
+    """The lock entry of a dependency: the one locked for the version or revision its dependent's
+    metadata.json names (a lock holds one entry per (repo, version))."""
+    return {"version": version} if version is not None else {"revision": revision}
 
-    def load_dependency(repo_id: str, version: int | None, revision: str | None) -> ModuleType:
-        return import_verified(_call(_native.get_kernel, repo_id, revision, version, base), load_dependency)
-    return load_dependency
+
+def _cached_dependency(repo_id: str, version: int | None, revision: str | None, opts: dict):
+    """A dependency as get_kernel loads it (the cache's refs, unpinned)."""
+    return _native.get_kernel(repo_id, revision, version, opts)
 
 
 def _caller_package() -> str | None:
@@ -182,7 +183,7 @@ def get_kernel(repo_id: str, *, revision: str | None = None, version: int | None
     _check_ref(revision, version)
     opts = _options(backend, options)
     native = _call(_native.get_kernel, repo_id, revision, version, opts)
-    return import_verified(native, _from_cache(opts))
+    return import_verified(native, _dependencies(_cached_dependency, opts))
 
 
 def has_kernel(repo_id: str, *, revision: str | None = None, version: int | None = None,
@@ -201,7 +202,8 @@ def load_kernel(repo_id: str, *, lockfile: str | Path | None = None, backend: st
     opts = _options(backend, options)
     lock = _path(lockfile) if lockfile is not None else _caller_lockfile()
     native = _call(_native.load_kernel, repo_id, lock, opts)
-    return import_verified(native, _from_lock(lambda repo, o: _native.load_kernel(repo, lock, o), opts))
+    return import_verified(native, _dependencies(
+        lambda repo, v, r, o: _native.load_kernel(repo, lock, {**o, **_locked_ref(v, r)}), opts))
 
 
 def get_locked_kernel(repo_id: str, *, lockfile: str | Path | None = None,
@@ -214,7 +216,8 @@ def get_locked_kernel(repo_id: str, *, lockfile: str | Path | None = None,
     if lock is not None:
         opts["lockfile"] = lock
     native = _call(_native.get_locked_kernel, repo_id, not local_files, opts)
-    return import_verified(native, _from_lock(lambda repo, o: _native.get_locked_kernel(repo, not local_files, o), opts))
+    return import_verified(native, _dependencies(
+        lambda repo, v, r, o: _native.get_locked_kernel(repo, not local_files, {**o, **_locked_ref(v, r)}), opts))
 
 
 def get_local_kernel(repo_path: str | Path, package_name: str | None = None, *, backend: str | None = None,
@@ -225,7 +228,7 @@ def get_local_kernel(repo_path: str | Path, package_name: str | None = None, *, 
     bytes. `package_name` (older kernels API) is accepted and not needed."""
     opts = _options(backend, options)
     native = _call(_native.get_local_kernel, os.fspath(repo_path), opts)
-    return import_verified(native, _from_cache(opts))
+    return import_verified(native, _dependencies(_cached_dependency, opts))
 
 
 def locate_lockfile(path: str | Path | None = None) -> Path:
